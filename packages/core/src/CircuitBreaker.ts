@@ -1,0 +1,214 @@
+/**
+ * The Effect executor: a breaker built with {@link make} runs effects through its
+ * circuit, with retries as an Effect `Schedule` and per-attempt timeouts that interrupt
+ * the timed-out work, and keeps the circuit's state in the `CircuitBreakerStore` service.
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitBreaker } from "@circuit-breaker/core"
+ *
+ * const program = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.make({ name: "payments", failureThreshold: 3 })
+ *   return yield* chargeCard.pipe(CircuitBreaker.withCircuitBreaker(breaker))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Schedule from "effect/Schedule"
+import type * as Stream from "effect/Stream"
+import type { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from "./CircuitBreakerError.js"
+import type { CircuitMetrics, StateName } from "./CircuitBreakerMetrics.js"
+import type { CircuitState, Policy } from "./CircuitBreakerState.js"
+import * as internal from "./internal/circuitBreaker.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId as never
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * A circuit breaker. Build one with {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitBreaker {
+  readonly [TypeId]: TypeId
+  /** The circuit's name: its key in the store and the `circuit` tag of its metrics. */
+  readonly name: string
+  /** The validated options, defaults filled in. */
+  readonly options: CircuitBreaker.Resolved
+  /** The pure policy the breaker applies. */
+  readonly policy: Policy<number>
+  /**
+   * Runs `effect` through the circuit. Fails with `CircuitOpenError` (without running the
+   * effect) when the circuit rejects the call, with `CircuitTimeoutError` when the last
+   * attempt timed out, or with the effect's own last error.
+   */
+  execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
+  /** The current state, with the passage of time applied (Open becomes Half-Open once `resetTimeout` has passed). */
+  readonly state: Effect.Effect<CircuitState<number>>
+  /** A snapshot of the breaker's counters. */
+  readonly metrics: Effect.Effect<CircuitMetrics>
+  /** Closes the circuit at once, whatever its state. */
+  readonly reset: Effect.Effect<void>
+  /** Opens the circuit at once (manual isolation); it half-opens after `resetTimeout` as usual. */
+  readonly trip: Effect.Effect<void>
+  /** Every change of state, from the moment of subscription. */
+  readonly changes: Stream.Stream<StateChange>
+  /** Every call outcome, from the moment of subscription (nothing is published while nobody listens). */
+  readonly events: Stream.Stream<CallEvent>
+}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace CircuitBreaker {
+  /**
+   * A duration: milliseconds, an Effect `Duration`, or a string such as `"10 seconds"`.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type DurationOption = number | Duration.DurationInput
+
+  /**
+   * The options of {@link make}. Every one is optional; see the README for the table of defaults.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Options {
+    /** The circuit's name (default `"default"`): breakers with the same name share one circuit in a store. */
+    readonly name?: string | undefined
+    /** The service reported in failure contexts (default: the name). */
+    readonly serviceId?: string | undefined
+    /** Consecutive failures that open the circuit (default 5). */
+    readonly failureThreshold?: number | undefined
+    /** Time Open before trial calls are let through (default 30 s). */
+    readonly resetTimeout?: DurationOption | undefined
+    /** Per-attempt timeout; the attempt is interrupted (default 10 s; `false` disables it). */
+    readonly timeout?: DurationOption | false | undefined
+    /** Consecutive trial successes that close a Half-Open circuit, and the most trials at once (default 3). */
+    readonly successThreshold?: number | undefined
+    /** Backoff between retries (default `"exponential"`). */
+    readonly retryBackoff?: "exponential" | "linear" | undefined
+    /** Retries after the first attempt (default 3; 0 disables retrying). */
+    readonly maxRetries?: number | undefined
+    /** The first retry delay (default 100 ms). */
+    readonly retryDelay?: DurationOption | undefined
+    /** The longest retry delay (default 10 s). */
+    readonly maxRetryDelay?: DurationOption | undefined
+    /** Randomise each retry delay by ±20 % so that callers do not retry in step (default true). */
+    readonly jitter?: boolean | undefined
+    /** A Schedule fed with each attempt's error, replacing retryBackoff / maxRetries / retryDelay / jitter. */
+    readonly retrySchedule?: Schedule.Schedule<unknown, any> | undefined
+    /** Which errors count as failures of the service (default: all). Others fail the call without retry and count as a success for the circuit. */
+    readonly isFailure?: ((error: unknown) => boolean) | undefined
+    /** Count calls, latency and failures (default true). */
+    readonly metricsTracking?: boolean | undefined
+    /** Require a shared store such as Redis (default false). */
+    readonly distributedTracking?: boolean | undefined
+    /** How many recent failures to keep in `lastFailures` (default 10). */
+    readonly failureHistorySize?: number | undefined
+  }
+
+  /**
+   * The options after validation, with defaults filled in.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Resolved {
+    readonly name: string
+    readonly serviceId: string
+    readonly failureThreshold: number
+    readonly resetTimeout: Duration.Duration
+    /** `Duration.infinity` when disabled. */
+    readonly timeout: Duration.Duration
+    readonly successThreshold: number
+    readonly retryBackoff: "exponential" | "linear"
+    readonly maxRetries: number
+    readonly retryDelay: Duration.Duration
+    readonly maxRetryDelay: Duration.Duration
+    readonly jitter: boolean
+    readonly retrySchedule: Schedule.Schedule<unknown, unknown> | undefined
+    readonly isFailure: ((error: unknown) => boolean) | undefined
+    readonly metricsTracking: boolean
+    readonly distributedTracking: boolean
+    readonly failureHistorySize: number
+  }
+}
+
+/**
+ * A change of the circuit's state, for alerts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StateChange {
+  readonly circuit: string
+  readonly from: StateName
+  readonly to: StateName
+  /** When the new state began (milliseconds, from Effect's Clock). */
+  readonly at: number
+  /** The failure that caused the change, if a failure did. */
+  readonly cause: unknown
+}
+
+/**
+ * The outcome of one attempt (or a rejection), for logging and alerting.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CallEvent =
+  | { readonly _tag: "Success"; readonly circuit: string; readonly attempt: number }
+  | { readonly _tag: "Failure"; readonly circuit: string; readonly attempt: number; readonly error: unknown }
+  | { readonly _tag: "Timeout"; readonly circuit: string; readonly attempt: number; readonly error: CircuitTimeoutError }
+  | { readonly _tag: "Rejected"; readonly circuit: string; readonly attempt: number }
+  | { readonly _tag: "Retry"; readonly circuit: string; readonly attempt: number }
+
+/**
+ * Builds a breaker from options, validated first: an invalid option fails with a
+ * `CircuitBreakerConfigError` naming it, and nothing is created. The state lives in the
+ * `CircuitBreakerStore` of the context when there is one, else in a private in-memory
+ * store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: CircuitBreaker.Options) => Effect.Effect<CircuitBreaker, CircuitBreakerConfigError> =
+  internal.make
+
+/**
+ * Runs an effect through a breaker; works in `pipe` and data-first.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withCircuitBreaker: {
+  (
+    breaker: CircuitBreaker
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    breaker: CircuitBreaker
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
+} = internal.withCircuitBreaker
+
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isCircuitBreaker: (u: unknown) => u is CircuitBreaker = internal.isCircuitBreaker

@@ -1,0 +1,159 @@
+/**
+ * What a breaker counts: calls and their outcomes, latency percentiles from a bounded
+ * reservoir, the last failures with their context, and the same figures as Effect
+ * `Metric`s (tagged `circuit=<name>`) for any Effect metrics exporter.
+ *
+ * Counting rules: one *call* is one `execute`, whatever its retries. `failureCalls`
+ * counts calls that ended in failure, rejections and timeouts included; `retries` counts
+ * attempts after the first; `lastFailures` keeps one entry per failed attempt.
+ *
+ * @since 0.1.0
+ */
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StateName = "Closed" | "Open" | "HalfOpen"
+
+/**
+ * One failed attempt, kept for diagnosis.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FailureContext {
+  /** A time-ordered unique id (UUID v7). */
+  readonly id: string
+  /** The error (or the defect, or the `CircuitTimeoutError`) the attempt failed with. */
+  readonly error: unknown
+  /** Milliseconds since the epoch, from Effect's Clock. */
+  readonly timestamp: number
+  readonly serviceId: string
+  readonly circuit: string
+  /** 1 for the first attempt of a call, 2 for its first retry, and so on. */
+  readonly attempt: number
+}
+
+/**
+ * Latency of completed calls in milliseconds; percentiles cover the most recent calls
+ * (a bounded reservoir), the mean covers every call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LatencySummary {
+  readonly count: number
+  readonly mean: number
+  readonly p50: number
+  readonly p90: number
+  readonly p99: number
+  readonly max: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitMetrics {
+  readonly name: string
+  readonly state: StateName
+  readonly totalCalls: number
+  readonly successCalls: number
+  readonly failureCalls: number
+  readonly rejectedCalls: number
+  readonly timeoutCalls: number
+  readonly retries: number
+  readonly latency: LatencySummary
+  readonly lastFailures: ReadonlyArray<FailureContext>
+}
+
+/**
+ * Sums over several circuits.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MetricsTotals {
+  readonly totalCalls: number
+  readonly successCalls: number
+  readonly failureCalls: number
+  readonly rejectedCalls: number
+  readonly timeoutCalls: number
+  readonly retries: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AggregatedMetrics {
+  readonly circuits: Readonly<Record<string, CircuitMetrics>>
+  readonly totals: MetricsTotals
+  readonly openCircuits: ReadonlyArray<string>
+}
+
+/**
+ * Adds up the counters of several circuits and lists the Open ones.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const aggregate = (metrics: Iterable<CircuitMetrics>): AggregatedMetrics => {
+  const circuits: Record<string, CircuitMetrics> = {}
+  const openCircuits: Array<string> = []
+  let totalCalls = 0
+  let successCalls = 0
+  let failureCalls = 0
+  let rejectedCalls = 0
+  let timeoutCalls = 0
+  let retries = 0
+  for (const m of metrics) {
+    circuits[m.name] = m
+    if (m.state === "Open") openCircuits.push(m.name)
+    totalCalls += m.totalCalls
+    successCalls += m.successCalls
+    failureCalls += m.failureCalls
+    rejectedCalls += m.rejectedCalls
+    timeoutCalls += m.timeoutCalls
+    retries += m.retries
+  }
+  return {
+    circuits,
+    totals: { totalCalls, successCalls, failureCalls, rejectedCalls, timeoutCalls, retries },
+    openCircuits
+  }
+}
+
+/**
+ * The Effect metrics every breaker updates, each tagged `circuit=<name>` by the breaker.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const effectMetrics = {
+  calls: Metric.counter("circuit_breaker_calls_total", { description: "Calls made through the breaker" }),
+  successes: Metric.counter("circuit_breaker_successes_total", { description: "Calls that succeeded" }),
+  failures: Metric.counter("circuit_breaker_failures_total", {
+    description: "Calls that failed (rejections and timeouts included)"
+  }),
+  rejections: Metric.counter("circuit_breaker_rejections_total", { description: "Calls rejected by an open circuit" }),
+  timeouts: Metric.counter("circuit_breaker_timeouts_total", { description: "Calls whose last attempt timed out" }),
+  retries: Metric.counter("circuit_breaker_retries_total", { description: "Attempts after the first" }),
+  state: Metric.gauge("circuit_breaker_state", { description: "0 = Closed, 1 = Half-Open, 2 = Open" }),
+  latency: Metric.histogram(
+    "circuit_breaker_latency_ms",
+    MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),
+    "Latency of completed calls in milliseconds"
+  )
+} as const
+
+/**
+ * The gauge value of a state: 0 Closed, 1 Half-Open, 2 Open.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const stateGaugeValue = (state: StateName): number => (state === "Closed" ? 0 : state === "HalfOpen" ? 1 : 2)

@@ -1,0 +1,254 @@
+/**
+ * The pure core of a circuit breaker: its state, the events that move it, and the
+ * functions `transition(policy, state, event) → state` and
+ * `decide(policy, state, now) → decision`.
+ *
+ * Nothing here reads a clock, performs I/O or mutates: time enters as data (`now`, in
+ * milliseconds), so the same events always give the same state, and every store (memory
+ * or Redis) runs the very same policy.
+ *
+ * @since 0.1.0
+ */
+import * as internal from "./internal/circuitBreakerState.js"
+import type { TripRule } from "./TripRule.js"
+
+/**
+ * What the state machine needs to know: when to trip (the {@link TripRule}), how long to
+ * stay Open, and how many trial successes close the circuit again.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Policy<T = number> {
+  /** The rule that trips a Closed circuit. */
+  readonly rule: TripRule<T>
+  /** Milliseconds the circuit stays Open before it lets trial calls through. */
+  readonly resetTimeout: number
+  /** Consecutive trial successes that close a Half-Open circuit; also the most trials in flight at once. */
+  readonly successThreshold: number
+}
+
+/**
+ * Fields every state carries. `generation` grows by one on every change of state, so an
+ * outcome that belongs to an older state (a late failure of a call admitted before the
+ * circuit tripped) is recognised and ignored. Stores also use it as a version.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StateCommon {
+  readonly generation: number
+  /** When this state was entered (milliseconds). */
+  readonly since: number
+}
+
+/**
+ * Calls flow; the trip rule counts their outcomes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Closed<T = number> extends StateCommon {
+  readonly _tag: "Closed"
+  readonly tally: T
+}
+
+/**
+ * Calls are rejected until `retryAt`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Open extends StateCommon {
+  readonly _tag: "Open"
+  readonly openedAt: number
+  readonly retryAt: number
+}
+
+/**
+ * Up to `successThreshold` trial calls may run; a trial failure reopens the circuit and
+ * `successThreshold` trial successes close it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HalfOpen extends StateCommon {
+  readonly _tag: "HalfOpen"
+  readonly trialsInFlight: number
+  readonly successes: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type CircuitState<T = number> = Closed<T> | Open | HalfOpen
+
+/**
+ * Identifies the state an admitted call belongs to; its outcome event carries it back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Ticket {
+  readonly generation: number
+  readonly trial: boolean
+}
+
+/**
+ * A call was admitted (a trial call takes one of the Half-Open slots).
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Admitted extends Ticket {
+  readonly _tag: "Admitted"
+  readonly now: number
+}
+
+/**
+ * @since 0.1.0
+ * @category events
+ */
+export interface Succeeded extends Ticket {
+  readonly _tag: "Succeeded"
+  readonly now: number
+}
+
+/**
+ * @since 0.1.0
+ * @category events
+ */
+export interface Failed extends Ticket {
+  readonly _tag: "Failed"
+  readonly now: number
+}
+
+/**
+ * The attempt ran past its timeout; counts as a failure.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface TimedOut extends Ticket {
+  readonly _tag: "TimedOut"
+  readonly now: number
+}
+
+/**
+ * The attempt was interrupted by its caller: not a failure, and a trial gives its slot back.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Interrupted extends Ticket {
+  readonly _tag: "Interrupted"
+  readonly now: number
+}
+
+/**
+ * Back to Closed, whatever the state.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Reset {
+  readonly _tag: "Reset"
+  readonly now: number
+}
+
+/**
+ * Open the circuit now, whatever the state (manual isolation).
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Tripped {
+  readonly _tag: "Tripped"
+  readonly now: number
+}
+
+/**
+ * Only time passed: an Open circuit whose `retryAt` has come becomes Half-Open.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Elapsed {
+  readonly _tag: "Elapsed"
+  readonly now: number
+}
+
+/**
+ * @since 0.1.0
+ * @category events
+ */
+export type CircuitEvent = Admitted | Succeeded | Failed | TimedOut | Interrupted | Reset | Tripped | Elapsed
+
+/**
+ * Whether a call may run now.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Decision =
+  | { readonly _tag: "Admit"; readonly generation: number }
+  | { readonly _tag: "AdmitTrial"; readonly generation: number }
+  | { readonly _tag: "Reject"; readonly retryAfter: number }
+
+/**
+ * A Closed circuit with the rule's initial tally.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const initial: <T>(policy: Policy<T>, now?: number) => CircuitState<T> = internal.initial
+
+/**
+ * The state as time alone moves it: an Open circuit whose `retryAt` has come is Half-Open.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const advance: <T>(policy: Policy<T>, state: CircuitState<T>, now: number) => CircuitState<T> = internal.advance
+
+/**
+ * The admission decision for a call arriving at `now`: admit, admit as a trial, or
+ * reject with the milliseconds after which a retry may succeed.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const decide: <T>(policy: Policy<T>, state: CircuitState<T>, now: number) => Decision = internal.decide
+
+/**
+ * The next state after `event`. Outcomes whose ticket belongs to another generation
+ * are ignored.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const transition: <T>(policy: Policy<T>, state: CircuitState<T>, event: CircuitEvent) => CircuitState<T> =
+  internal.transition
+
+/**
+ * `decide` followed by the `Admitted` transition it implies, in one step: what a store
+ * applies atomically when a call arrives.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const admit: <T>(
+  policy: Policy<T>,
+  state: CircuitState<T>,
+  now: number
+) => readonly [Decision, CircuitState<T>] = internal.admit
+
+/**
+ * The ticket an admission decision hands to the call, or `undefined` for a rejection.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const ticketOf = (decision: Decision): Ticket | undefined =>
+  decision._tag === "Reject" ? undefined : { generation: decision.generation, trial: decision._tag === "AdmitTrial" }

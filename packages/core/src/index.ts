@@ -1,0 +1,50 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * The Effect executor: `make`, `withCircuitBreaker`, and the breaker's state, metrics and streams.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreaker from "./CircuitBreaker.js"
+
+/**
+ * The typed errors: `CircuitOpenError`, `CircuitTimeoutError`, `CircuitBreakerConfigError`, `CircuitStoreError`.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreakerError from "./CircuitBreakerError.js"
+
+/**
+ * Metrics models, the Effect metrics every breaker updates, and aggregation.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreakerMetrics from "./CircuitBreakerMetrics.js"
+
+/**
+ * The pure state machine: `transition`, `decide`, `admit`.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreakerState from "./CircuitBreakerState.js"
+
+/**
+ * The state store service and its in-memory layer.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreakerStore from "./CircuitBreakerStore.js"
+
+/**
+ * Rules that trip a Closed circuit.
+ *
+ * @since 0.1.0
+ */
+export * as TripRule from "./TripRule.js"
+
+/**
+ * @since 0.1.0
+ */
+export { CircuitBreakerConfigError, CircuitOpenError, CircuitStoreError, CircuitTimeoutError } from "./CircuitBreakerError.js"

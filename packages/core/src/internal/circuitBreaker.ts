@@ -1,0 +1,504 @@
+import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import { dual } from "effect/Function"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import { Clock as ClockTag } from "effect/Clock"
+import type * as CB from "../CircuitBreaker.js"
+import { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from "../CircuitBreakerError.js"
+import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
+import * as State from "../CircuitBreakerState.js"
+import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
+import { consecutiveFailures } from "../TripRule.js"
+import { makeMemory } from "./circuitBreakerStore.js"
+import { MetricsRecorder } from "./metricsRecorder.js"
+import * as options_ from "./options.js"
+
+/** @internal */
+export const TypeId: CB.TypeId = Symbol.for("@circuit-breaker/core/CircuitBreaker") as CB.TypeId
+
+const liveClock = Context.get(DefaultServices.liveServices, ClockTag)
+
+type Policy = State.Policy<number>
+type CircuitState = State.CircuitState<number>
+
+/** The outcome of one modify: what the caller needs, plus the change it caused, if any. */
+interface Applied<A> {
+  readonly value: A
+  readonly state: CircuitState
+  readonly change: CB.StateChange | undefined
+}
+
+const buildSchedule = (o: CB.CircuitBreaker.Resolved): Schedule.Schedule<unknown, unknown> | undefined => {
+  if (o.retrySchedule !== undefined) return o.retrySchedule
+  if (o.maxRetries === 0) return undefined
+  const base: Schedule.Schedule<Duration.Duration> =
+    o.retryBackoff === "exponential" ? Schedule.exponential(o.retryDelay, 2) : Schedule.linear(o.retryDelay)
+  const jittered = o.jitter ? Schedule.jittered(base) : base
+  const capped = Schedule.modifyDelay(jittered, (_, delay) => Duration.min(delay, o.maxRetryDelay))
+  return Schedule.intersect(capped, Schedule.recurs(o.maxRetries))
+}
+
+/** A failed attempt that may still be retried, unless `final`. */
+class FailedAttempt<E> {
+  constructor(
+    readonly cause: Cause.Cause<E>,
+    readonly final: boolean
+  ) {}
+}
+
+/** Per-attempt flag shared between the runner and its deadline. */
+interface AttemptContext {
+  timedOut: boolean
+}
+
+/** A value now, or an Effect that produces it: lets the in-memory store stay synchronous. */
+type Step<A> = A | Effect.Effect<A>
+
+const andThen = <A, B, E, R>(step: Step<A>, f: (a: A) => Effect.Effect<B, E, R>): Effect.Effect<B, E, R> =>
+  Effect.isEffect(step) ? Effect.flatMap(step as Effect.Effect<A>, f) : f(step as A)
+
+const isTimeout = (cause: Cause.Cause<unknown>): boolean => {
+  const failure = Cause.failureOption(cause)
+  return Option.isSome(failure) && failure.value instanceof CircuitTimeoutError
+}
+
+class CircuitBreakerImpl implements CB.CircuitBreaker {
+  readonly [TypeId]: CB.TypeId = TypeId
+  readonly name: string
+  private readonly initialState: CircuitState
+  private readonly timeoutMillis: number
+  private readonly isFailure: (error: unknown) => boolean
+  private eventSubscribers = 0
+  /** The last state the store confirmed: the fallback when the store cannot be reached. */
+  private lastKnown: CircuitState
+
+  constructor(
+    readonly options: CB.CircuitBreaker.Resolved,
+    readonly policy: Policy,
+    private readonly store: Store,
+    private readonly recorder: MetricsRecorder | undefined,
+    private readonly schedule: Schedule.Schedule<unknown, unknown> | undefined,
+    private readonly changesHub: PubSub.PubSub<CB.StateChange>,
+    private readonly eventsHub: PubSub.PubSub<CB.CallEvent>,
+    createdAt: number
+  ) {
+    this.name = options.name
+    this.initialState = State.initial(policy, createdAt)
+    this.lastKnown = this.initialState
+    this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
+    this.isFailure = options.isFailure ?? (() => true)
+  }
+
+  // --- state ---------------------------------------------------------------------
+
+  /**
+   * Applies the pure `f` to the stored state atomically, and announces the change of
+   * state it made. Synchronous when the store allows it.
+   */
+  private apply<A>(f: (state: CircuitState) => readonly [A, CircuitState], cause?: unknown): Step<Applied<A>> {
+    let applied: Applied<A> | undefined
+    const step = (current: State.CircuitState<unknown>): readonly [A, State.CircuitState<unknown>] => {
+      const previous = current as CircuitState
+      const [value, next] = f(previous)
+      applied = {
+        value,
+        state: next,
+        change:
+          next._tag === previous._tag
+            ? undefined
+            : { circuit: this.name, from: previous._tag, to: next._tag, at: next.since, cause }
+      }
+      return [value, next]
+    }
+    const committed = (): Step<Applied<A>> => {
+      this.lastKnown = applied!.state
+      return applied!.change === undefined ? applied! : this.announce(applied!)
+    }
+    if (this.store.unsafeModify !== undefined) {
+      this.store.unsafeModify(this.name, this.initialState, step)
+      return committed()
+    }
+    return Effect.matchCauseEffect(this.store.modify(this.name, this.initialState, step), {
+      onFailure: (storeCause) => {
+        // The store cannot be reached. Its trouble is never the service's failure, and the
+        // call must not wait for it: decide on the last state we know of.
+        const [value, next] = f(this.lastKnown)
+        this.lastKnown = next
+        return Effect.as(
+          Effect.logWarning("circuit store unavailable; deciding on local state", storeCause).pipe(
+            Effect.annotateLogs({ circuit: this.name })
+          ),
+          { value, state: next, change: undefined }
+        )
+      },
+      onSuccess: () => {
+        const result = committed()
+        return Effect.isEffect(result) ? result : Effect.succeed(result)
+      }
+    })
+  }
+
+  private announce<A>(applied: Applied<A>): Effect.Effect<Applied<A>> {
+    const change = applied.change!
+    this.recorder?.state(change.to)
+    this.changesHub.unsafeOffer(change)
+    return Effect.as(
+      Effect.logInfo(`circuit ${change.from} -> ${change.to}`).pipe(
+        Effect.annotateLogs({ circuit: this.name, from: change.from, to: change.to })
+      ),
+      applied
+    )
+  }
+
+  private record(
+    tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
+    ticket: State.Ticket,
+    now: number,
+    cause?: unknown
+  ): Step<Applied<undefined>> {
+    const event: State.CircuitEvent = { _tag: tag, now, generation: ticket.generation, trial: ticket.trial }
+    return this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause)
+  }
+
+  private update(event: (now: number) => State.CircuitEvent): Effect.Effect<CircuitState> {
+    return Effect.clockWith((clock) => {
+      const e = event(clock.unsafeCurrentTimeMillis())
+      return andThen(
+        this.apply((s) => {
+          const next = State.transition(this.policy, s, e)
+          return [next, next]
+        }),
+        (applied) => Effect.succeed(applied.value)
+      )
+    })
+  }
+
+  get state(): Effect.Effect<CircuitState> {
+    return this.update((now) => ({ _tag: "Elapsed", now }))
+  }
+
+  get metrics(): Effect.Effect<CircuitMetrics> {
+    return Effect.map(this.state, (state) => this.snapshot(state._tag))
+  }
+
+  /** @internal */
+  snapshot(state: StateName): CircuitMetrics {
+    return (
+      this.recorder?.snapshot(state) ?? {
+        name: this.name,
+        state,
+        totalCalls: 0,
+        successCalls: 0,
+        failureCalls: 0,
+        rejectedCalls: 0,
+        timeoutCalls: 0,
+        retries: 0,
+        latency: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
+        lastFailures: []
+      }
+    )
+  }
+
+  get reset(): Effect.Effect<void> {
+    return Effect.asVoid(this.update((now) => ({ _tag: "Reset", now })))
+  }
+
+  get trip(): Effect.Effect<void> {
+    return Effect.asVoid(this.update((now) => ({ _tag: "Tripped", now })))
+  }
+
+  get changes(): Stream.Stream<CB.StateChange> {
+    return Stream.fromPubSub(this.changesHub)
+  }
+
+  get events(): Stream.Stream<CB.CallEvent> {
+    return Stream.unwrapScoped(
+      Effect.as(
+        Effect.acquireRelease(
+          Effect.sync(() => this.eventSubscribers++),
+          () => Effect.sync(() => this.eventSubscribers--)
+        ),
+        Stream.fromPubSub(this.eventsHub)
+      )
+    )
+  }
+
+  private emit(event: CB.CallEvent): void {
+    if (this.eventSubscribers > 0) this.eventsHub.unsafeOffer(event)
+  }
+
+  // --- execution -----------------------------------------------------------------
+
+  execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
+    return Effect.withFiberRuntime((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, ClockTag)
+      const call: Call<A, E, R> = {
+        effect,
+        clock,
+        started: this.recorder === undefined ? 0 : preciseNow(clock),
+        driver: undefined
+      }
+      return this.attempt(call, 1, undefined)
+    })
+  }
+
+  private elapsed(call: Call<any, any, any>): number {
+    return preciseNow(call.clock) - call.started
+  }
+
+  private attempt<A, E, R>(
+    call: Call<A, E, R>,
+    attempt: number,
+    lastFailure: Cause.Cause<E | CircuitTimeoutError> | undefined
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
+    if (this.store.unsafeModify === undefined) return this.attemptMasked(call, attempt, lastFailure)
+    // Fast path: admit synchronously, without an uninterruptible region. A trial call is
+    // not admitted here: it takes a Half-Open slot, which must be given back even if the
+    // call is interrupted, so it goes through `attemptMasked`.
+    const now = call.clock.unsafeCurrentTimeMillis()
+    return andThen(
+      this.apply((s) => {
+        const decision = State.decide(this.policy, s, now)
+        return decision._tag === "AdmitTrial" ? [decision, s] : State.admit(this.policy, s, now)
+      }),
+      ({ value: decision }) =>
+        decision._tag === "AdmitTrial"
+          ? this.attemptMasked(call, attempt, lastFailure)
+          : this.admitted(call, decision, attempt, lastFailure, undefined)
+    )
+  }
+
+  private attemptMasked<A, E, R>(
+    call: Call<A, E, R>,
+    attempt: number,
+    lastFailure: Cause.Cause<E | CircuitTimeoutError> | undefined
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
+    return Effect.flatMap(
+      Effect.uninterruptibleMask((restore) =>
+        andThen(
+          this.apply((s) => State.admit(this.policy, s, call.clock.unsafeCurrentTimeMillis())),
+          ({ value: decision }) => this.admitted(call, decision, attempt, lastFailure, restore)
+        )
+      ),
+      (result) =>
+        result instanceof FailedAttempt ? this.retryOrFail(call, attempt, result) : Effect.succeed(result as A)
+    )
+  }
+
+  /**
+   * Runs an admitted attempt and records its outcome. Inside `attemptMasked` (`restore`
+   * given) a retryable failure is handed back as a `FailedAttempt`, so that the retry
+   * delay runs outside the uninterruptible region; otherwise it retries directly.
+   */
+  private admitted<A, E, R>(
+    call: Call<A, E, R>,
+    decision: State.Decision,
+    attempt: number,
+    lastFailure: Cause.Cause<E | CircuitTimeoutError> | undefined,
+    restore: (<X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>) | undefined
+  ): Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R> {
+    if (decision._tag === "Reject") {
+      if (lastFailure !== undefined) {
+        // The circuit opened while this call was retrying: it ends with the service's last error.
+        this.recorder?.failure(this.elapsed(call), isTimeout(lastFailure))
+        return Effect.failCause(lastFailure)
+      }
+      this.recorder?.rejected()
+      this.emit({ _tag: "Rejected", circuit: this.name, attempt })
+      return Effect.fail(new CircuitOpenError({ circuit: this.name, retryAfter: Duration.millis(decision.retryAfter) }))
+    }
+    const ticket: State.Ticket = { generation: decision.generation, trial: decision._tag === "AdmitTrial" }
+    const ctx: AttemptContext = { timedOut: false }
+    const body = this.timeoutMillis > 0 ? this.withTimeout(call.effect, call.clock, ctx) : call.effect
+    return Effect.matchCauseEffect(restore === undefined ? body : restore(body), {
+      onSuccess: (value) => this.succeeded(call, value, ticket, attempt),
+      onFailure: (cause): Effect.Effect<unknown, E | CircuitOpenError | CircuitTimeoutError, R> => {
+        const failed = this.failed(call, cause, ticket, ctx, attempt)
+        return restore === undefined ? Effect.flatMap(failed, (f) => this.retryOrFail(call, attempt, f)) : failed
+      }
+    })
+  }
+
+  private succeeded<A>(call: Call<A, any, any>, value: A, ticket: State.Ticket, attempt: number): Effect.Effect<A> {
+    this.emit({ _tag: "Success", circuit: this.name, attempt })
+    this.recorder?.success(this.elapsed(call))
+    return andThen(this.record("Succeeded", ticket, call.clock.unsafeCurrentTimeMillis()), () => Effect.succeed(value))
+  }
+
+  /** Records a failed attempt; fails at once when the failure must not be retried. */
+  private failed<E>(
+    call: Call<any, E, any>,
+    cause: Cause.Cause<E>,
+    ticket: State.Ticket,
+    ctx: AttemptContext,
+    attempt: number
+  ): Effect.Effect<FailedAttempt<E | CircuitTimeoutError>, E> {
+    const now = call.clock.unsafeCurrentTimeMillis()
+    if (ctx.timedOut) {
+      const error = new CircuitTimeoutError({ circuit: this.name, timeout: this.options.timeout, attempt })
+      this.recorder?.failedAttempt(error, now, attempt)
+      this.emit({ _tag: "Timeout", circuit: this.name, attempt, error })
+      return andThen(this.record("TimedOut", ticket, now, error), (applied) =>
+        Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(Cause.fail(error), applied.state._tag === "Open"))
+      )
+    }
+    if (Cause.isInterruptedOnly(cause)) {
+      return andThen(this.record("Interrupted", ticket, now), () => Effect.failCause(cause))
+    }
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure) && !this.isFailure(failure.value)) {
+      // An error the options do not count as a failure: the service answered, so the
+      // circuit records a success, and the call fails with the error, without retrying.
+      this.emit({ _tag: "Failure", circuit: this.name, attempt, error: failure.value })
+      this.recorder?.failure(this.elapsed(call), false)
+      return andThen(this.record("Succeeded", ticket, now), () => Effect.failCause(cause))
+    }
+    const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
+    this.recorder?.failedAttempt(error, now, attempt)
+    this.emit({ _tag: "Failure", circuit: this.name, attempt, error })
+    return andThen(this.record("Failed", ticket, now, error), (applied) =>
+      // A defect is a bug, not a flaky service: it is counted, never retried.
+      Effect.succeed(
+        new FailedAttempt<E | CircuitTimeoutError>(cause, Option.isNone(failure) || applied.state._tag === "Open")
+      )
+    )
+  }
+
+  private retryOrFail<A, E, R>(
+    call: Call<A, E, R>,
+    attempt: number,
+    failed: FailedAttempt<E | CircuitTimeoutError>
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
+    const cause = failed.cause
+    const fail = () => {
+      this.recorder?.failure(this.elapsed(call), isTimeout(cause))
+      return Effect.failCause(cause)
+    }
+    if (this.schedule === undefined || failed.final) return fail()
+    const input = Option.getOrUndefined(Cause.failureOption(cause))
+    const next = (driver: Schedule.ScheduleDriver<unknown, unknown>) => {
+      call.driver = driver
+      return Effect.matchEffect(driver.next(input), {
+        onFailure: fail,
+        onSuccess: () => {
+          this.recorder?.retry()
+          this.emit({ _tag: "Retry", circuit: this.name, attempt: attempt + 1 })
+          return this.attempt(call, attempt + 1, cause)
+        }
+      })
+    }
+    return call.driver === undefined ? Effect.flatMap(Schedule.driver(this.schedule), next) : next(call.driver)
+  }
+
+  /**
+   * Runs `effect` in a fiber of its own, interrupted when the timeout passes; the caller
+   * waits for the interruption to finish, as with `Effect.timeout`. Unlike
+   * `Effect.timeout`, it forks no sleeper fiber on the live clock (one timer instead), and
+   * arms no timer when the effect completes synchronously.
+   */
+  private withTimeout<A, E, R>(effect: Effect.Effect<A, E, R>, clock: Clock.Clock, ctx: AttemptContext): Effect.Effect<A, E, R> {
+    const millis = this.timeoutMillis
+    return Effect.withFiberRuntime<A, E, R>((parent, status) => {
+      const runtime = Runtime.make({
+        context: parent.currentContext as Context.Context<R>,
+        runtimeFlags: status.runtimeFlags,
+        fiberRefs: parent.getFiberRefs()
+      })
+      return Effect.async<A, E>((resume) => {
+        const fiber = Runtime.runFork(runtime)(effect)
+        const done = fiber.unsafePoll()
+        if (done !== null) {
+          resume(done)
+          return
+        }
+        const expire = () => {
+          ctx.timedOut = true
+          fiber.unsafeInterruptAsFork(parent.id())
+        }
+        let cancel: () => void
+        if (clock === liveClock) {
+          const timer = setTimeout(expire, millis)
+          cancel = () => clearTimeout(timer)
+        } else {
+          const sleeper = Runtime.runFork(runtime)(Effect.zipRight(clock.sleep(Duration.millis(millis)), Effect.sync(expire)))
+          cancel = () => sleeper.unsafeInterruptAsFork(parent.id())
+        }
+        fiber.addObserver((exit) => {
+          cancel()
+          resume(exit)
+        })
+        return Effect.suspend(() => {
+          cancel()
+          return Fiber.interrupt(fiber)
+        })
+      })
+    })
+  }
+}
+
+/** One call through the breaker, across its attempts. */
+interface Call<A, E, R> {
+  readonly effect: Effect.Effect<A, E, R>
+  readonly clock: Clock.Clock
+  /** When the call began, in `preciseNow` milliseconds. */
+  readonly started: number
+  driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
+}
+
+/** Milliseconds with sub-millisecond precision on the live clock; the clock's own millis otherwise (TestClock). */
+const preciseNow = (clock: Clock.Clock): number =>
+  clock === liveClock ? performance.now() : clock.unsafeCurrentTimeMillis()
+
+/** @internal */
+export const make = (
+  options?: CB.CircuitBreaker.Options
+): Effect.Effect<CB.CircuitBreaker, CircuitBreakerConfigError> =>
+  Effect.gen(function* () {
+    const resolved = options_.resolve(options)
+    if (Either.isLeft(resolved)) return yield* resolved.left
+    const o = resolved.right
+    const store = Option.getOrElse(yield* Effect.serviceOption(CircuitBreakerStore), makeMemory)
+    if (o.distributedTracking && !store.shared) {
+      return yield* new CircuitBreakerConfigError({
+        option: "distributedTracking",
+        value: true,
+        reason:
+          "needs a shared store: provide a shared CircuitBreakerStore layer (for instance from @circuit-breaker/redis); the store in context is in-memory"
+      })
+    }
+    const policy: Policy = {
+      rule: consecutiveFailures(o.failureThreshold),
+      resetTimeout: Duration.toMillis(o.resetTimeout),
+      successThreshold: o.successThreshold
+    }
+    const now = yield* Effect.clockWith((clock) => Effect.succeed(clock.unsafeCurrentTimeMillis()))
+    const changes = yield* PubSub.sliding<CB.StateChange>(1024)
+    const events = yield* PubSub.sliding<CB.CallEvent>(1024)
+    const recorder = o.metricsTracking ? new MetricsRecorder(o.name, o.serviceId, o.failureHistorySize) : undefined
+    return new CircuitBreakerImpl(o, policy, store, recorder, buildSchedule(o), changes, events, now)
+  })
+
+/** @internal */
+export const withCircuitBreaker = dual<
+  (
+    breaker: CB.CircuitBreaker
+  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>,
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    breaker: CB.CircuitBreaker
+  ) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
+>(2, (self, breaker) => breaker.execute(self))
+
+/** @internal */
+export const isCircuitBreaker = (u: unknown): u is CB.CircuitBreaker =>
+  typeof u === "object" && u !== null && TypeId in u

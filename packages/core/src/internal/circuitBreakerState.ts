@@ -1,0 +1,131 @@
+import type * as S from "../CircuitBreakerState.js"
+
+/** @internal */
+export const closed = <T>(generation: number, tally: T, since: number): S.Closed<T> => ({
+  _tag: "Closed",
+  generation,
+  since,
+  tally
+})
+
+/** @internal */
+export const open = (generation: number, openedAt: number, retryAt: number): S.Open => ({
+  _tag: "Open",
+  generation,
+  since: openedAt,
+  openedAt,
+  retryAt
+})
+
+/** @internal */
+export const halfOpen = (generation: number, since: number, trialsInFlight: number, successes: number): S.HalfOpen => ({
+  _tag: "HalfOpen",
+  generation,
+  since,
+  trialsInFlight,
+  successes
+})
+
+/** @internal */
+export const initial = <T>(policy: S.Policy<T>, now = 0): S.CircuitState<T> => closed(0, policy.rule.initial, now)
+
+const trip = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.CircuitState<T> =>
+  open(state.generation + 1, now, now + policy.resetTimeout)
+
+/** @internal */
+export const advance = <T>(_policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.CircuitState<T> =>
+  state._tag === "Open" && now >= state.retryAt ? halfOpen(state.generation + 1, state.retryAt, 0, 0) : state
+
+/** @internal */
+export const decide = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.Decision => {
+  const current = advance(policy, state, now)
+  switch (current._tag) {
+    case "Closed":
+      return { _tag: "Admit", generation: current.generation }
+    case "Open":
+      return { _tag: "Reject", retryAfter: current.retryAt - now }
+    case "HalfOpen":
+      return current.successes + current.trialsInFlight < policy.successThreshold
+        ? { _tag: "AdmitTrial", generation: current.generation }
+        : { _tag: "Reject", retryAfter: policy.resetTimeout }
+  }
+}
+
+const onOutcome = <T>(
+  policy: S.Policy<T>,
+  state: S.CircuitState<T>,
+  event: S.Succeeded | S.Failed | S.TimedOut | S.Interrupted
+): S.CircuitState<T> => {
+  if (event.generation !== state.generation) return state
+  switch (state._tag) {
+    case "Closed": {
+      if (event.trial || event._tag === "Interrupted") return state
+      if (event._tag === "Succeeded") {
+        const tally = policy.rule.onSuccess(state.tally, event.now)
+        return tally === state.tally ? state : closed(state.generation, tally, state.since)
+      }
+      const tally = policy.rule.onFailure(state.tally, event.now)
+      return policy.rule.shouldTrip(tally) ? trip(policy, state, event.now) : closed(state.generation, tally, state.since)
+    }
+    case "Open":
+      return state
+    case "HalfOpen": {
+      if (!event.trial) return state
+      const inFlight = Math.max(0, state.trialsInFlight - 1)
+      switch (event._tag) {
+        case "Succeeded": {
+          const successes = state.successes + 1
+          return successes >= policy.successThreshold
+            ? closed(state.generation + 1, policy.rule.initial, event.now)
+            : halfOpen(state.generation, state.since, inFlight, successes)
+        }
+        case "Interrupted":
+          return halfOpen(state.generation, state.since, inFlight, state.successes)
+        default:
+          return trip(policy, state, event.now)
+      }
+    }
+  }
+}
+
+/** @internal */
+export const transition = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, event: S.CircuitEvent): S.CircuitState<T> => {
+  const current = advance(policy, state, event.now)
+  switch (event._tag) {
+    case "Elapsed":
+      return current
+    case "Reset":
+      return closed(current.generation + 1, policy.rule.initial, event.now)
+    case "Tripped":
+      return trip(policy, current, event.now)
+    case "Admitted":
+      if (
+        current._tag === "HalfOpen" &&
+        event.trial &&
+        event.generation === current.generation &&
+        current.successes + current.trialsInFlight < policy.successThreshold
+      ) {
+        return halfOpen(current.generation, current.since, current.trialsInFlight + 1, current.successes)
+      }
+      return current
+    default:
+      return onOutcome(policy, current, event)
+  }
+}
+
+/** @internal */
+export const admit = <T>(
+  policy: S.Policy<T>,
+  state: S.CircuitState<T>,
+  now: number
+): readonly [S.Decision, S.CircuitState<T>] => {
+  const decision = decide(policy, state, now)
+  switch (decision._tag) {
+    case "Admit":
+      return [decision, advance(policy, state, now)]
+    case "AdmitTrial":
+      return [decision, transition(policy, state, { _tag: "Admitted", now, trial: true, generation: decision.generation })]
+    case "Reject":
+      return [decision, advance(policy, state, now)]
+  }
+}
