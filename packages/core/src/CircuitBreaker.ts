@@ -175,7 +175,12 @@ export interface StateChange {
 export type CallEvent =
   | { readonly _tag: "Success"; readonly circuit: string; readonly attempt: number }
   | { readonly _tag: "Failure"; readonly circuit: string; readonly attempt: number; readonly error: unknown }
-  | { readonly _tag: "Timeout"; readonly circuit: string; readonly attempt: number; readonly error: CircuitTimeoutError }
+  | {
+      readonly _tag: "Timeout"
+      readonly circuit: string
+      readonly attempt: number
+      readonly error: CircuitTimeoutError
+    }
   | { readonly _tag: "Rejected"; readonly circuit: string; readonly attempt: number }
   | { readonly _tag: "Retry"; readonly circuit: string; readonly attempt: number }
 

@@ -9,8 +9,8 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
-import type { CircuitState } from "./CircuitBreakerState.js"
 import type { CircuitStoreError } from "./CircuitBreakerError.js"
+import type { CircuitState } from "./CircuitBreakerState.js"
 import * as internal from "./internal/circuitBreakerStore.js"
 
 /**

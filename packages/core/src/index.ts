@@ -15,36 +15,42 @@ export * as CircuitBreaker from "./CircuitBreaker.js"
  * @since 0.1.0
  */
 export * as CircuitBreakerError from "./CircuitBreakerError.js"
-
+/**
+ * @since 0.1.0
+ */
+export {
+  CircuitBreakerConfigError,
+  CircuitOpenError,
+  CircuitStoreError,
+  CircuitTimeoutError
+} from "./CircuitBreakerError.js"
 /**
  * Metrics models, the Effect metrics every breaker updates, and aggregation.
  *
  * @since 0.1.0
  */
 export * as CircuitBreakerMetrics from "./CircuitBreakerMetrics.js"
-
+/**
+ * A registry of named breakers with aggregated metrics.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreakerRegistry from "./CircuitBreakerRegistry.js"
 /**
  * The pure state machine: `transition`, `decide`, `admit`.
  *
  * @since 0.1.0
  */
 export * as CircuitBreakerState from "./CircuitBreakerState.js"
-
 /**
  * The state store service and its in-memory layer.
  *
  * @since 0.1.0
  */
 export * as CircuitBreakerStore from "./CircuitBreakerStore.js"
-
 /**
  * Rules that trip a Closed circuit.
  *
  * @since 0.1.0
  */
 export * as TripRule from "./TripRule.js"
-
-/**
- * @since 0.1.0
- */
-export { CircuitBreakerConfigError, CircuitOpenError, CircuitStoreError, CircuitTimeoutError } from "./CircuitBreakerError.js"

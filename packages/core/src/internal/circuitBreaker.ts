@@ -1,5 +1,6 @@
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
+import { Clock as ClockTag } from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
@@ -12,7 +13,6 @@ import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { Clock as ClockTag } from "effect/Clock"
 import type * as CB from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from "../CircuitBreakerError.js"
 import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
@@ -406,7 +406,11 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
    * `Effect.timeout`, it forks no sleeper fiber on the live clock (one timer instead), and
    * arms no timer when the effect completes synchronously.
    */
-  private withTimeout<A, E, R>(effect: Effect.Effect<A, E, R>, clock: Clock.Clock, ctx: AttemptContext): Effect.Effect<A, E, R> {
+  private withTimeout<A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    clock: Clock.Clock,
+    ctx: AttemptContext
+  ): Effect.Effect<A, E, R> {
     const millis = this.timeoutMillis
     return Effect.withFiberRuntime<A, E, R>((parent, status) => {
       const runtime = Runtime.make({
@@ -430,7 +434,9 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
           const timer = setTimeout(expire, millis)
           cancel = () => clearTimeout(timer)
         } else {
-          const sleeper = Runtime.runFork(runtime)(Effect.zipRight(clock.sleep(Duration.millis(millis)), Effect.sync(expire)))
+          const sleeper = Runtime.runFork(runtime)(
+            Effect.zipRight(clock.sleep(Duration.millis(millis)), Effect.sync(expire))
+          )
           cancel = () => sleeper.unsafeInterruptAsFork(parent.id())
         }
         fiber.addObserver((exit) => {

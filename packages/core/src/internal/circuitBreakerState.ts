@@ -65,7 +65,9 @@ const onOutcome = <T>(
         return tally === state.tally ? state : closed(state.generation, tally, state.since)
       }
       const tally = policy.rule.onFailure(state.tally, event.now)
-      return policy.rule.shouldTrip(tally) ? trip(policy, state, event.now) : closed(state.generation, tally, state.since)
+      return policy.rule.shouldTrip(tally)
+        ? trip(policy, state, event.now)
+        : closed(state.generation, tally, state.since)
     }
     case "Open":
       return state
@@ -89,7 +91,11 @@ const onOutcome = <T>(
 }
 
 /** @internal */
-export const transition = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, event: S.CircuitEvent): S.CircuitState<T> => {
+export const transition = <T>(
+  policy: S.Policy<T>,
+  state: S.CircuitState<T>,
+  event: S.CircuitEvent
+): S.CircuitState<T> => {
   const current = advance(policy, state, event.now)
   switch (event._tag) {
     case "Elapsed":
@@ -124,7 +130,10 @@ export const admit = <T>(
     case "Admit":
       return [decision, advance(policy, state, now)]
     case "AdmitTrial":
-      return [decision, transition(policy, state, { _tag: "Admitted", now, trial: true, generation: decision.generation })]
+      return [
+        decision,
+        transition(policy, state, { _tag: "Admitted", now, trial: true, generation: decision.generation })
+      ]
     case "Reject":
       return [decision, advance(policy, state, now)]
   }

@@ -29,7 +29,9 @@ export const makeMemory = (): Store => {
     get: (key) =>
       Effect.sync(() => {
         const cell = cells.get(key)
-        return cell === undefined || cell.version === 0 ? Option.none() : Option.some<Versioned>({ state: cell.state, version: cell.version })
+        return cell === undefined || cell.version === 0
+          ? Option.none()
+          : Option.some<Versioned>({ state: cell.state, version: cell.version })
       }),
     compareAndSet: (key, expectedVersion, next) =>
       Effect.sync(() => {

@@ -148,7 +148,9 @@ export const resolve = (
   if (Either.isLeft(decoded)) return Either.left(toConfigError(input, decoded.left))
   const o = decoded.right
   const retryDelay = o.retryDelay ?? defaults.retryDelay
-  const maxRetryDelay = o.maxRetryDelay ?? (o.retryDelay && Duration.greaterThan(retryDelay, defaults.maxRetryDelay) ? retryDelay : defaults.maxRetryDelay)
+  const maxRetryDelay =
+    o.maxRetryDelay ??
+    (o.retryDelay && Duration.greaterThan(retryDelay, defaults.maxRetryDelay) ? retryDelay : defaults.maxRetryDelay)
   if (Duration.lessThan(maxRetryDelay, retryDelay)) {
     return Either.left(
       new CircuitBreakerConfigError({

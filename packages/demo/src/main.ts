@@ -1,0 +1,139 @@
+/**
+ * A breaker in front of a simulated flaky service, on the in-memory store, in real time:
+ * it trips, rejects, goes half-open and closes, and the demo prints the timeline and the
+ * breaker's metrics.
+ */
+import { CircuitBreaker } from "@circuit-breaker/core"
+import * as Console from "effect/Console"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Stream from "effect/Stream"
+
+type Health = "healthy" | "down" | "slow"
+
+class ServiceUnavailable extends Data.TaggedError("ServiceUnavailable")<{ readonly status: number }> {
+  override get message() {
+    return `${this.status} Service Unavailable`
+  }
+}
+
+/** A payment API whose health the demo script changes as it goes. */
+const makeService = () => {
+  let health: Health = "healthy"
+  let served = 0
+  const call = Effect.suspend(() => {
+    served++
+    switch (health) {
+      case "healthy":
+        return Effect.as(Effect.sleep("20 millis"), `payment #${served} accepted`)
+      case "slow":
+        return Effect.as(Effect.sleep("2 seconds"), `payment #${served} accepted (slowly)`)
+      case "down":
+        return Effect.zipRight(Effect.sleep("5 millis"), Effect.fail(new ServiceUnavailable({ status: 503 })))
+    }
+  })
+  return {
+    call,
+    setHealth: (next: Health) => Effect.sync(() => (health = next)),
+    served: () => served
+  }
+}
+
+const program = Effect.gen(function* () {
+  const started = Date.now()
+  const at = () => `+${String(Date.now() - started).padStart(5)} ms`
+  const say = (line: string) => Console.log(`${at()}  ${line}`)
+
+  const service = makeService()
+  const breaker = yield* CircuitBreaker.make({
+    name: "payments",
+    failureThreshold: 3,
+    resetTimeout: "1 second",
+    successThreshold: 2,
+    timeout: "300 millis",
+    maxRetries: 1,
+    retryDelay: "50 millis",
+    jitter: false
+  })
+
+  const watcher = yield* breaker.changes.pipe(
+    Stream.runForEach((change) => say(`** state ${change.from} -> ${change.to}`)),
+    Effect.fork
+  )
+
+  const callOnce = (label: string) =>
+    breaker.execute(service.call).pipe(
+      Effect.matchEffect({
+        onSuccess: (result) => say(`${label}: ok, ${result}`),
+        onFailure: (error) =>
+          say(
+            `${label}: ${
+              error._tag === "CircuitOpenError"
+                ? `rejected at once (circuit open, retry after ${Duration.toMillis(error.retryAfter)} ms)`
+                : error._tag === "CircuitTimeoutError"
+                  ? `timed out (${error.message})`
+                  : `failed: ${error.message}`
+            }`
+          )
+      }),
+      // Let the state-change watcher print before the next line of the timeline.
+      Effect.zipLeft(Effect.yieldNow())
+    )
+
+  yield* say("The payment service is healthy.")
+  yield* callOnce("call 1")
+  yield* callOnce("call 2")
+
+  yield* service.setHealth("down")
+  yield* say("The payment service goes down (every call fails with 503).")
+  for (const n of [3, 4]) yield* callOnce(`call ${n}`)
+  yield* say(`state: ${(yield* breaker.state)._tag}`)
+  for (const n of [5, 6, 7]) yield* callOnce(`call ${n}`)
+  yield* say(`the service was called ${service.served()} times in all: rejected calls never reached it`)
+
+  yield* service.setHealth("healthy")
+  yield* say("The service recovers; the breaker waits out its 1 s reset timeout.")
+  yield* Effect.sleep("1 second")
+  yield* say(`state: ${(yield* breaker.state)._tag} (no call needed to see it)`)
+  yield* callOnce("call 8 (trial)")
+  yield* callOnce("call 9 (trial)")
+  yield* callOnce("call 10")
+
+  yield* service.setHealth("slow")
+  yield* say("The service turns slow (2 s per call); the breaker times each attempt out after 300 ms.")
+  yield* callOnce("call 11")
+  yield* service.setHealth("healthy")
+  yield* callOnce("call 12")
+
+  yield* Effect.sleep("10 millis")
+  yield* Fiber.interrupt(watcher)
+  const m = yield* breaker.metrics
+  yield* Console.log("")
+  yield* Console.log("Metrics")
+  yield* Console.table({
+    state: m.state,
+    totalCalls: m.totalCalls,
+    successCalls: m.successCalls,
+    failureCalls: m.failureCalls,
+    rejectedCalls: m.rejectedCalls,
+    timeoutCalls: m.timeoutCalls,
+    retries: m.retries,
+    "latency mean (ms)": Math.round(m.latency.mean),
+    "latency p99 (ms)": Math.round(m.latency.p99)
+  })
+  yield* Console.log(`last failures (${m.lastFailures.length}, oldest first):`)
+  for (const f of m.lastFailures) {
+    yield* Console.log(
+      `  attempt ${f.attempt} at +${f.timestamp - started} ms: ${f.error instanceof Error ? f.error.message : String(f.error)}`
+    )
+  }
+})
+
+Effect.runPromise(program.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).catch((error) => {
+  console.error(error)
+  process.exitCode = 1
+})
