@@ -31,6 +31,13 @@ export {
  */
 export * as CircuitBreakerMetrics from "./CircuitBreakerMetrics.js"
 /**
+ * Option validation, defaults, and the policy and retry Schedule options describe.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreakerOptions from "./CircuitBreakerOptions.js"
+
+/**
  * A registry of named breakers with aggregated metrics.
  *
  * @since 0.1.0

@@ -33,7 +33,13 @@ import { fileURLToPath } from "node:url"
  * only has to load and have at least one export.
  */
 const EXPECTED_EXPORTS = {
-  "@circuit-breaker/core": ["CircuitBreaker", "CircuitBreakerState"]
+  "@circuit-breaker/core": ["CircuitBreaker", "CircuitBreakerState", "CircuitBreakerStore", "CircuitBreakerRegistry"],
+  "@circuit-breaker/promise": [
+    "createAdvancedCircuitBreaker",
+    "CircuitBreakerManager",
+    "CircuitOpenError",
+    "CircuitTimeoutError"
+  ]
 }
 
 /** Paths inside a tarball (after `package/`) that must never be published. */

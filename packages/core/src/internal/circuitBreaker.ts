@@ -18,7 +18,6 @@ import { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from
 import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
 import * as State from "../CircuitBreakerState.js"
 import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
-import { consecutiveFailures } from "../TripRule.js"
 import { makeMemory } from "./circuitBreakerStore.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
@@ -32,20 +31,12 @@ type Policy = State.Policy<number>
 type CircuitState = State.CircuitState<number>
 
 /** The outcome of one modify: what the caller needs, plus the change it caused, if any. */
-interface Applied<A> {
-  readonly value: A
-  readonly state: CircuitState
-  readonly change: CB.StateChange | undefined
-}
-
-const buildSchedule = (o: CB.CircuitBreaker.Resolved): Schedule.Schedule<unknown, unknown> | undefined => {
-  if (o.retrySchedule !== undefined) return o.retrySchedule
-  if (o.maxRetries === 0) return undefined
-  const base: Schedule.Schedule<Duration.Duration> =
-    o.retryBackoff === "exponential" ? Schedule.exponential(o.retryDelay, 2) : Schedule.linear(o.retryDelay)
-  const jittered = o.jitter ? Schedule.jittered(base) : base
-  const capped = Schedule.modifyDelay(jittered, (_, delay) => Duration.min(delay, o.maxRetryDelay))
-  return Schedule.intersect(capped, Schedule.recurs(o.maxRetries))
+class Applied<A> {
+  constructor(
+    readonly value: A,
+    readonly state: CircuitState,
+    readonly change: CB.StateChange | undefined
+  ) {}
 }
 
 /** A failed attempt that may still be retried, unless `final`. */
@@ -64,8 +55,10 @@ interface AttemptContext {
 /** A value now, or an Effect that produces it: lets the in-memory store stay synchronous. */
 type Step<A> = A | Effect.Effect<A>
 
-const andThen = <A, B, E, R>(step: Step<A>, f: (a: A) => Effect.Effect<B, E, R>): Effect.Effect<B, E, R> =>
-  Effect.isEffect(step) ? Effect.flatMap(step as Effect.Effect<A>, f) : f(step as A)
+const andThen = <A, B, E, R>(
+  step: Step<Applied<A>>,
+  f: (a: Applied<A>) => Effect.Effect<B, E, R>
+): Effect.Effect<B, E, R> => (step instanceof Applied ? f(step) : Effect.flatMap(step, f))
 
 const isTimeout = (cause: Cause.Cause<unknown>): boolean => {
   const failure = Cause.failureOption(cause)
@@ -110,14 +103,13 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     const step = (current: State.CircuitState<unknown>): readonly [A, State.CircuitState<unknown>] => {
       const previous = current as CircuitState
       const [value, next] = f(previous)
-      applied = {
+      applied = new Applied(
         value,
-        state: next,
-        change:
-          next._tag === previous._tag
-            ? undefined
-            : { circuit: this.name, from: previous._tag, to: next._tag, at: next.since, cause }
-      }
+        next,
+        next._tag === previous._tag
+          ? undefined
+          : { circuit: this.name, from: previous._tag, to: next._tag, at: next.since, cause }
+      )
       return [value, next]
     }
     const committed = (): Step<Applied<A>> => {
@@ -138,12 +130,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
           Effect.logWarning("circuit store unavailable; deciding on local state", storeCause).pipe(
             Effect.annotateLogs({ circuit: this.name })
           ),
-          { value, state: next, change: undefined }
+          new Applied(value, next, undefined)
         )
       },
       onSuccess: () => {
         const result = committed()
-        return Effect.isEffect(result) ? result : Effect.succeed(result)
+        return result instanceof Applied ? Effect.succeed(result) : result
       }
     })
   }
@@ -172,7 +164,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
 
   private update(event: (now: number) => State.CircuitEvent): Effect.Effect<CircuitState> {
     return Effect.clockWith((clock) => {
-      const e = event(clock.unsafeCurrentTimeMillis())
+      const e = event(clockNow(clock))
       return andThen(
         this.apply((s) => {
           const next = State.transition(this.policy, s, e)
@@ -241,19 +233,14 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
 
   execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     return Effect.withFiberRuntime((fiber) => {
-      const clock = Context.get(fiber.currentDefaultServices, ClockTag)
-      const call: Call<A, E, R> = {
-        effect,
-        clock,
-        started: this.recorder === undefined ? 0 : preciseNow(clock),
-        driver: undefined
-      }
+      const clock = clockOf(fiber.currentDefaultServices)
+      const call: Call<A, E, R> = { effect, clock, started: clockNow(clock), driver: undefined }
       return this.attempt(call, 1, undefined)
     })
   }
 
-  private elapsed(call: Call<any, any, any>): number {
-    return preciseNow(call.clock) - call.started
+  private elapsed(call: Call<any, any, any>, now = clockNow(call.clock)): number {
+    return now - call.started
   }
 
   private attempt<A, E, R>(
@@ -265,7 +252,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     // Fast path: admit synchronously, without an uninterruptible region. A trial call is
     // not admitted here: it takes a Half-Open slot, which must be given back even if the
     // call is interrupted, so it goes through `attemptMasked`.
-    const now = call.clock.unsafeCurrentTimeMillis()
+    const now = attempt === 1 ? call.started : clockNow(call.clock)
     return andThen(
       this.apply((s) => {
         const decision = State.decide(this.policy, s, now)
@@ -286,7 +273,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     return Effect.flatMap(
       Effect.uninterruptibleMask((restore) =>
         andThen(
-          this.apply((s) => State.admit(this.policy, s, call.clock.unsafeCurrentTimeMillis())),
+          this.apply((s) => State.admit(this.policy, s, clockNow(call.clock))),
           ({ value: decision }) => this.admitted(call, decision, attempt, lastFailure, restore)
         )
       ),
@@ -330,9 +317,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   }
 
   private succeeded<A>(call: Call<A, any, any>, value: A, ticket: State.Ticket, attempt: number): Effect.Effect<A> {
+    const now = clockNow(call.clock)
     this.emit({ _tag: "Success", circuit: this.name, attempt })
-    this.recorder?.success(this.elapsed(call))
-    return andThen(this.record("Succeeded", ticket, call.clock.unsafeCurrentTimeMillis()), () => Effect.succeed(value))
+    this.recorder?.success(this.elapsed(call, now))
+    return andThen(this.record("Succeeded", ticket, now), () => Effect.succeed(value))
   }
 
   /** Records a failed attempt; fails at once when the failure must not be retried. */
@@ -343,7 +331,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     ctx: AttemptContext,
     attempt: number
   ): Effect.Effect<FailedAttempt<E | CircuitTimeoutError>, E> {
-    const now = call.clock.unsafeCurrentTimeMillis()
+    const now = clockNow(call.clock)
     if (ctx.timedOut) {
       const error = new CircuitTimeoutError({ circuit: this.name, timeout: this.options.timeout, attempt })
       this.recorder?.failedAttempt(error, now, attempt)
@@ -456,14 +444,30 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
 interface Call<A, E, R> {
   readonly effect: Effect.Effect<A, E, R>
   readonly clock: Clock.Clock
-  /** When the call began, in `preciseNow` milliseconds. */
+  /** When the call began (`clockNow`). */
   readonly started: number
   driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
 }
 
-/** Milliseconds with sub-millisecond precision on the live clock; the clock's own millis otherwise (TestClock). */
-const preciseNow = (clock: Clock.Clock): number =>
-  clock === liveClock ? performance.now() : clock.unsafeCurrentTimeMillis()
+/**
+ * The clock's time in milliseconds. On the live clock it reads the monotonic clock, with
+ * sub-millisecond precision for latencies (and no jumps when the wall clock is set);
+ * any other clock (TestClock) is read as it is.
+ */
+const clockNow = (clock: Clock.Clock): number =>
+  clock === liveClock ? performance.timeOrigin + performance.now() : clock.unsafeCurrentTimeMillis()
+
+let lastServices: Context.Context<DefaultServices.DefaultServices> = DefaultServices.liveServices
+let lastClock: Clock.Clock = liveClock
+
+/** The fiber's Clock, remembered for the last services seen (they rarely change). */
+const clockOf = (services: Context.Context<DefaultServices.DefaultServices>): Clock.Clock => {
+  if (services !== lastServices) {
+    lastServices = services
+    lastClock = Context.get(services, ClockTag)
+  }
+  return lastClock
+}
 
 /** @internal */
 export const make = (
@@ -482,16 +486,12 @@ export const make = (
           "needs a shared store: provide a shared CircuitBreakerStore layer (for instance from @circuit-breaker/redis); the store in context is in-memory"
       })
     }
-    const policy: Policy = {
-      rule: consecutiveFailures(o.failureThreshold),
-      resetTimeout: Duration.toMillis(o.resetTimeout),
-      successThreshold: o.successThreshold
-    }
-    const now = yield* Effect.clockWith((clock) => Effect.succeed(clock.unsafeCurrentTimeMillis()))
+    const policy = options_.policyOf(o)
+    const now = yield* Effect.clockWith((clock) => Effect.succeed(clockNow(clock)))
     const changes = yield* PubSub.sliding<CB.StateChange>(1024)
     const events = yield* PubSub.sliding<CB.CallEvent>(1024)
     const recorder = o.metricsTracking ? new MetricsRecorder(o.name, o.serviceId, o.failureHistorySize) : undefined
-    return new CircuitBreakerImpl(o, policy, store, recorder, buildSchedule(o), changes, events, now)
+    return new CircuitBreakerImpl(o, policy, store, recorder, options_.retrySchedule(o), changes, events, now)
   })
 
 /** @internal */

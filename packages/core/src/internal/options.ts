@@ -7,6 +7,8 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError } from "../CircuitBreakerError.js"
+import type { Policy } from "../CircuitBreakerState.js"
+import { consecutiveFailures } from "../TripRule.js"
 
 interface DurationRule {
   readonly allowZero: boolean
@@ -179,4 +181,24 @@ export const resolve = (
     distributedTracking: o.distributedTracking ?? defaults.distributedTracking,
     failureHistorySize: o.failureHistorySize ?? defaults.failureHistorySize
   })
+}
+
+/** @internal */
+export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<number> => ({
+  rule: consecutiveFailures(o.failureThreshold),
+  resetTimeout: Duration.toMillis(o.resetTimeout),
+  successThreshold: o.successThreshold
+})
+
+/** @internal */
+export const retrySchedule = (
+  o: CircuitBreaker.CircuitBreaker.Resolved
+): Schedule.Schedule<unknown, unknown> | undefined => {
+  if (o.retrySchedule !== undefined) return o.retrySchedule
+  if (o.maxRetries === 0) return undefined
+  const base: Schedule.Schedule<Duration.Duration> =
+    o.retryBackoff === "exponential" ? Schedule.exponential(o.retryDelay, 2) : Schedule.linear(o.retryDelay)
+  const jittered = o.jitter ? Schedule.jittered(base) : base
+  const capped = Schedule.modifyDelay(jittered, (_, delay) => Duration.min(delay, o.maxRetryDelay))
+  return Schedule.intersect(capped, Schedule.recurs(o.maxRetries))
 }

@@ -1,0 +1,186 @@
+/**
+ * The plain-Promise circuit breaker of the original specification:
+ *
+ * ```ts
+ * const breaker = createAdvancedCircuitBreaker(() => externalApiCall(), { failureThreshold: 3 })
+ * const result = await breaker.execute()
+ * ```
+ *
+ * It runs the same pure policy as the Effect executor of `@circuit-breaker/core`, without
+ * starting a fiber per call: a closed-circuit call is a synchronous state check, your
+ * function, and a synchronous record of its outcome.
+ *
+ * @since 0.1.0
+ */
+import type { CircuitBreaker, CircuitBreakerMetrics } from "@circuit-breaker/core"
+import * as internal from "./internal/breaker.js"
+
+/**
+ * The circuit's state, in the names of the original specification.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CircuitStateName = "CLOSED" | "OPEN" | "HALF_OPEN"
+
+/**
+ * Handed to your function after the arguments given to `execute`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallContext {
+  /**
+   * Aborts when this attempt times out, when the caller's own signal aborts, or when the
+   * breaker is disposed. Created on first access, so a function that never reads it pays
+   * nothing for it.
+   */
+  readonly signal: AbortSignal
+  /** 1 for the first attempt of a call, 2 for its first retry, and so on. */
+  readonly attempt: number
+}
+
+/**
+ * The options of `createAdvancedCircuitBreaker`: those of the core, with durations in
+ * milliseconds. Defaults: failureThreshold 5, resetTimeout 30000, timeout 10000,
+ * successThreshold 3, retryBackoff "exponential", maxRetries 3, metricsTracking true,
+ * distributedTracking false.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options
+  extends Omit<CircuitBreaker.CircuitBreaker.Options, "resetTimeout" | "timeout" | "retryDelay" | "maxRetryDelay"> {
+  /** Milliseconds the circuit stays Open before trial calls (default 30000). */
+  readonly resetTimeout?: number | undefined
+  /** Per-attempt timeout in milliseconds (default 10000); `false` disables it. */
+  readonly timeout?: number | false | undefined
+  /** The first retry delay in milliseconds (default 100). */
+  readonly retryDelay?: number | undefined
+  /** The longest retry delay in milliseconds (default 10000). */
+  readonly maxRetryDelay?: number | undefined
+}
+
+/**
+ * The breaker's counters, as `getMetrics()` returns them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitMetrics extends Omit<CircuitBreakerMetrics.CircuitMetrics, "state"> {
+  readonly state: CircuitStateName
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type FailureContext = CircuitBreakerMetrics.FailureContext
+
+/**
+ * A change of state, for alerts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StateChangeEvent {
+  readonly circuit: string
+  readonly from: CircuitStateName
+  readonly to: CircuitStateName
+  /** When the new state began (milliseconds since the epoch). */
+  readonly time: number
+  /** The failure that caused the change, if one did. */
+  readonly cause: unknown
+}
+
+/**
+ * The outcome of one attempt, or a rejection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallOutcomeEvent {
+  readonly circuit: string
+  readonly outcome: "success" | "failure" | "timeout" | "rejected" | "retry"
+  readonly attempt: number
+  /** Milliseconds since the epoch. */
+  readonly time: number
+  readonly error?: unknown
+}
+
+/**
+ * What a shared store holds for a circuit (`getDistributedState()`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DistributedState {
+  readonly circuit: string
+  readonly state: CircuitStateName
+  readonly failureCount: number
+  /** When the circuit last opened (milliseconds since the epoch), or null. */
+  readonly openedAt: number | null
+  readonly updatedAt: number
+  /** The instance that wrote the state last. */
+  readonly updatedBy: string
+}
+
+/**
+ * The arguments of `execute`: those of your function, without a trailing `CallContext`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ExecuteArgs<Args extends ReadonlyArray<unknown>> = Args extends readonly [...infer Init, CallContext]
+  ? Init
+  : Args
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AdvancedCircuitBreaker<Args extends ReadonlyArray<unknown>, R> extends AsyncDisposable {
+  readonly name: string
+  /**
+   * Calls the function with `args` (and a `CallContext`) through the circuit. Resolves with
+   * its result; rejects with the function's own error (the same object), with
+   * `CircuitOpenError` (the function was not called) or with `CircuitTimeoutError`.
+   */
+  execute(...args: ExecuteArgs<Args>): Promise<R>
+  /** `execute` with per-call options: a `signal` that aborts this call. */
+  executeWith(options: ExecuteOptions, ...args: ExecuteArgs<Args>): Promise<R>
+  getMetrics(): CircuitMetrics
+  /** The state now; `"HALF_OPEN"` as soon as resetTimeout has passed, with no call needed. */
+  getState(): CircuitStateName
+  /** Back to CLOSED at once; the Promise settles when a shared store has it too. */
+  reset(): Promise<void>
+  /** What the shared store holds for this circuit; `null` when distributedTracking is off. */
+  getDistributedState(): Promise<DistributedState | null>
+  /** Calls `listener` on every change of state; returns the function that unsubscribes it. */
+  onStateChange(listener: (event: StateChangeEvent) => void): () => void
+  /** Calls `listener` on every attempt outcome and rejection; returns the unsubscribe function. */
+  onCallOutcome(listener: (event: CallOutcomeEvent) => void): () => void
+  /** Aborts the calls in flight, rejects later calls, and drops every listener. */
+  dispose(): Promise<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExecuteOptions {
+  /** Aborting it aborts the call: its attempt's signal aborts and the call rejects with the signal's reason. */
+  readonly signal?: AbortSignal | undefined
+}
+
+/**
+ * Creates a breaker around `fn`. Throws at once, with a `CircuitBreakerConfigError`
+ * naming the option or argument, if `fn` is not a function or an option is invalid.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createAdvancedCircuitBreaker: <Args extends ReadonlyArray<unknown>, R>(
+  fn: (...args: Args) => R | PromiseLike<R>,
+  options?: Options
+) => AdvancedCircuitBreaker<Args, Awaited<R>> = internal.create

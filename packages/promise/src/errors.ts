@@ -1,0 +1,67 @@
+/**
+ * The errors a Promise caller may see, besides the service's own errors (which come
+ * through unchanged, the very same object). Each is an `Error` with a stable `name` and
+ * `_tag`.
+ *
+ * @since 0.1.0
+ */
+export { CircuitBreakerConfigError } from "@circuit-breaker/core"
+
+/**
+ * The circuit rejected the call: `fn` was not called. `retryAfter` is in milliseconds.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitOpenError extends Error {
+  /** @since 0.1.0 */
+  readonly _tag = "CircuitOpenError" as const
+  /** @since 0.1.0 */
+  override readonly name = "CircuitOpenError"
+  constructor(
+    /** The circuit's name. */
+    readonly circuit: string,
+    /** Milliseconds after which the circuit may admit a call again. */
+    readonly retryAfter: number
+  ) {
+    super(`Circuit "${circuit}" is open; retry after ${retryAfter} ms`)
+  }
+}
+
+/**
+ * The call's last attempt ran past `timeout`; its `AbortSignal` was aborted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitTimeoutError extends Error {
+  /** @since 0.1.0 */
+  readonly _tag = "CircuitTimeoutError" as const
+  /** @since 0.1.0 */
+  override readonly name = "CircuitTimeoutError"
+  constructor(
+    readonly circuit: string,
+    /** The timeout, in milliseconds. */
+    readonly timeout: number,
+    /** Which attempt timed out: 1 for the first. */
+    readonly attempt: number
+  ) {
+    super(`Circuit "${circuit}": attempt ${attempt} timed out after ${timeout} ms`)
+  }
+}
+
+/**
+ * The breaker was disposed: calls made after `dispose()` (or cut short by it) fail with this.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitBreakerDisposedError extends Error {
+  /** @since 0.1.0 */
+  readonly _tag = "CircuitBreakerDisposedError" as const
+  /** @since 0.1.0 */
+  override readonly name = "CircuitBreakerDisposedError"
+  constructor(readonly circuit: string) {
+    super(`Circuit breaker "${circuit}" has been disposed`)
+  }
+}

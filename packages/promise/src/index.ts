@@ -1,0 +1,28 @@
+/**
+ * @since 0.1.0
+ */
+export {
+  type AdvancedCircuitBreaker,
+  type CallContext,
+  type CallOutcomeEvent,
+  type CircuitMetrics,
+  type CircuitStateName,
+  createAdvancedCircuitBreaker,
+  type DistributedState,
+  type ExecuteArgs,
+  type ExecuteOptions,
+  type FailureContext,
+  type Options,
+  type StateChangeEvent
+} from "./AdvancedCircuitBreaker.js"
+export {
+  type AggregatedMetrics,
+  CircuitBreakerManager,
+  createCircuitBreakerManager
+} from "./CircuitBreakerManager.js"
+export {
+  CircuitBreakerConfigError,
+  CircuitBreakerDisposedError,
+  CircuitOpenError,
+  CircuitTimeoutError
+} from "./errors.js"

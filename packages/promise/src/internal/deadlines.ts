@@ -1,0 +1,104 @@
+/**
+ * Timeouts for many calls with one timer. Every call of a breaker has the same timeout,
+ * so deadlines arrive in order: a linked list kept in insertion order is sorted, adding
+ * and removing are O(1), and one timer set for the earliest deadline serves them all.
+ * The timer keeps the process alive only while some call is waiting on it.
+ *
+ * @internal
+ */
+export class Deadline {
+  prev: Deadline | undefined = undefined
+  next: Deadline | undefined = undefined
+  constructor(
+    readonly at: number,
+    readonly onExpire: () => void
+  ) {}
+}
+
+/** @internal */
+export class Deadlines {
+  private head: Deadline | undefined = undefined
+  private tail: Deadline | undefined = undefined
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined
+  private timerAt = 0
+  private referenced = false
+
+  constructor(private readonly now: () => number) {}
+
+  add(at: number, onExpire: () => void): Deadline {
+    const entry = new Deadline(at, onExpire)
+    if (this.tail === undefined) {
+      this.head = this.tail = entry
+    } else if (at >= this.tail.at) {
+      entry.prev = this.tail
+      this.tail.next = entry
+      this.tail = entry
+    } else {
+      this.insertSorted(entry)
+    }
+    if (this.timer === undefined || this.timerAt > this.head!.at) this.arm(this.head!.at)
+    else if (!this.referenced) {
+      this.timer.ref()
+      this.referenced = true
+    }
+    return entry
+  }
+
+  remove(entry: Deadline): void {
+    if (entry.prev !== undefined) entry.prev.next = entry.next
+    else if (this.head === entry) this.head = entry.next
+    else return // already removed
+    if (entry.next !== undefined) entry.next.prev = entry.prev
+    else this.tail = entry.prev
+    entry.prev = entry.next = undefined
+    if (this.head === undefined && this.timer !== undefined && this.referenced) {
+      // Nothing waits: the timer may fire once more, but must not keep the process alive.
+      this.timer.unref()
+      this.referenced = false
+    }
+  }
+
+  /** Expires every entry now, whatever its deadline, and clears the timer. */
+  expireAll(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    while (this.head !== undefined) {
+      const entry = this.head
+      this.remove(entry)
+      entry.onExpire()
+    }
+  }
+
+  private insertSorted(entry: Deadline): void {
+    let after = this.tail
+    while (after !== undefined && after.at > entry.at) after = after.prev
+    if (after === undefined) {
+      entry.next = this.head
+      this.head!.prev = entry
+      this.head = entry
+    } else {
+      entry.prev = after
+      entry.next = after.next
+      after.next!.prev = entry
+      after.next = entry
+    }
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timerAt = at
+    this.referenced = true
+    this.timer = setTimeout(() => this.fire(), Math.max(0, at - this.now()))
+  }
+
+  private fire(): void {
+    this.timer = undefined
+    const now = this.now()
+    while (this.head !== undefined && this.head.at <= now) {
+      const entry = this.head
+      this.remove(entry)
+      entry.onExpire()
+    }
+    if (this.head !== undefined) this.arm(this.head.at)
+  }
+}
