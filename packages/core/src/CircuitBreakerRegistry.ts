@@ -81,9 +81,11 @@ export const make: Effect.Effect<Registry, never, CircuitBreakerStore> = Effect.
       get: (name) => Effect.sync(() => Option.fromNullable(breakers.get(name))),
       unregister: (name) => Effect.sync(() => breakers.delete(name)),
       names: Effect.sync(() => Array.from(breakers.keys())),
-      aggregateMetrics: Effect.map(
-        Effect.forEach(breakers.values(), (breaker) => breaker.metrics),
-        aggregate
+      aggregateMetrics: Effect.suspend(() =>
+        Effect.map(
+          Effect.forEach(Array.from(breakers.values()), (breaker) => breaker.metrics),
+          aggregate
+        )
       )
     }
   }

@@ -82,7 +82,7 @@ class Manager implements CircuitBreakerManager {
         reason: "a breaker with this name is already registered"
       })
     }
-    if (options !== undefined && (typeof options !== "object" || options === null)) {
+    if (options !== undefined && (typeof options !== "object" || options === null || Array.isArray(options))) {
       throw new CircuitBreakerConfigError({ option: "options", value: options, reason: "must be an object" })
     }
     const breaker = createAdvancedCircuitBreaker(fn, { serviceId: name, ...options, name })

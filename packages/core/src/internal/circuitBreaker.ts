@@ -304,6 +304,11 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       this.emit({ _tag: "Rejected", circuit: this.name, attempt })
       return Effect.fail(new CircuitOpenError({ circuit: this.name, retryAfter: Duration.millis(decision.retryAfter) }))
     }
+    if (attempt > 1) {
+      // Counted once admitted: a retry the open circuit refuses never ran.
+      this.recorder?.retry()
+      this.emit({ _tag: "Retry", circuit: this.name, attempt })
+    }
     const ticket: State.Ticket = { generation: decision.generation, trial: decision._tag === "AdmitTrial" }
     const ctx: AttemptContext = { timedOut: false }
     const body = this.timeoutMillis > 0 ? this.withTimeout(call.effect, call.clock, ctx) : call.effect
@@ -378,11 +383,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       call.driver = driver
       return Effect.matchEffect(driver.next(input), {
         onFailure: fail,
-        onSuccess: () => {
-          this.recorder?.retry()
-          this.emit({ _tag: "Retry", circuit: this.name, attempt: attempt + 1 })
-          return this.attempt(call, attempt + 1, cause)
-        }
+        onSuccess: () => this.attempt(call, attempt + 1, cause)
       })
     }
     return call.driver === undefined ? Effect.flatMap(Schedule.driver(this.schedule), next) : next(call.driver)
@@ -410,7 +411,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
         const fiber = Runtime.runFork(runtime)(effect)
         const done = fiber.unsafePoll()
         if (done !== null) {
-          resume(done)
+          resume(Effect.zipRight(Fiber.inheritAll(fiber), done))
           return
         }
         const expire = () => {
@@ -429,7 +430,9 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
         }
         fiber.addObserver((exit) => {
           cancel()
-          resume(exit)
+          // As with `Effect.timeout` (a fork and a join), the caller inherits the FiberRef
+          // changes the attempt made.
+          resume(Effect.zipRight(Fiber.inheritAll(fiber), exit))
         })
         return Effect.suspend(() => {
           cancel()

@@ -10,6 +10,15 @@ import { CircuitBreakerConfigError } from "../CircuitBreakerError.js"
 import type { Policy } from "../CircuitBreakerState.js"
 import { consecutiveFailures } from "../TripRule.js"
 
+/** A predicate over a hostile value (a Proxy, a throwing getter) answers `false` rather than throwing. */
+const safely = (predicate: () => boolean): boolean => {
+  try {
+    return predicate()
+  } catch {
+    return false
+  }
+}
+
 interface DurationRule {
   readonly allowZero: boolean
   readonly allowDisable: boolean
@@ -21,6 +30,14 @@ interface DurationRule {
  * `Duration.millis(-5)` would silently become zero.
  */
 const checkDuration = (u: unknown, rule: DurationRule): string | Duration.Duration => {
+  try {
+    return checkDurationUnsafe(u, rule)
+  } catch (error) {
+    return `could not be read (${describeError(error)})`
+  }
+}
+
+const checkDurationUnsafe = (u: unknown, rule: DurationRule): string | Duration.Duration => {
   if (rule.allowDisable && (u === false || (Duration.isDuration(u) && !Duration.isFinite(u)))) {
     return Duration.infinity
   }
@@ -29,6 +46,7 @@ const checkDuration = (u: unknown, rule: DurationRule): string | Duration.Durati
     if (!Number.isFinite(u) || u < 0 || (u === 0 && !rule.allowZero)) return `must be ${expected}`
     return Duration.millis(u)
   }
+  if (typeof u === "string" && /^\s*-/.test(u)) return `must be ${expected}`
   if (typeof u !== "string" && !Duration.isDuration(u) && !Array.isArray(u)) return `must be ${expected}`
   const decoded = Duration.decodeUnknown(u)
   if (Option.isNone(decoded)) return `must be ${expected}`
@@ -49,64 +67,96 @@ const DurationOption = (rule: DurationRule) =>
     encode: ParseResult.succeed
   })
 
-const Integer = (min: number) =>
-  Schema.Unknown.pipe(
-    Schema.filter((u): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= min, {
-      message: () => (min === 0 ? "must be a whole number, 0 or more" : `must be a whole number, ${min} or more`)
-    })
-  )
+const integerReason = (min: number) =>
+  min === 0 ? "must be a whole number, 0 or more" : `must be a whole number, ${min} or more`
 
-const Bool = Schema.Unknown.pipe(
-  Schema.filter((u): u is boolean => typeof u === "boolean", { message: () => "must be true or false" })
-)
+const Integer = (min: number) =>
+  Schema.Unknown.pipe(Schema.filter((u): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= min))
+
+const Bool = Schema.Unknown.pipe(Schema.filter((u): u is boolean => typeof u === "boolean"))
 
 const Name = Schema.Unknown.pipe(
-  Schema.filter((u): u is string => typeof u === "string" && u.trim().length > 0 && u.length <= 256, {
-    message: () => "must be a non-empty string of at most 256 characters"
-  })
+  Schema.filter((u): u is string => typeof u === "string" && u.trim().length > 0 && u.length <= 256)
 )
 
-const Fn = Schema.Unknown.pipe(
-  Schema.filter((u): u is (error: unknown) => boolean => typeof u === "function", {
-    message: () => "must be a function"
-  })
-)
+const Fn = Schema.Unknown.pipe(Schema.filter((u): u is (error: unknown) => boolean => typeof u === "function"))
 
 const ScheduleOption = Schema.Unknown.pipe(
-  Schema.filter((u): u is Schedule.Schedule<unknown, unknown> => Schedule.isSchedule(u), {
-    message: () => "must be an Effect Schedule"
-  })
+  Schema.filter((u): u is Schedule.Schedule<unknown, unknown> => safely(() => Schedule.isSchedule(u)))
 )
 
 const Backoff = Schema.Unknown.pipe(
-  Schema.filter((u): u is "exponential" | "linear" => u === "exponential" || u === "linear", {
-    message: () => `must be "exponential" or "linear"`
-  })
+  Schema.filter((u): u is "exponential" | "linear" => u === "exponential" || u === "linear")
 )
 
-const OptionsSchema = Schema.Struct({
-  name: Schema.optional(Name),
-  serviceId: Schema.optional(Name),
-  failureThreshold: Schema.optional(Integer(1)),
-  resetTimeout: Schema.optional(DurationOption({ allowZero: false, allowDisable: false })),
-  timeout: Schema.optional(DurationOption({ allowZero: false, allowDisable: true })),
-  successThreshold: Schema.optional(Integer(1)),
-  retryBackoff: Schema.optional(Backoff),
-  maxRetries: Schema.optional(Integer(0)),
-  retryDelay: Schema.optional(DurationOption({ allowZero: true, allowDisable: false })),
-  maxRetryDelay: Schema.optional(DurationOption({ allowZero: true, allowDisable: false })),
-  jitter: Schema.optional(Bool),
-  retrySchedule: Schema.optional(ScheduleOption),
-  isFailure: Schema.optional(Fn),
-  metricsTracking: Schema.optional(Bool),
-  distributedTracking: Schema.optional(Bool),
-  failureHistorySize: Schema.optional(Integer(0))
-})
+/** A field: its Schema, and the reason given when a value fails it. */
+const field = <S extends Schema.Schema.AnyNoContext>(schema: S, reason: (u: unknown) => string) => ({ schema, reason })
+
+const durationField = (rule: DurationRule) =>
+  field(DurationOption(rule), (u) => {
+    const result = checkDuration(u, rule)
+    return typeof result === "string" ? result : "is invalid"
+  })
+
+const fields = {
+  name: field(Name, () => "must be a non-empty string of at most 256 characters"),
+  serviceId: field(Name, () => "must be a non-empty string of at most 256 characters"),
+  failureThreshold: field(Integer(1), () => integerReason(1)),
+  resetTimeout: durationField({ allowZero: false, allowDisable: false }),
+  timeout: durationField({ allowZero: false, allowDisable: true }),
+  successThreshold: field(Integer(1), () => integerReason(1)),
+  retryBackoff: field(Backoff, () => `must be "exponential" or "linear"`),
+  maxRetries: field(Integer(0), () => integerReason(0)),
+  retryDelay: durationField({ allowZero: true, allowDisable: false }),
+  maxRetryDelay: durationField({ allowZero: true, allowDisable: false }),
+  jitter: field(Bool, () => "must be true or false"),
+  retrySchedule: field(ScheduleOption, () => "must be an Effect Schedule"),
+  isFailure: field(Fn, () => "must be a function"),
+  metricsTracking: field(Bool, () => "must be true or false"),
+  distributedTracking: field(Bool, () => "must be true or false"),
+  failureHistorySize: field(Integer(0), () => integerReason(0))
+}
+
+type Fields = typeof fields
+
+type Decoded = { -readonly [K in keyof Fields]?: Schema.Schema.Type<Fields[K]["schema"]> }
 
 /** @internal */
-export const knownOptions: ReadonlyArray<string> = Object.keys(OptionsSchema.fields)
+export const knownOptions: ReadonlyArray<string> = Object.keys(fields)
 
-const decodeOptions = Schema.decodeUnknownEither(OptionsSchema, { onExcessProperty: "error", errors: "first" })
+const decoders = Object.fromEntries(
+  Object.entries(fields).map(([key, f]) => [key, Schema.decodeUnknownEither(f.schema as Schema.Schema<unknown>)])
+) as Record<keyof Fields, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>
+
+/**
+ * Each option is decoded with its own Schema. The reason of a failure comes from our table,
+ * never from Effect's issue formatter, which would stringify the value (and run its
+ * getters, or its Proxy traps).
+ */
+const decodeOptions = (input: Record<string, unknown>): Either.Either<Decoded, CircuitBreakerConfigError> => {
+  const decoded: Record<string, unknown> = {}
+  for (const key of Object.keys(input)) {
+    if (!Object.hasOwn(fields, key)) {
+      return Either.left(
+        new CircuitBreakerConfigError({
+          option: key,
+          value: input[key],
+          reason: `unknown option; the known options are ${knownOptions.join(", ")}`
+        })
+      )
+    }
+  }
+  for (const key of knownOptions as ReadonlyArray<keyof Fields>) {
+    const value = input[key]
+    if (value === undefined) continue
+    const result = decoders[key](value)
+    if (Either.isLeft(result)) {
+      return Either.left(new CircuitBreakerConfigError({ option: key, value, reason: fields[key].reason(value) }))
+    }
+    decoded[key] = result.right
+  }
+  return Either.right(decoded as Decoded)
+}
 
 /** @internal */
 export const defaults = {
@@ -125,29 +175,78 @@ export const defaults = {
   failureHistorySize: 10
 } as const
 
-const toConfigError = (input: Record<string, unknown>, error: ParseResult.ParseError): CircuitBreakerConfigError => {
-  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-  const option = issue?.path.length ? String(issue.path[0]) : "options"
-  const unknown = issue?._tag === "Unexpected"
-  return new CircuitBreakerConfigError({
-    option,
-    value: option === "options" ? input : input[option],
-    reason: unknown ? `unknown option; the known options are ${knownOptions.join(", ")}` : (issue?.message ?? "invalid")
-  })
+/**
+ * Reads every own option once into a plain object, so that a getter that throws (or a
+ * hostile Proxy) becomes a typed error naming the option, and is never read twice.
+ */
+const snapshot = (input: object): Either.Either<Record<string, unknown>, CircuitBreakerConfigError> => {
+  let keys: Array<string | symbol>
+  try {
+    keys = Reflect.ownKeys(input).filter((key) => Object.getOwnPropertyDescriptor(input, key)?.enumerable)
+  } catch (error) {
+    return Either.left(
+      new CircuitBreakerConfigError({
+        option: "options",
+        value: input,
+        reason: `could not be read (${describeError(error)})`
+      })
+    )
+  }
+  const copy: Record<string, unknown> = {}
+  for (const key of keys) {
+    try {
+      if (typeof key === "symbol") {
+        return Either.left(
+          new CircuitBreakerConfigError({
+            option: key.toString(),
+            value: (input as Record<symbol, unknown>)[key],
+            reason: `unknown option; the known options are ${knownOptions.join(", ")}`
+          })
+        )
+      }
+      copy[key] = (input as Record<string, unknown>)[key]
+    } catch (error) {
+      return Either.left(
+        new CircuitBreakerConfigError({
+          option: String(key),
+          value: undefined,
+          reason: `could not be read (${describeError(error)})`
+        })
+      )
+    }
+  }
+  return Either.right(copy)
+}
+
+const describeError = (error: unknown): string => {
+  try {
+    return error instanceof Error ? error.message : String(error)
+  } catch {
+    return "unprintable error"
+  }
 }
 
 /** @internal */
 export const resolve = (
-  input: unknown
+  raw: unknown
 ): Either.Either<CircuitBreaker.CircuitBreaker.Resolved, CircuitBreakerConfigError> => {
-  if (input === undefined) input = {}
-  if (!Predicate.isRecord(input)) {
+  if (raw === undefined) raw = {}
+  let isRecord: boolean
+  try {
+    isRecord = Predicate.isRecord(raw)
+  } catch {
+    isRecord = false
+  }
+  if (!isRecord) {
     return Either.left(
-      new CircuitBreakerConfigError({ option: "options", value: input, reason: "must be an object (or undefined)" })
+      new CircuitBreakerConfigError({ option: "options", value: raw, reason: "must be an object (or undefined)" })
     )
   }
+  const read = snapshot(raw as object)
+  if (Either.isLeft(read)) return Either.left(read.left)
+  const input = read.right
   const decoded = decodeOptions(input)
-  if (Either.isLeft(decoded)) return Either.left(toConfigError(input, decoded.left))
+  if (Either.isLeft(decoded)) return Either.left(decoded.left)
   const o = decoded.right
   const retryDelay = o.retryDelay ?? defaults.retryDelay
   const maxRetryDelay =

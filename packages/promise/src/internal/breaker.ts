@@ -1,6 +1,7 @@
 import {
   type CircuitBreaker,
   CircuitBreakerConfigError,
+  CircuitBreakerError,
   CircuitBreakerMetrics,
   CircuitBreakerOptions,
   CircuitBreakerState,
@@ -36,11 +37,21 @@ const notify = <E>(listeners: Set<(event: E) => void> | undefined, event: E): vo
     try {
       listener(event)
     } catch (error) {
-      process.emitWarning(`circuit breaker listener threw: ${error instanceof Error ? error.message : String(error)}`, {
+      process.emitWarning(`circuit breaker listener threw ${describeThrown(error)}`, {
         code: "CIRCUIT_BREAKER_LISTENER"
       })
     }
   }
+}
+
+/** Never throws, whatever was thrown (a null-prototype object, a throwing `toString`). */
+const describeThrown = (error: unknown): string => {
+  try {
+    if (error instanceof Error) return `${error.name}: ${error.message}`
+  } catch {
+    // fall through
+  }
+  return CircuitBreakerError.describeValue(error)
 }
 
 /** A sleep that an abort of any of `signals` cuts short (rejecting with the signal's reason). */
@@ -73,6 +84,7 @@ const sleep = (millis: number, signals: ReadonlyArray<AbortSignal | undefined>):
 class AttemptContext implements API.CallContext {
   private controller: AbortController | undefined
   private combined: AbortSignal | undefined
+  private abortedWith: { readonly reason: unknown } | undefined
   timedOut = false
 
   constructor(
@@ -84,6 +96,8 @@ class AttemptContext implements API.CallContext {
   get signal(): AbortSignal {
     if (this.combined === undefined) {
       this.controller = new AbortController()
+      // Read after the attempt ended (a request started late): the signal is aborted already.
+      if (this.abortedWith !== undefined) this.controller.abort(this.abortedWith.reason)
       const signals = [this.controller.signal, this.disposeSignal]
       if (this.callerSignal !== undefined) signals.push(this.callerSignal)
       this.combined = AbortSignal.any(signals)
@@ -92,6 +106,7 @@ class AttemptContext implements API.CallContext {
   }
 
   abort(reason: unknown): void {
+    this.abortedWith ??= { reason }
     this.controller?.abort(reason)
   }
 }
@@ -282,12 +297,6 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
       return this.failed(call, ticket, ctx, error)
     }
     if (!isThenable(result)) return Promise.resolve(this.succeeded(call, ticket, attempt, result))
-    if (this.timeoutMillis === 0 && call.signal === undefined) {
-      return Promise.resolve(result).then(
-        (value) => this.succeeded(call, ticket, attempt, value),
-        (error) => this.failed(call, ticket, ctx, error)
-      )
-    }
     return new Promise<R>((resolve, reject) => {
       let settled = false
       let deadline: Deadline | undefined
@@ -303,21 +312,19 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
         ctx.abort(signal!.reason)
         this.failed(call, ticket, ctx, signal!.reason).then(resolve, reject)
       }
-      if (this.timeoutMillis > 0) {
-        deadline = this.deadlines.add(admittedAt + this.timeoutMillis, () => {
-          if (settled) return
-          if (this.disposal.signal.aborted) {
-            settle()
-            this.failed(call, ticket, ctx, this.disposal.signal.reason).then(resolve, reject)
-            return
-          }
-          const error = new CircuitTimeoutError(this.name, this.timeoutMillis, attempt)
-          ctx.timedOut = true
+      deadline = this.deadlines.add(this.timeoutMillis > 0 ? admittedAt + this.timeoutMillis : Infinity, () => {
+        if (settled) return
+        if (this.disposal.signal.aborted) {
           settle()
-          ctx.abort(error)
-          this.failed(call, ticket, ctx, error).then(resolve, reject)
-        })
-      }
+          this.failed(call, ticket, ctx, this.disposal.signal.reason).then(resolve, reject)
+          return
+        }
+        const error = new CircuitTimeoutError(this.name, this.timeoutMillis, attempt)
+        ctx.timedOut = true
+        settle()
+        ctx.abort(error)
+        this.failed(call, ticket, ctx, error).then(resolve, reject)
+      })
       signal?.addEventListener("abort", onAbort, { once: true })
       ;(result as PromiseLike<unknown>).then(
         (value) => {

@@ -36,6 +36,7 @@ export class Deadlines {
     } else {
       this.insertSorted(entry)
     }
+    if (this.head!.at === Infinity) return entry
     if (this.timer === undefined || this.timerAt > this.head!.at) this.arm(this.head!.at)
     else if (!this.referenced) {
       this.timer.ref()
@@ -51,7 +52,7 @@ export class Deadlines {
     if (entry.next !== undefined) entry.next.prev = entry.prev
     else this.tail = entry.prev
     entry.prev = entry.next = undefined
-    if (this.head === undefined && this.timer !== undefined && this.referenced) {
+    if ((this.head === undefined || this.head.at === Infinity) && this.timer !== undefined && this.referenced) {
       // Nothing waits: the timer may fire once more, but must not keep the process alive.
       this.timer.unref()
       this.referenced = false
@@ -99,6 +100,6 @@ export class Deadlines {
       this.remove(entry)
       entry.onExpire()
     }
-    if (this.head !== undefined) this.arm(this.head.at)
+    if (this.head !== undefined && this.head.at !== Infinity) this.arm(this.head.at)
   }
 }
