@@ -58,21 +58,15 @@ export interface LatencySummary {
  * @since 0.1.0
  * @category models
  */
-export interface CircuitMetrics {
+export interface CircuitMetrics extends MetricsTotals {
   readonly name: string
   readonly state: StateName
-  readonly totalCalls: number
-  readonly successCalls: number
-  readonly failureCalls: number
-  readonly rejectedCalls: number
-  readonly timeoutCalls: number
-  readonly retries: number
   readonly latency: LatencySummary
   readonly lastFailures: ReadonlyArray<FailureContext>
 }
 
 /**
- * Sums over several circuits.
+ * The call counters of one circuit, or their sums over several.
  *
  * @since 0.1.0
  * @category models
@@ -85,6 +79,25 @@ export interface MetricsTotals {
   readonly timeoutCalls: number
   readonly retries: number
 }
+
+/**
+ * The metrics of a circuit that counts nothing (`metricsTracking: false`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const empty = (name: string, state: StateName): CircuitMetrics => ({
+  name,
+  state,
+  totalCalls: 0,
+  successCalls: 0,
+  failureCalls: 0,
+  rejectedCalls: 0,
+  timeoutCalls: 0,
+  retries: 0,
+  latency: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
+  lastFailures: []
+})
 
 /**
  * @since 0.1.0

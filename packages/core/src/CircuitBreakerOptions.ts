@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import type * as Duration from "effect/Duration"
 import type * as Either from "effect/Either"
 import type * as Schedule from "effect/Schedule"
 import type { CircuitBreaker } from "./CircuitBreaker.js"
@@ -55,18 +54,4 @@ export const knownOptions: ReadonlyArray<string> = internal.knownOptions
  * @since 0.1.0
  * @category constants
  */
-export const defaults: {
-  readonly name: string
-  readonly failureThreshold: number
-  readonly resetTimeout: Duration.Duration
-  readonly timeout: Duration.Duration
-  readonly successThreshold: number
-  readonly retryBackoff: "exponential" | "linear"
-  readonly maxRetries: number
-  readonly retryDelay: Duration.Duration
-  readonly maxRetryDelay: Duration.Duration
-  readonly jitter: boolean
-  readonly metricsTracking: boolean
-  readonly distributedTracking: boolean
-  readonly failureHistorySize: number
-} = internal.defaults
+export const defaults: Omit<CircuitBreaker.Resolved, "serviceId" | "retrySchedule" | "isFailure"> = internal.defaults

@@ -16,6 +16,7 @@ import * as Stream from "effect/Stream"
 import type * as CB from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from "../CircuitBreakerError.js"
 import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
+import * as Metrics from "../CircuitBreakerMetrics.js"
 import * as State from "../CircuitBreakerState.js"
 import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { makeMemory } from "./circuitBreakerStore.js"
@@ -185,20 +186,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
 
   /** @internal */
   snapshot(state: StateName): CircuitMetrics {
-    return (
-      this.recorder?.snapshot(state) ?? {
-        name: this.name,
-        state,
-        totalCalls: 0,
-        successCalls: 0,
-        failureCalls: 0,
-        rejectedCalls: 0,
-        timeoutCalls: 0,
-        retries: 0,
-        latency: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
-        lastFailures: []
-      }
-    )
+    return this.recorder?.snapshot(state) ?? Metrics.empty(this.name, state)
   }
 
   get reset(): Effect.Effect<void> {

@@ -198,7 +198,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   getMetrics(): API.CircuitMetrics {
     const state = this.getState()
     const tag = state === "CLOSED" ? "Closed" : state === "OPEN" ? "Open" : "HalfOpen"
-    const snapshot = this.recorder?.snapshot(tag) ?? CircuitBreakerMetrics.makeRecorder(this.name, "", 0).snapshot(tag)
+    const snapshot = this.recorder?.snapshot(tag) ?? CircuitBreakerMetrics.empty(this.name, tag)
     return { ...snapshot, state }
   }
 
@@ -213,21 +213,20 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   }
 
   onStateChange(listener: (event: API.StateChangeEvent) => void): () => void {
-    if (typeof listener !== "function") {
-      throw new CircuitBreakerConfigError({ option: "listener", value: listener, reason: "must be a function" })
-    }
-    if (this.disposal.signal.aborted) return () => {}
-    ;(this.stateListeners ??= new Set()).add(listener)
-    return () => void this.stateListeners?.delete(listener)
+    return this.subscribe(listener, (this.stateListeners ??= new Set()))
   }
 
   onCallOutcome(listener: (event: API.CallOutcomeEvent) => void): () => void {
+    return this.subscribe(listener, (this.outcomeListeners ??= new Set()))
+  }
+
+  private subscribe<E>(listener: (event: E) => void, listeners: Set<(event: E) => void>): () => void {
     if (typeof listener !== "function") {
       throw new CircuitBreakerConfigError({ option: "listener", value: listener, reason: "must be a function" })
     }
     if (this.disposal.signal.aborted) return () => {}
-    ;(this.outcomeListeners ??= new Set()).add(listener)
-    return () => void this.outcomeListeners?.delete(listener)
+    listeners.add(listener)
+    return () => void listeners.delete(listener)
   }
 
   dispose(): Promise<void> {
