@@ -99,7 +99,11 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
    * Applies the pure `f` to the stored state atomically, and announces the change of
    * state it made. Synchronous when the store allows it.
    */
-  private apply<A>(f: (state: CircuitState) => readonly [A, CircuitState], cause?: unknown): Step<Applied<A>> {
+  private apply<A>(
+    f: (state: CircuitState) => readonly [A, CircuitState],
+    cause?: unknown,
+    authoritative = false
+  ): Step<Applied<A>> {
     let applied: Applied<A> | undefined
     const step = (current: State.CircuitState<unknown>): readonly [A, State.CircuitState<unknown>] => {
       const previous = current as CircuitState
@@ -117,7 +121,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       this.lastKnown = applied!.state
       return applied!.change === undefined ? applied! : this.announce(applied!)
     }
-    if (this.store.unsafeModify !== undefined) {
+    // A trial's admission and outcome are authoritative: a shared store must see them at
+    // once (the Half-Open limit holds across processes). Everything else may be decided on
+    // the store's local view, synchronously.
+    if (!authoritative && this.store.unsafeModify !== undefined) {
       this.store.unsafeModify(this.name, this.initialState, step)
       return committed()
     }
@@ -160,7 +167,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     cause?: unknown
   ): Step<Applied<undefined>> {
     const event: State.CircuitEvent = { _tag: tag, now, generation: ticket.generation, trial: ticket.trial }
-    return this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause)
+    return this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause, ticket.trial)
   }
 
   private update(event: (now: number) => State.CircuitEvent): Effect.Effect<CircuitState> {
@@ -261,7 +268,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     return Effect.flatMap(
       Effect.uninterruptibleMask((restore) =>
         andThen(
-          this.apply((s) => State.admit(this.policy, s, clockNow(call.clock))),
+          this.apply((s) => State.admit(this.policy, s, clockNow(call.clock)), undefined, true),
           ({ value: decision }) => this.admitted(call, decision, attempt, lastFailure, restore)
         )
       ),
