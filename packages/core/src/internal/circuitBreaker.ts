@@ -106,8 +106,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   ): Step<Applied<A>> {
     let applied: Applied<A> | undefined
     const step = (current: State.CircuitState<unknown>): readonly [A, State.CircuitState<unknown>] => {
-      const previous = current as CircuitState
-      const [value, next] = f(previous)
+      const [value, next] = f(current as CircuitState)
+      // Compared with what this breaker saw last, so that a change made elsewhere (another
+      // breaker on the same circuit, another process) is reported here too.
+      const previous = this.lastKnown
       applied = new Applied(
         value,
         next,

@@ -1,0 +1,43 @@
+import type { CircuitBreakerState } from "@circuit-breaker/core"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+
+type CircuitState = CircuitBreakerState.CircuitState<unknown>
+
+const common = { generation: Schema.Number, since: Schema.Number }
+
+/** The stored state, as JSON. Times are Redis server time (milliseconds). */
+const StoredState = Schema.Union(
+  Schema.TaggedStruct("Closed", { ...common, tally: Schema.Unknown }),
+  Schema.TaggedStruct("Open", { ...common, openedAt: Schema.Number, retryAt: Schema.Number }),
+  Schema.TaggedStruct("HalfOpen", { ...common, trialsInFlight: Schema.Number, successes: Schema.Number })
+)
+
+const Json = Schema.parseJson(StoredState)
+const decodeJson = Schema.decodeUnknownEither(Json)
+const encodeJson = Schema.encodeSync(Json)
+
+/** Moves every time field of a state by `delta` milliseconds (local clock ⇄ Redis clock). */
+export const shiftTimes = (state: CircuitState, delta: number): CircuitState => {
+  if (delta === 0) return state
+  switch (state._tag) {
+    case "Closed":
+      return { ...state, since: state.since + delta }
+    case "Open":
+      return {
+        ...state,
+        since: state.since + delta,
+        openedAt: state.openedAt + delta,
+        retryAt: state.retryAt + delta
+      }
+    case "HalfOpen":
+      return { ...state, since: state.since + delta }
+  }
+}
+
+/** @internal */
+export const encode = (state: CircuitState): string => encodeJson(state as Schema.Schema.Type<typeof StoredState>)
+
+/** @internal */
+export const decode = (json: string): Either.Either<CircuitState, string> =>
+  Either.mapLeft(decodeJson(json), (error) => error.message)

@@ -1,0 +1,460 @@
+import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
+import { type CircuitBreakerState, CircuitStoreError } from "@circuit-breaker/core"
+import type * as Clock from "effect/Clock"
+import { Clock as ClockTag } from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import { Redis, type RedisOptions } from "ioredis"
+import type * as API from "../RedisCircuitBreakerStore.js"
+import * as codec from "./codec.js"
+import * as scripts from "./scripts.js"
+
+type CircuitState = CircuitBreakerState.CircuitState<unknown>
+type Transition = (state: CircuitState) => readonly [unknown, CircuitState]
+
+/** The most transitions kept for a circuit while Redis cannot be reached; older ones are dropped. */
+const MAX_PENDING = 1000
+const MAX_CAS_ATTEMPTS = 16
+
+const liveClock = Context.get(DefaultServices.liveServices, ClockTag)
+
+/** Redacts credentials from anything that may hold a Redis URL or password. */
+export const redact = (text: string): string =>
+  text.replace(/(rediss?:\/\/)([^@/\s]*)@/gi, "$1***@").replace(/(password["'\s:=]+)([^"'\s,}]+)/gi, "$1***")
+
+/** `{` and `}` end a Redis Cluster hash tag early, and `%` is the escape: no name reaches another circuit's keys. */
+export const escapeName = (name: string): string =>
+  name.replace(/%/g, "%25").replace(/\{/g, "%7B").replace(/\}/g, "%7D")
+
+interface CommandClient extends Redis {
+  circuitBreakerRead(key: string): Promise<[number, string | null, string | null, string | null, number]>
+  circuitBreakerCompareAndSet(
+    key: string,
+    expected: number,
+    state: string,
+    instance: string,
+    ttl: number,
+    channel: string,
+    message: string,
+    publish: "0" | "1"
+  ): Promise<[number, number, string | null, number]>
+}
+
+/** One circuit as this process sees it: the last state read from Redis, and local transitions not yet written. */
+class Cell {
+  /** The stored version; -1 until Redis has been read. */
+  version = -1
+  remote: CircuitState | undefined = undefined
+  view: CircuitState
+  pending: Array<Transition> = []
+  flushing = false
+  lastUsed = 0
+
+  constructor(
+    readonly key: string,
+    readonly name: string,
+    readonly initial: CircuitState
+  ) {
+    this.view = initial
+  }
+
+  base(): CircuitState {
+    return this.remote ?? this.initial
+  }
+
+  /** The local view: the stored state with the pending transitions applied. */
+  replay(): void {
+    let state = this.base()
+    for (const f of this.pending) state = f(state)[1]
+    this.view = state
+  }
+}
+
+/** @internal */
+export const make = (
+  options: API.Options,
+  client: Redis | undefined
+): Effect.Effect<API.RedisStore, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const prefix = options.prefix ?? "cb:v1:"
+    const channel = `${prefix}events`
+    const storeTimeout = Duration.toMillis(Duration.decode(options.storeTimeout ?? 250))
+    const flushInterval = Duration.decode(options.flushInterval ?? 100)
+    const syncInterval = Duration.toMillis(Duration.decode(options.syncInterval ?? 1000))
+    const idleTtl = Duration.toMillis(Duration.decode(options.idleTtl ?? "24 hours"))
+    const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+    const runtime = yield* Effect.runtime<never>()
+    const clock: Clock.Clock = yield* Effect.clock
+    const localNow = () =>
+      clock === liveClock ? performance.timeOrigin + performance.now() : clock.unsafeCurrentTimeMillis()
+
+    const hardened: RedisOptions = {
+      // A command never waits for a connection: it fails at once, and the breaker decides locally.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: storeTimeout,
+      connectTimeout: Math.max(storeTimeout, 1000),
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      enableAutoPipelining: false
+    }
+    const owned = client === undefined
+    const redis = (client ??
+      (options.url !== undefined
+        ? new Redis(options.url, { ...options.redis, ...hardened })
+        : new Redis({ ...options.redis, ...hardened }))) as CommandClient
+    const subscriber = redis.duplicate({ ...hardened, enableOfflineQueue: true, commandTimeout: undefined }) as Redis
+    for (const script of scripts.all) {
+      redis.defineCommand(script.name, {
+        numberOfKeys: script.numberOfKeys,
+        lua: script.lua,
+        ...(script.readOnly ? { readOnly: true } : {})
+      })
+    }
+
+    let healthy = false
+    const log = (effect: Effect.Effect<void>) =>
+      Runtime.runFork(runtime)(effect.pipe(Effect.annotateLogs({ module: "RedisCircuitBreakerStore", instanceId })))
+    const setHealthy = (next: boolean, reason?: string) => {
+      if (next === healthy) return
+      healthy = next
+      log(
+        next
+          ? Effect.logInfo("Redis reachable: circuits are shared")
+          : Effect.logWarning(`Redis unreachable: circuits decide on local state (${redact(reason ?? "unknown")})`)
+      )
+    }
+    const onError = (error: Error) => setHealthy(false, error.message)
+    redis.on("error", onError)
+    subscriber.on("error", onError)
+
+    // Redis time minus local time. Kept steady (so that a state read back is the state
+    // written) and corrected only when it drifts by more than a second.
+    let offset: number | undefined
+    const observeServerTime = (server: number, sent: number) => {
+      const measured = Math.round(server - (sent + localNow()) / 2)
+      if (offset === undefined || Math.abs(measured - offset) > 1000) offset = measured
+    }
+    const cells = new Map<string, Cell>()
+    const keyOf = (name: string) => `${prefix}{${escapeName(name)}}:s`
+
+    const run = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, CircuitStoreError> =>
+      Effect.tryPromise({
+        try: f,
+        catch: (cause) =>
+          new CircuitStoreError({
+            reason: /timed? ?out/i.test(String((cause as Error)?.message)) ? "Timeout" : "Unavailable",
+            detail: `${what}: ${redact(String((cause as Error)?.message ?? cause))}`
+          })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: storeTimeout,
+          onTimeout: () =>
+            new CircuitStoreError({ reason: "Timeout", detail: `${what}: no reply within ${storeTimeout} ms` })
+        }),
+        Effect.tapBoth({
+          onFailure: (error) => Effect.sync(() => setHealthy(false, error.detail)),
+          onSuccess: () => Effect.sync(() => setHealthy(true))
+        })
+      )
+
+    const decodeStored = (json: string | null): Either.Either<CircuitState | undefined, CircuitStoreError> => {
+      if (json === null) return Either.right(undefined)
+      return Either.mapBoth(codec.decode(json), {
+        onLeft: (detail) => new CircuitStoreError({ reason: "Decode", detail }),
+        onRight: (state) => codec.shiftTimes(state, -(offset ?? 0))
+      })
+    }
+
+    /** Reads a circuit: its version and state (in local time), updating the clock offset. */
+    const readKey = (key: string) =>
+      Effect.flatMap(
+        run("read", () => {
+          const sent = localNow()
+          return redis.circuitBreakerRead(key).then((reply) => {
+            observeServerTime(reply[4], sent)
+            return reply
+          })
+        }),
+        ([version, json, at, by]) =>
+          Either.map(decodeStored(json), (state) => ({
+            version,
+            state,
+            updatedAt: at === null ? null : Number(at),
+            updatedBy: by
+          }))
+      )
+
+    const casKey = (
+      key: string,
+      name: string,
+      expected: number,
+      previous: CircuitState | undefined,
+      next: CircuitState
+    ) =>
+      // The clock offset must be known before a state is written in Redis time.
+      Effect.zipRight(
+        offset === undefined ? Effect.asVoid(readKey(key)) : Effect.void,
+        Effect.flatMap(
+          run("compareAndSet", () => {
+            const sent = localNow()
+            const ttl = next._tag === "Open" ? Math.max(idleTtl, next.retryAt - sent + idleTtl) : idleTtl
+            return redis
+              .circuitBreakerCompareAndSet(
+                key,
+                expected,
+                codec.encode(codec.shiftTimes(next, offset ?? 0)),
+                instanceId,
+                Math.ceil(ttl),
+                channel,
+                name,
+                previous?._tag !== next._tag ? "1" : "0"
+              )
+              .then((reply) => {
+                observeServerTime(reply[3], sent)
+                return reply
+              })
+          }),
+          ([won, version, json]) => Either.map(decodeStored(json), (state) => ({ won: won === 1, version, state }))
+        )
+      )
+
+    const cellOf = (name: string, initial: CircuitState): Cell => {
+      let cell = cells.get(name)
+      if (cell === undefined) {
+        cell = new Cell(keyOf(name), name, initial)
+        cells.set(name, cell)
+        log(Effect.ignore(refresh(cell)))
+      }
+      cell.lastUsed = Date.now()
+      return cell
+    }
+
+    /** Adopts what Redis holds for a cell. */
+    const refresh = (cell: Cell): Effect.Effect<void, CircuitStoreError> =>
+      Effect.map(readKey(cell.key), ({ version, state }) => {
+        if (cell.flushing) return
+        cell.version = version
+        cell.remote = state
+        cell.replay()
+      })
+
+    /**
+     * Writes a cell's pending transitions: replays them on the stored state and
+     * compare-and-sets the result, re-reading and replaying when another process wrote first.
+     * `extra`, when given, runs last, and its result is returned (the authoritative path).
+     */
+    const write = <A>(cell: Cell, extra: ((state: CircuitState) => readonly [A, CircuitState]) | undefined) =>
+      Effect.suspend(() => {
+        const batch = cell.pending
+        cell.pending = []
+        cell.flushing = true
+        const attempt = (n: number): Effect.Effect<A | undefined, CircuitStoreError> => {
+          const base = cell.base()
+          let next = base
+          for (const f of batch) next = f(next)[1]
+          let result: A | undefined
+          if (extra !== undefined) {
+            const [a, s] = extra(next)
+            result = a
+            next = s
+          }
+          if (next === base && cell.version >= 0) return Effect.succeed(result)
+          return Effect.flatMap(casKey(cell.key, cell.name, Math.max(cell.version, 0), cell.remote, next), (reply) => {
+            cell.version = reply.version
+            cell.remote = reply.won ? next : reply.state
+            if (reply.won) return Effect.succeed(result)
+            if (n >= MAX_CAS_ATTEMPTS) {
+              return Effect.fail(
+                new CircuitStoreError({ reason: "Conflict", detail: `"${cell.name}" kept changing; gave up` })
+              )
+            }
+            return attempt(n + 1)
+          })
+        }
+        const start =
+          cell.version < 0
+            ? Effect.zipRight(
+                readKey(cell.key).pipe(
+                  Effect.tap(({ version, state }) => {
+                    cell.version = version
+                    cell.remote = state
+                  })
+                ),
+                attempt(1)
+              )
+            : attempt(1)
+        return start.pipe(
+          Effect.tapError(() =>
+            Effect.sync(() => {
+              // Keep the transitions for the next try, bounded while Redis is away.
+              cell.pending = [...batch, ...cell.pending].slice(-MAX_PENDING)
+            })
+          ),
+          Effect.ensuring(
+            Effect.sync(() => {
+              cell.flushing = false
+              cell.replay()
+            })
+          )
+        )
+      })
+
+    const flush = (cell: Cell) =>
+      cell.flushing || cell.pending.length === 0 ? Effect.void : Effect.ignore(write(cell, undefined))
+
+    const unsafeModify = <A>(
+      name: string,
+      initial: CircuitState,
+      f: (s: CircuitState) => readonly [A, CircuitState]
+    ): A => {
+      const cell = cellOf(name, initial)
+      const before = cell.view
+      const [result, next] = f(before)
+      if (next !== before) {
+        cell.view = next
+        cell.pending.push(f)
+        if (cell.pending.length > MAX_PENDING) cell.pending.shift()
+        // A change of state is written (and announced) at once; counts go out with the next flush.
+        if (next._tag !== before._tag) log(flush(cell))
+      }
+      return result
+    }
+
+    const store: API.RedisStore = {
+      shared: true,
+      instanceId,
+      get: (name) =>
+        Effect.map(readKey(keyOf(name)), ({ version, state }) =>
+          state === undefined ? Option.none() : Option.some({ version, state })
+        ),
+      compareAndSet: (name, expected, next) =>
+        Effect.suspend(() => {
+          const cell = cells.get(name)
+          return Effect.map(casKey(keyOf(name), name, expected, cell?.remote, next), (reply) => {
+            if (cell !== undefined && !cell.flushing) {
+              cell.version = reply.version
+              cell.remote = reply.won ? next : reply.state
+              cell.replay()
+            }
+            return reply.won
+          })
+        }),
+      modify: (name, initial, f) =>
+        Effect.suspend(() => {
+          const cell = cellOf(name, initial)
+          const authoritative = (cell.flushing ? Effect.sleep(1).pipe(Effect.zipRight(Effect.void)) : Effect.void).pipe(
+            Effect.zipRight(refresh(cell)),
+            Effect.zipRight(write(cell, f)),
+            Effect.map((a) => a as any)
+          )
+          return authoritative.pipe(
+            Effect.timeoutFail({
+              duration: storeTimeout,
+              onTimeout: () =>
+                new CircuitStoreError({ reason: "Timeout", detail: `modify: no reply within ${storeTimeout} ms` })
+            })
+          )
+        }),
+      unsafeModify,
+      delete: (name) =>
+        Effect.asVoid(
+          Effect.zipRight(
+            Effect.sync(() => cells.delete(name)),
+            run("delete", () => redis.del(keyOf(name)))
+          )
+        ),
+      snapshot: (name) =>
+        Effect.map(readKey(keyOf(name)), ({ version, state, updatedAt, updatedBy }) =>
+          state === undefined ? Option.none() : Option.some({ name, version, state, updatedAt, updatedBy })
+        ),
+      listCircuits: Effect.suspend(() => {
+        const names: Array<string> = []
+        const scan = (cursor: string): Effect.Effect<ReadonlyArray<string>, CircuitStoreError> =>
+          Effect.flatMap(
+            run("scan", () => redis.scan(cursor, "MATCH", `${prefix}{*}:s`, "COUNT", 200)),
+            ([next, keys]) => {
+              for (const key of keys) {
+                const inner = key.slice(prefix.length + 1, -3)
+                names.push(decodeURIComponent(inner))
+              }
+              return next === "0" ? Effect.succeed(names) : scan(next)
+            }
+          )
+        return scan("0")
+      }),
+      isHealthy: () => healthy
+    }
+
+    // Announced changes from other processes: adopt them at once.
+    subscriber.on("message", (_channel: string, name: string) => {
+      const cell = cells.get(name)
+      if (cell !== undefined) log(Effect.ignore(refresh(cell)))
+    })
+    // After a reconnect, messages may have been lost: re-read everything.
+    subscriber.on("ready", () => {
+      for (const cell of cells.values()) log(Effect.ignore(refresh(cell)))
+    })
+    subscriber.subscribe(channel).catch(() => {
+      // Retried by ioredis on reconnect (autoResubscribe); until then the poll below keeps circuits in step.
+    })
+
+    // Counts go out every flushInterval; every syncInterval the circuits in use are re-read
+    // (a lost message, a restart of Redis), and the ones unused for long are forgotten.
+    let lastSync = 0
+    yield* Effect.forkScoped(
+      Effect.repeat(
+        Effect.suspend(() => {
+          const now = Date.now()
+          const sync = now - lastSync >= syncInterval
+          if (sync) lastSync = now
+          return Effect.forEach(
+            cells.values(),
+            (cell) => {
+              if (sync && now - cell.lastUsed > 10 * 60_000 && cell.pending.length === 0) {
+                cells.delete(cell.name)
+                return Effect.void
+              }
+              return Effect.zipRight(flush(cell), sync && !cell.flushing ? Effect.ignore(refresh(cell)) : Effect.void)
+            },
+            { discard: true, concurrency: "unbounded" }
+          )
+        }),
+        Schedule.spaced(flushInterval)
+      ).pipe(Effect.interruptible)
+    )
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        yield* Effect.forEach(cells.values(), flush, { discard: true, concurrency: "unbounded" }).pipe(
+          Effect.timeout(storeTimeout),
+          Effect.ignore
+        )
+        subscriber.removeAllListeners("message")
+        const close = (connection: Redis) =>
+          Effect.promise(() =>
+            connection.quit().then(
+              () => undefined,
+              () => undefined
+            )
+          ).pipe(
+            Effect.timeout(storeTimeout),
+            Effect.ignore,
+            Effect.ensuring(Effect.sync(() => connection.disconnect()))
+          )
+        yield* close(subscriber)
+        if (owned) yield* close(redis)
+        // Listeners stay until the connections are closed, so that a late error is never unhandled.
+        subscriber.off("error", onError)
+        if (owned) redis.off("error", onError)
+      })
+    )
+    return store
+  })
