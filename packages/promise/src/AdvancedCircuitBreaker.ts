@@ -59,6 +59,12 @@ export interface Options
   readonly retryDelay?: number | undefined
   /** The longest retry delay in milliseconds (default 10000). */
   readonly maxRetryDelay?: number | undefined
+  /**
+   * With `distributedTracking: true`, where the shared circuit lives: a `redis://` or
+   * `rediss://` URL, ioredis options, or an ioredis client (which is never closed). Without
+   * it, `REDIS_URL` from the environment, or from a `.env` file in the working directory.
+   */
+  readonly redis?: string | { readonly [key: string]: unknown } | undefined
 }
 
 /**
@@ -120,9 +126,10 @@ export interface DistributedState {
   readonly failureCount: number
   /** When the circuit last opened (milliseconds since the epoch), or null. */
   readonly openedAt: number | null
-  readonly updatedAt: number
-  /** The instance that wrote the state last. */
-  readonly updatedBy: string
+  /** When the state was last written (Redis time), or null if nothing is stored yet. */
+  readonly updatedAt: number | null
+  /** The instance that wrote the state last, or null. */
+  readonly updatedBy: string | null
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   type AdvancedCircuitBreaker,
   type CircuitMetrics,
   createAdvancedCircuitBreaker,
+  type DistributedState,
   type Options
 } from "./AdvancedCircuitBreaker.js"
 
@@ -36,6 +37,11 @@ export interface AggregatedMetrics {
     readonly timeoutCalls: number
   }
   readonly openCircuits: ReadonlyArray<string>
+  /**
+   * With distributed breakers: what the shared store holds for circuits that this manager
+   * has not registered (those of other processes), by name.
+   */
+  readonly sharedCircuits?: Readonly<Record<string, DistributedState>>
 }
 
 /**
@@ -124,7 +130,24 @@ class Manager implements CircuitBreakerManager {
       totals.rejectedCalls += m.rejectedCalls
       totals.timeoutCalls += m.timeoutCalls
     }
-    return { circuits, totals, openCircuits }
+    const shared = this.sharedCircuits()
+    if (shared === undefined) return { circuits, totals, openCircuits }
+    const sharedCircuits: Record<string, DistributedState> = {}
+    for (const [name, state] of Object.entries(await shared)) {
+      if (!this.breakers.has(name)) sharedCircuits[name] = state
+    }
+    return { circuits, totals, openCircuits, sharedCircuits }
+  }
+
+  /** Asks the first distributed breaker's store for every circuit it holds. */
+  private sharedCircuits(): Promise<Record<string, DistributedState>> | undefined {
+    for (const breaker of this.breakers.values()) {
+      const shared = (
+        breaker as { sharedCircuits?: () => Promise<Record<string, DistributedState>> | undefined }
+      ).sharedCircuits?.()
+      if (shared !== undefined) return shared
+    }
+    return undefined
   }
 
   async clear(): Promise<void> {

@@ -119,12 +119,33 @@ describe("specification example", () => {
     await breaker.dispose()
   })
 
-  it("distributedTracking: true throws a CircuitBreakerConfigError naming it, synchronously", () => {
-    const fn = vi.fn()
-    const error = configErrorOf(() => createAdvancedCircuitBreaker(fn, { distributedTracking: true }))
-    expect(error.option).toBe("distributedTracking")
-    expect(error.message).toContain("distributedTracking")
-    expect(fn).not.toHaveBeenCalled()
+  it("distributedTracking: true with no Redis configured throws a CircuitBreakerConfigError naming redis, synchronously", () => {
+    // No REDIS_URL in the environment, and no .env file in the working directory.
+    vi.stubEnv("REDIS_URL", "")
+    const cwd = vi.spyOn(process, "cwd").mockReturnValue(mkdtempSync(join(tmpdir(), "no-dotenv-")))
+    try {
+      const fn = vi.fn()
+      const error = configErrorOf(() => createAdvancedCircuitBreaker(fn, { distributedTracking: true }))
+      expect(error.option).toBe("redis")
+      expect(error.message).toContain("REDIS_URL")
+      expect(error.message).toContain("distributedTracking")
+      expect(fn).not.toHaveBeenCalled()
+    } finally {
+      cwd.mockRestore()
+      vi.unstubAllEnvs()
+    }
+  })
+
+  it("the redis option without distributedTracking, or of the wrong kind, is rejected and never echoed", () => {
+    const url = "redis://user:hunter2@127.0.0.1:1"
+    const unused = configErrorOf(() => createAdvancedCircuitBreaker(() => 1, { redis: url }))
+    expect(unused.option).toBe("redis")
+    expect(unused.message).not.toContain("hunter2")
+    const wrong = configErrorOf(() =>
+      createAdvancedCircuitBreaker(() => 1, { distributedTracking: true, redis: "http://user:hunter2@x" })
+    )
+    expect(wrong.option).toBe("redis")
+    expect(wrong.message).not.toContain("hunter2")
   })
 
   it("distributedTracking: false is accepted and getDistributedState() resolves to null", async () => {

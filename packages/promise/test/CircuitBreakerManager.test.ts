@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterEach, describe, expect, it, vi } from "vitest"
 import {
   CircuitBreakerConfigError,
@@ -61,12 +64,19 @@ describe("specification example (default manager)", () => {
     expect(await rejectionOf(breaker.execute())).toBeInstanceOf(CircuitBreakerDisposedError)
   })
 
-  it("register with distributedTracking: true throws naming it, and registers nothing", () => {
-    const error = configErrorOf(() =>
-      CircuitBreakerManager.register("distributed", () => 1, { distributedTracking: true })
-    )
-    expect(error.option).toBe("distributedTracking")
-    expect(CircuitBreakerManager.has("distributed")).toBe(false)
+  it("register with distributedTracking: true and no Redis configured throws naming redis, and registers nothing", () => {
+    vi.stubEnv("REDIS_URL", "")
+    const cwd = vi.spyOn(process, "cwd").mockReturnValue(mkdtempSync(join(tmpdir(), "no-dotenv-")))
+    try {
+      const error = configErrorOf(() =>
+        CircuitBreakerManager.register("distributed", () => 1, { distributedTracking: true })
+      )
+      expect(error.option).toBe("redis")
+      expect(CircuitBreakerManager.has("distributed")).toBe(false)
+    } finally {
+      cwd.mockRestore()
+      vi.unstubAllEnvs()
+    }
   })
 })
 

@@ -10,12 +10,14 @@ import {
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitBreakerDisposedError, CircuitOpenError, CircuitTimeoutError } from "../errors.js"
 import { type Deadline, Deadlines } from "./deadlines.js"
+import { type Connection, connect, type RedisTarget, resolveTarget } from "./distributed.js"
 
 type CircuitState = CircuitBreakerState.CircuitState<number>
 
@@ -115,7 +117,11 @@ const NoError = Symbol("NoError")
 
 class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCircuitBreaker<Args, R> {
   readonly name: string
-  private readonly store = CircuitBreakerStore.makeMemory()
+  /** In memory; replaced by the shared store once it is open (distributedTracking). */
+  private store: CircuitBreakerStore.Store = CircuitBreakerStore.makeMemory()
+  private readonly connection: Connection | undefined
+  /** The state this breaker saw last: a change made by another process is announced here too. */
+  private lastKnown: CircuitState
   private readonly policy: CircuitBreakerState.Policy<number>
   private readonly initialState: CircuitState
   private readonly recorder: CircuitBreakerMetrics.Recorder | undefined
@@ -129,7 +135,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
 
   constructor(
     private readonly fn: (...args: ReadonlyArray<unknown>) => unknown,
-    options: CircuitBreaker.CircuitBreaker.Resolved
+    options: CircuitBreaker.CircuitBreaker.Resolved,
+    target: RedisTarget | undefined
   ) {
     this.name = options.name
     this.policy = CircuitBreakerOptions.policyOf(options)
@@ -140,6 +147,22 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     this.schedule = CircuitBreakerOptions.retrySchedule(options)
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.isFailure = options.isFailure ?? (() => true)
+    this.lastKnown = this.initialState
+    if (target !== undefined) {
+      this.connection = connect(target)
+      this.connection.ready.then(
+        (store) => {
+          if (!this.disposal.signal.aborted) this.store = store
+        },
+        (error) =>
+          process.emitWarning(
+            `circuit "${this.name}": the shared store could not be opened (${describeThrown(error)})`,
+            {
+              code: "CIRCUIT_BREAKER_STORE"
+            }
+          )
+      )
+    }
   }
 
   // --- state ---------------------------------------------------------------------
@@ -150,13 +173,18 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     cause?: unknown
   ): readonly [A, CircuitState] {
     let result!: readonly [A, CircuitState]
-    let previous!: CircuitState
     this.store.unsafeModify!(this.name, this.initialState, (current) => {
-      previous = current as CircuitState
-      result = f(previous)
+      result = f(current as CircuitState)
       return result
     })
+    return this.observe(result, cause)
+  }
+
+  /** Announces a change from the state this breaker saw last. */
+  private observe<A>(result: readonly [A, CircuitState], cause?: unknown): readonly [A, CircuitState] {
     const next = result[1]
+    const previous = this.lastKnown
+    this.lastKnown = next
     if (next._tag !== previous._tag) {
       this.recorder?.state(next._tag)
       notify(this.stateListeners, {
@@ -209,7 +237,23 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   }
 
   getDistributedState(): Promise<API.DistributedState | null> {
-    return Promise.resolve(null)
+    if (this.connection === undefined) return Promise.resolve(null)
+    return this.connection.ready
+      .then((store) => Effect.runPromise(store.snapshot(this.name)))
+      .then((snapshot) => toDistributedState(this.name, snapshot))
+  }
+
+  /** @internal What the shared store holds for every circuit under its prefix. */
+  sharedCircuits(): Promise<Record<string, API.DistributedState>> | undefined {
+    if (this.connection === undefined) return undefined
+    return this.connection.ready.then(async (store) => {
+      const names = await Effect.runPromise(store.listCircuits)
+      const out: Record<string, API.DistributedState> = {}
+      for (const name of names) {
+        out[name] = toDistributedState(name, await Effect.runPromise(store.snapshot(name)))
+      }
+      return out
+    })
   }
 
   onStateChange(listener: (event: API.StateChangeEvent) => void): () => void {
@@ -234,6 +278,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
       this.disposal.abort(new CircuitBreakerDisposedError(this.name))
       // Calls in flight end now, with the disposal error (their functions' signals abort too).
       this.deadlines.expireAll()
+      if (this.connection !== undefined) return this.connection.close()
       this.stateListeners = undefined
       this.outcomeListeners = undefined
     }
@@ -273,7 +318,39 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
 
   private attempt(call: Call, attempt: number, lastError: unknown): Promise<R> {
     const admittedAt = attempt === 1 ? call.started : now()
-    const [decision] = this.apply((s) => CircuitBreakerState.admit(this.policy, s, admittedAt))
+    const shared = this.store.shared
+    const [decision] = this.apply((s) => {
+      const d = CircuitBreakerState.decide(this.policy, s, admittedAt)
+      // A trial on a shared circuit is admitted by the shared store (below), not locally.
+      return shared && d._tag === "AdmitTrial" ? [d, s] : CircuitBreakerState.admit(this.policy, s, admittedAt)
+    })
+    if (shared && decision._tag === "AdmitTrial") {
+      const store = this.store
+      return Effect.runPromise(
+        Effect.either(
+          store.modify(this.name, this.initialState, (s) =>
+            CircuitBreakerState.admit(this.policy, s as CircuitState, admittedAt)
+          )
+        )
+      ).then((admitted) => {
+        const read = store.unsafeModify!(this.name, this.initialState, (s) => [s, s])
+        // When Redis cannot be reached in time, the trial is admitted on the local view.
+        const final = Either.isRight(admitted)
+          ? this.observe([admitted.right, read as CircuitState])[0]
+          : this.apply((s) => CircuitBreakerState.admit(this.policy, s, admittedAt))[0]
+        return this.run(call, attempt, lastError, final, admittedAt)
+      })
+    }
+    return this.run(call, attempt, lastError, decision, admittedAt)
+  }
+
+  private run(
+    call: Call,
+    attempt: number,
+    lastError: unknown,
+    decision: CircuitBreakerState.Decision,
+    admittedAt: number
+  ): Promise<R> {
     if (decision._tag === "Reject") {
       if (lastError !== NoError) {
         // The circuit opened while this call was retrying: it ends with the service's last error.
@@ -411,6 +488,43 @@ const openError = (circuit: string, retryAfter: number): CircuitOpenError => {
   }
 }
 
+/** Takes the Promise API's own `redis` option out of the options the core validates. */
+const splitRedisOption = (options: unknown): readonly [unknown, API.Options["redis"]] => {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, undefined]
+  try {
+    if (!Object.hasOwn(options, "redis")) return [options, undefined]
+    const { redis, ...rest } = options as API.Options
+    return [rest, redis]
+  } catch {
+    // A hostile object: the core's validation reports it.
+    return [options, undefined]
+  }
+}
+
+const stateNameOf = (state: CircuitBreakerState.CircuitState<unknown>): API.CircuitStateName => stateNames[state._tag]
+
+const toDistributedState = (
+  circuit: string,
+  snapshot: Option.Option<{
+    readonly state: CircuitBreakerState.CircuitState<unknown>
+    readonly updatedAt: number | null
+    readonly updatedBy: string | null
+  }>
+): API.DistributedState => {
+  if (Option.isNone(snapshot)) {
+    return { circuit, state: "CLOSED", failureCount: 0, openedAt: null, updatedAt: null, updatedBy: null }
+  }
+  const { state, updatedAt, updatedBy } = snapshot.value
+  return {
+    circuit,
+    state: stateNameOf(state),
+    failureCount: state._tag === "Closed" && typeof state.tally === "number" ? state.tally : 0,
+    openedAt: state._tag === "Open" ? state.openedAt : null,
+    updatedAt,
+    updatedBy
+  }
+}
+
 /** @internal */
 export const create = <Args extends ReadonlyArray<unknown>, R>(
   fn: (...args: Args) => R | PromiseLike<R>,
@@ -419,14 +533,16 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
   if (typeof fn !== "function") {
     throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
   }
-  const resolved = CircuitBreakerOptions.resolve(options)
+  const [coreOptions, redis] = splitRedisOption(options)
+  const resolved = CircuitBreakerOptions.resolve(coreOptions)
   if (Either.isLeft(resolved)) throw resolved.left
-  if (resolved.right.distributedTracking) {
+  if (redis !== undefined && !resolved.right.distributedTracking) {
     throw new CircuitBreakerConfigError({
-      option: "distributedTracking",
-      value: true,
-      reason: "shared (Redis) state is not available yet in @circuit-breaker/promise; leave it off for a local circuit"
+      option: "redis",
+      value: "(redacted)",
+      reason: "is used only with distributedTracking: true"
     })
   }
-  return new Breaker<Args, Awaited<R>>(fn as (...args: ReadonlyArray<unknown>) => unknown, resolved.right)
+  const target = resolved.right.distributedTracking ? resolveTarget(redis) : undefined
+  return new Breaker<Args, Awaited<R>>(fn as (...args: ReadonlyArray<unknown>) => unknown, resolved.right, target)
 }
