@@ -162,7 +162,10 @@ export const make = (
         Effect.tapBoth({
           onFailure: (error) => Effect.sync(() => setHealthy(false, error.detail)),
           onSuccess: () => Effect.sync(() => setHealthy(true))
-        })
+        }),
+        // The store's own deadlines and timers run on real time, whatever clock the caller
+        // uses (a TestClock decides the circuit's time, never how long Redis may take).
+        Effect.withClock(liveClock)
       )
 
     const decodeStored = (json: string | null): Either.Either<CircuitState | undefined, CircuitStoreError> => {
@@ -360,7 +363,8 @@ export const make = (
               duration: storeTimeout,
               onTimeout: () =>
                 new CircuitStoreError({ reason: "Timeout", detail: `modify: no reply within ${storeTimeout} ms` })
-            })
+            }),
+            Effect.withClock(liveClock)
           )
         }),
       unsafeModify,
@@ -428,33 +432,35 @@ export const make = (
           )
         }),
         Schedule.spaced(flushInterval)
-      ).pipe(Effect.interruptible)
+      ).pipe(Effect.interruptible, Effect.withClock(liveClock))
     )
 
     yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        yield* Effect.forEach(cells.values(), flush, { discard: true, concurrency: "unbounded" }).pipe(
-          Effect.timeout(storeTimeout),
-          Effect.ignore
-        )
-        subscriber.removeAllListeners("message")
-        const close = (connection: Redis) =>
-          Effect.promise(() =>
-            connection.quit().then(
-              () => undefined,
-              () => undefined
-            )
-          ).pipe(
+      Effect.withClock(liveClock)(
+        Effect.gen(function* () {
+          yield* Effect.forEach(cells.values(), flush, { discard: true, concurrency: "unbounded" }).pipe(
             Effect.timeout(storeTimeout),
-            Effect.ignore,
-            Effect.ensuring(Effect.sync(() => connection.disconnect()))
+            Effect.ignore
           )
-        yield* close(subscriber)
-        if (owned) yield* close(redis)
-        // Listeners stay until the connections are closed, so that a late error is never unhandled.
-        subscriber.off("error", onError)
-        if (owned) redis.off("error", onError)
-      })
+          subscriber.removeAllListeners("message")
+          const close = (connection: Redis) =>
+            Effect.promise(() =>
+              connection.quit().then(
+                () => undefined,
+                () => undefined
+              )
+            ).pipe(
+              Effect.timeout(storeTimeout),
+              Effect.ignore,
+              Effect.ensuring(Effect.sync(() => connection.disconnect()))
+            )
+          yield* close(subscriber)
+          if (owned) yield* close(redis)
+          // Listeners stay until the connections are closed, so that a late error is never unhandled.
+          subscriber.off("error", onError)
+          if (owned) redis.off("error", onError)
+        })
+      )
     )
     return store
   })

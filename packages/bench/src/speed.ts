@@ -1,0 +1,197 @@
+/**
+ * Per-call timings, all contenders in one process, interleaved round by round: each round
+ * measures every contender once (n sequential calls, n calibrated to ~40 ms), after a
+ * full GC. Ratios and differences are taken within a round, then the median over rounds.
+ */
+import { CircuitBreaker } from "@circuit-breaker/core"
+import { type AdvancedCircuitBreaker, createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
+import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from "cockatiel"
+import * as Effect from "effect/Effect"
+import Opossum from "opossum"
+
+const gc = (): void => (globalThis as { gc?: () => void }).gc!()
+
+/** The function every breaker wraps. */
+const fn = async (): Promise<number> => 42
+const noop = (): void => {}
+
+/** Far beyond the run: an open circuit stays open while it is measured. */
+const ONE_DAY = 24 * 60 * 60 * 1000
+
+export type ContenderId =
+  | "direct"
+  | "effectStep"
+  | "oursClosed"
+  | "opossumClosed"
+  | "cockatielClosed"
+  | "oursOpen"
+  | "opossumOpen"
+  | "cockatielOpen"
+  | "effectDefault"
+  | "effectLean"
+
+export interface Contender {
+  readonly id: ContenderId
+  /** Prepares n calls (outside the timed region); the returned function makes them. */
+  readonly prepare: (n: number) => () => Promise<unknown>
+}
+
+export interface Fixture {
+  readonly contenders: ReadonlyArray<Contender>
+  /** Disposes every breaker, so that the process exits. */
+  readonly close: () => Promise<void>
+}
+
+/** One loop per contender, so that each call site stays monomorphic. */
+const promiseLoop =
+  (loop: (n: number) => Promise<void>) =>
+  (n: number): (() => Promise<void>) =>
+  () =>
+    loop(n)
+
+/** n steps inside ONE `Effect.runPromise`: the per-step cost, the runPromise boundary amortised away. */
+const fiberLoop =
+  (step: Effect.Effect<unknown, unknown>) =>
+  (n: number): (() => Promise<void>) => {
+    const items = new Array<number>(n).fill(0)
+    return () => Effect.runPromise(Effect.forEach(items, () => step, { discard: true }))
+  }
+
+export const makeFixture = async (): Promise<Fixture> => {
+  // 2. closed circuit, default options
+  const oursClosed: AdvancedCircuitBreaker<[], number> = createAdvancedCircuitBreaker(fn, { name: "closed" })
+  const opossumClosed = new Opossum(fn)
+  const cockatielClosed = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) })
+
+  // 3. open circuit. Ours: default options but resetTimeout, tripped by 5 failing calls.
+  let failing = true
+  const oursOpen = createAdvancedCircuitBreaker(() => (failing ? Promise.reject(new Error("down")) : fn()), {
+    name: "open",
+    resetTimeout: ONE_DAY
+  })
+  await Promise.all(Array.from({ length: 5 }, () => oursOpen.execute().catch(noop)))
+  failing = false
+  if (oursOpen.getState() !== "OPEN") throw new Error(`our breaker did not open: ${oursOpen.getState()}`)
+  const opossumOpen = new Opossum(fn, { resetTimeout: ONE_DAY })
+  opossumOpen.open()
+  if (!opossumOpen.opened) throw new Error("opossum did not open")
+  const cockatielOpen = circuitBreaker(handleAll, { halfOpenAfter: ONE_DAY, breaker: new ConsecutiveBreaker(1) })
+  await cockatielOpen.execute(() => Promise.reject(new Error("down"))).catch(noop)
+  if (cockatielOpen.state !== CircuitState.Open) throw new Error("cockatiel did not open")
+
+  // 4. Effect API
+  const effectDefault = await Effect.runPromise(CircuitBreaker.make({ name: "effect-default" }))
+  const effectLean = await Effect.runPromise(
+    CircuitBreaker.make({ name: "effect-lean", timeout: false, maxRetries: 0 })
+  )
+  const step = Effect.promise(fn)
+
+  const contenders: ReadonlyArray<Contender> = [
+    {
+      id: "direct",
+      prepare: promiseLoop(async (n) => {
+        for (let i = 0; i < n; i++) await fn()
+      })
+    },
+    { id: "effectStep", prepare: fiberLoop(step) },
+    {
+      id: "oursClosed",
+      prepare: promiseLoop(async (n) => {
+        for (let i = 0; i < n; i++) await oursClosed.execute()
+      })
+    },
+    {
+      id: "opossumClosed",
+      prepare: promiseLoop(async (n) => {
+        for (let i = 0; i < n; i++) await opossumClosed.fire()
+      })
+    },
+    {
+      id: "cockatielClosed",
+      prepare: promiseLoop(async (n) => {
+        for (let i = 0; i < n; i++) await cockatielClosed.execute(fn)
+      })
+    },
+    {
+      id: "oursOpen",
+      prepare: promiseLoop(async (n) => {
+        for (let i = 0; i < n; i++) await oursOpen.execute().catch(noop)
+      })
+    },
+    {
+      id: "opossumOpen",
+      prepare: promiseLoop(async (n) => {
+        for (let i = 0; i < n; i++) await opossumOpen.fire().catch(noop)
+      })
+    },
+    {
+      id: "cockatielOpen",
+      prepare: promiseLoop(async (n) => {
+        for (let i = 0; i < n; i++) await cockatielOpen.execute(fn).catch(noop)
+      })
+    },
+    { id: "effectDefault", prepare: fiberLoop(step.pipe(CircuitBreaker.withCircuitBreaker(effectDefault))) },
+    { id: "effectLean", prepare: fiberLoop(step.pipe(CircuitBreaker.withCircuitBreaker(effectLean))) }
+  ]
+
+  const close = async () => {
+    await oursClosed.dispose()
+    await oursOpen.dispose()
+    opossumClosed.shutdown()
+    opossumOpen.shutdown()
+    // cockatiel and the Effect breakers hold no timers and nothing to close.
+  }
+
+  return { contenders, close }
+}
+
+/** Nanoseconds per call for n calls, after a full GC. */
+export const measure = async (contender: Contender, n: number): Promise<number> => {
+  const run = contender.prepare(n)
+  gc()
+  const start = process.hrtime.bigint()
+  await run()
+  const end = process.hrtime.bigint()
+  return Number(end - start) / n
+}
+
+/** The n that takes about `targetMs`, found after warming the contender up. */
+export const calibrate = async (contender: Contender, targetMs: number): Promise<number> => {
+  let n = 256
+  for (;;) {
+    const ms = ((await measure(contender, n)) * n) / 1e6
+    if (ms >= targetMs / 4) return Math.max(16, Math.round((n * targetMs) / ms))
+    n *= ms < targetMs / 40 ? 8 : 2
+  }
+}
+
+export interface SpeedResult {
+  /** ns per call, per contender, one entry per round. */
+  readonly perRound: Record<ContenderId, Array<number>>
+  readonly n: Record<ContenderId, number>
+}
+
+export const runSpeed = async (rounds: number, targetMs: number, log: (line: string) => void): Promise<SpeedResult> => {
+  const fixture = await makeFixture()
+  try {
+    const { contenders } = fixture
+    const n = {} as Record<ContenderId, number>
+    const perRound = {} as Record<ContenderId, Array<number>>
+    // Warm-up and calibration, twice: the second pass sees optimised code.
+    for (let pass = 0; pass < 2; pass++) {
+      for (const c of contenders) n[c.id] = await calibrate(c, targetMs)
+    }
+    for (const c of contenders) perRound[c.id] = []
+    for (let r = 0; r < rounds; r++) {
+      // Rotate the order each round so that no contender always runs first or last.
+      for (let k = 0; k < contenders.length; k++) {
+        const c = contenders[(k + r) % contenders.length]!
+        perRound[c.id].push(await measure(c, n[c.id]))
+      }
+      log(`  round ${r + 1}/${rounds} done`)
+    }
+    return { perRound, n }
+  } finally {
+    await fixture.close()
+  }
+}
