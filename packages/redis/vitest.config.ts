@@ -9,6 +9,9 @@ export default defineProject({
     name: "redis",
     include: ["test/**/*.test.ts"],
     setupFiles: ["./test/setup.ts"],
-    fakeTimers: { toFake: undefined }
+    fakeTimers: { toFake: undefined },
+    // Real servers are started, killed and frozen here: give each test room.
+    testTimeout: 30_000,
+    hookTimeout: 30_000
   }
 })

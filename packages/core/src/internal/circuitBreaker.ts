@@ -73,6 +73,9 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   private readonly timeoutMillis: number
   private readonly isFailure: (error: unknown) => boolean
   private eventSubscribers = 0
+  /** Made for the first subscriber: an idle breaker holds no buffer. */
+  private changesHub: PubSub.PubSub<CB.StateChange> | undefined
+  private eventsHub: PubSub.PubSub<CB.CallEvent> | undefined
   /** The last state the store confirmed: the fallback when the store cannot be reached. */
   private lastKnown: CircuitState
 
@@ -82,8 +85,6 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     private readonly store: Store,
     private readonly recorder: MetricsRecorder | undefined,
     private readonly schedule: Schedule.Schedule<unknown, unknown> | undefined,
-    private readonly changesHub: PubSub.PubSub<CB.StateChange>,
-    private readonly eventsHub: PubSub.PubSub<CB.CallEvent>,
     createdAt: number
   ) {
     this.name = options.name
@@ -123,7 +124,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       this.lastKnown = applied!.state
       return applied!.change === undefined ? applied! : this.announce(applied!)
     }
-    // A trial's admission and outcome are authoritative: a shared store must see them at
+    // A trial's admission is authoritative: a shared store must see it at
     // once (the Half-Open limit holds across processes). Everything else may be decided on
     // the store's local view, synchronously.
     if (!authoritative && this.store.unsafeModify !== undefined) {
@@ -133,8 +134,17 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     return Effect.matchCauseEffect(this.store.modify(this.name, this.initialState, step), {
       onFailure: (storeCause) => {
         // The store cannot be reached. Its trouble is never the service's failure, and the
-        // call must not wait for it: decide on the last state we know of.
-        const [value, next] = f(this.lastKnown)
+        // call must not wait for it: decide on the store's local view, or on the last state
+        // this breaker saw.
+        let value: A
+        let next: CircuitState
+        if (this.store.unsafeModify !== undefined) {
+          this.store.unsafeModify(this.name, this.initialState, step)
+          value = applied!.value
+          next = applied!.state
+        } else {
+          ;[value, next] = f(this.lastKnown)
+        }
         this.lastKnown = next
         return Effect.as(
           Effect.logWarning("circuit store unavailable; deciding on local state", storeCause).pipe(
@@ -153,7 +163,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   private announce<A>(applied: Applied<A>): Effect.Effect<Applied<A>> {
     const change = applied.change!
     this.recorder?.state(change.to)
-    this.changesHub.unsafeOffer(change)
+    this.changesHub?.unsafeOffer(change)
     return Effect.as(
       Effect.logInfo(`circuit ${change.from} -> ${change.to}`).pipe(
         Effect.annotateLogs({ circuit: this.name, from: change.from, to: change.to })
@@ -169,7 +179,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     cause?: unknown
   ): Step<Applied<undefined>> {
     const event: State.CircuitEvent = { _tag: tag, now, generation: ticket.generation, trial: ticket.trial }
-    return this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause, ticket.trial)
+    return this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause)
   }
 
   private update(event: (now: number) => State.CircuitEvent): Effect.Effect<CircuitState> {
@@ -207,7 +217,13 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   }
 
   get changes(): Stream.Stream<CB.StateChange> {
-    return Stream.fromPubSub(this.changesHub)
+    return Stream.unwrap(
+      Effect.suspend(() =>
+        this.changesHub !== undefined
+          ? Effect.succeed(Stream.fromPubSub(this.changesHub))
+          : Effect.map(PubSub.sliding<CB.StateChange>(1024), (hub) => Stream.fromPubSub((this.changesHub ??= hub)))
+      )
+    )
   }
 
   get events(): Stream.Stream<CB.CallEvent> {
@@ -217,13 +233,19 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
           Effect.sync(() => this.eventSubscribers++),
           () => Effect.sync(() => this.eventSubscribers--)
         ),
-        Stream.fromPubSub(this.eventsHub)
+        Stream.unwrap(
+          Effect.suspend(() =>
+            this.eventsHub !== undefined
+              ? Effect.succeed(Stream.fromPubSub(this.eventsHub))
+              : Effect.map(PubSub.sliding<CB.CallEvent>(1024), (hub) => Stream.fromPubSub((this.eventsHub ??= hub)))
+          )
+        )
       )
     )
   }
 
   private emit(event: CB.CallEvent): void {
-    if (this.eventSubscribers > 0) this.eventsHub.unsafeOffer(event)
+    if (this.eventSubscribers > 0) this.eventsHub?.unsafeOffer(event)
   }
 
   // --- execution -----------------------------------------------------------------
@@ -488,10 +510,8 @@ export const make = (
     }
     const policy = options_.policyOf(o)
     const now = yield* Effect.clockWith((clock) => Effect.succeed(clockNow(clock)))
-    const changes = yield* PubSub.sliding<CB.StateChange>(1024)
-    const events = yield* PubSub.sliding<CB.CallEvent>(1024)
     const recorder = o.metricsTracking ? new MetricsRecorder(o.name, o.serviceId, o.failureHistorySize) : undefined
-    return new CircuitBreakerImpl(o, policy, store, recorder, options_.retrySchedule(o), changes, events, now)
+    return new CircuitBreakerImpl(o, policy, store, recorder, options_.retrySchedule(o), now)
   })
 
 /** @internal */

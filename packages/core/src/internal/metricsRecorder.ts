@@ -13,6 +13,17 @@ const RESERVOIR_SIZE = 1024
 
 type Counter = typeof effectMetrics.calls
 
+interface TaggedMetrics {
+  readonly calls: Counter
+  readonly successes: Counter
+  readonly failed: Counter
+  readonly rejections: Counter
+  readonly timeouts: Counter
+  readonly retried: Counter
+  readonly gauge: typeof effectMetrics.state
+  readonly histogram: typeof effectMetrics.latency
+}
+
 const tagged = <T extends Metric.Metric<any, any, any>>(metric: T, circuit: string): T =>
   Metric.tagged(metric, "circuit", circuit) as unknown as T
 
@@ -32,58 +43,57 @@ export class MetricsRecorder {
   private latencyCount = 0
   private latencySum = 0
   private latencyMax = 0
-  private readonly reservoir = new Float64Array(RESERVOIR_SIZE)
+  /** Allocated on the first call: an idle breaker holds no buffer. */
+  private reservoir: Float64Array | undefined
   private readonly failures: Array<FailureContext> = []
   private failureHead = 0
 
-  private readonly calls: Counter
-  private readonly successes: Counter
-  private readonly failed: Counter
-  private readonly rejections: Counter
-  private readonly timeouts: Counter
-  private readonly retried: Counter
-  private readonly gauge: typeof effectMetrics.state
-  private readonly histogram: typeof effectMetrics.latency
+  /** The Effect metrics tagged with this circuit, made on first use (each registers a hook). */
+  private tagged: TaggedMetrics | undefined
 
   constructor(
     readonly circuit: string,
     readonly serviceId: string,
     readonly failureHistorySize: number
-  ) {
-    this.calls = tagged(effectMetrics.calls, circuit)
-    this.successes = tagged(effectMetrics.successes, circuit)
-    this.failed = tagged(effectMetrics.failures, circuit)
-    this.rejections = tagged(effectMetrics.rejections, circuit)
-    this.timeouts = tagged(effectMetrics.timeouts, circuit)
-    this.retried = tagged(effectMetrics.retries, circuit)
-    this.gauge = tagged(effectMetrics.state, circuit)
-    this.histogram = tagged(effectMetrics.latency, circuit)
+  ) {}
+
+  private get m(): TaggedMetrics {
+    return (this.tagged ??= {
+      calls: tagged(effectMetrics.calls, this.circuit),
+      successes: tagged(effectMetrics.successes, this.circuit),
+      failed: tagged(effectMetrics.failures, this.circuit),
+      rejections: tagged(effectMetrics.rejections, this.circuit),
+      timeouts: tagged(effectMetrics.timeouts, this.circuit),
+      retried: tagged(effectMetrics.retries, this.circuit),
+      gauge: tagged(effectMetrics.state, this.circuit),
+      histogram: tagged(effectMetrics.latency, this.circuit)
+    })
   }
 
   private latency(millis: number): void {
-    this.reservoir[this.latencyCount % RESERVOIR_SIZE] = millis
+    ;(this.reservoir ??= new Float64Array(RESERVOIR_SIZE))[this.latencyCount % RESERVOIR_SIZE] = millis
     this.latencyCount++
     this.latencySum += millis
     if (millis > this.latencyMax) this.latencyMax = millis
-    this.histogram.unsafeUpdate(millis, [])
+    this.m.histogram.unsafeUpdate(millis, [])
   }
 
   success(latencyMillis: number): void {
     this.totalCalls++
     this.successCalls++
-    this.calls.unsafeUpdate(1, [])
-    this.successes.unsafeUpdate(1, [])
+    this.m.calls.unsafeUpdate(1, [])
+    this.m.successes.unsafeUpdate(1, [])
     this.latency(latencyMillis)
   }
 
   failure(latencyMillis: number, timedOut: boolean): void {
     this.totalCalls++
     this.failureCalls++
-    this.calls.unsafeUpdate(1, [])
-    this.failed.unsafeUpdate(1, [])
+    this.m.calls.unsafeUpdate(1, [])
+    this.m.failed.unsafeUpdate(1, [])
     if (timedOut) {
       this.timeoutCalls++
-      this.timeouts.unsafeUpdate(1, [])
+      this.m.timeouts.unsafeUpdate(1, [])
     }
     this.latency(latencyMillis)
   }
@@ -92,18 +102,18 @@ export class MetricsRecorder {
     this.totalCalls++
     this.failureCalls++
     this.rejectedCalls++
-    this.calls.unsafeUpdate(1, [])
-    this.failed.unsafeUpdate(1, [])
-    this.rejections.unsafeUpdate(1, [])
+    this.m.calls.unsafeUpdate(1, [])
+    this.m.failed.unsafeUpdate(1, [])
+    this.m.rejections.unsafeUpdate(1, [])
   }
 
   retry(): void {
     this.retries++
-    this.retried.unsafeUpdate(1, [])
+    this.m.retried.unsafeUpdate(1, [])
   }
 
   state(state: StateName): void {
-    this.gauge.unsafeUpdate(stateGaugeValue(state), [])
+    this.m.gauge.unsafeUpdate(stateGaugeValue(state), [])
   }
 
   failedAttempt(error: unknown, timestamp: number, attempt: number): void {
@@ -133,7 +143,7 @@ export class MetricsRecorder {
   latencySummary(): LatencySummary {
     const n = Math.min(this.latencyCount, RESERVOIR_SIZE)
     if (n === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 }
-    const sorted = this.reservoir.slice(0, n).sort()
+    const sorted = this.reservoir!.slice(0, n).sort()
     const at = (q: number) => sorted[Math.min(n - 1, Math.ceil(q * n) - 1)]!
     return {
       count: this.latencyCount,

@@ -8,6 +8,7 @@ import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
@@ -56,6 +57,10 @@ class Cell {
   view: CircuitState
   pending: Array<Transition> = []
   flushing = false
+  /** One write at a time per circuit: a trial's admission waits for a flush in flight. */
+  readonly lock = Effect.unsafeMakeSemaphore(1)
+  /** Counts this process's writes: a read issued before one of them is stale when it returns. */
+  writes = 0
   lastUsed = 0
 
   constructor(
@@ -77,6 +82,25 @@ class Cell {
     this.view = state
   }
 }
+
+/** When the current read-modify-write must be done by (epoch milliseconds), if one is running. */
+const budgetEnds = FiberRef.unsafeMake<number | undefined>(undefined)
+
+/** Rejects with a timeout error if `promise` has not settled within `millis`; never leaves a timer behind. */
+const deadline = <A>(promise: Promise<A>, millis: number, what: string): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: timed out after ${Math.round(millis)} ms`)), millis)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error) => {
+        clearTimeout(timer)
+        reject(error)
+      }
+    )
+  })
 
 /** @internal */
 export const make = (
@@ -133,6 +157,8 @@ export const make = (
     }
     const onError = (error: Error) => setHealthy(false, error.message)
     redis.on("error", onError)
+    const onReady = () => setHealthy(true)
+    redis.on("ready", onReady)
     subscriber.on("error", onError)
 
     // Redis time minus local time. Kept steady (so that a state read back is the state
@@ -145,27 +171,48 @@ export const make = (
     const cells = new Map<string, Cell>()
     const keyOf = (name: string) => `${prefix}{${escapeName(name)}}:s`
 
+    // A command made while the connection is (re)opening waits for it, within the store
+    // timeout; one listener serves every waiting command.
+    let connected: Promise<void> | undefined
+    const whenConnected = (): Promise<void> => {
+      if (redis.status === "ready") return Promise.resolve()
+      if (redis.status === "end") return Promise.reject(new Error("connection closed"))
+      return (connected ??= new Promise<void>((resolve) =>
+        redis.once("ready", () => {
+          connected = undefined
+          resolve()
+        })
+      ))
+    }
+
+    /**
+     * Runs one Redis command, bounded by the store timeout, or by what is left of the
+     * caller's budget (see `withinBudget`). The bound is a timer on the promise itself, not
+     * an Effect interruption: the breaker asks for trial permits inside an uninterruptible
+     * region, where an interruption would wait for the command to finish.
+     */
+    const withinBudget = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.suspend(() => Effect.locally(effect, budgetEnds, Date.now() + storeTimeout))
+
     const run = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, CircuitStoreError> =>
-      Effect.tryPromise({
-        try: f,
-        catch: (cause) =>
-          new CircuitStoreError({
-            reason: /timed? ?out/i.test(String((cause as Error)?.message)) ? "Timeout" : "Unavailable",
-            detail: `${what}: ${redact(String((cause as Error)?.message ?? cause))}`
-          })
-      }).pipe(
-        Effect.timeoutFail({
-          duration: storeTimeout,
-          onTimeout: () =>
-            new CircuitStoreError({ reason: "Timeout", detail: `${what}: no reply within ${storeTimeout} ms` })
-        }),
+      Effect.flatMap(FiberRef.get(budgetEnds), (ends) =>
+        Effect.tryPromise({
+          try: () => {
+            const limit = Math.min(storeTimeout, ends === undefined ? storeTimeout : ends - Date.now())
+            if (limit <= 0) return Promise.reject(new Error(`no time left within ${storeTimeout} ms`))
+            return deadline(whenConnected().then(f), limit, what)
+          },
+          catch: (cause) =>
+            new CircuitStoreError({
+              reason: /timed? ?out/i.test(String((cause as Error)?.message)) ? "Timeout" : "Unavailable",
+              detail: `${what}: ${redact(String((cause as Error)?.message ?? cause))}`
+            })
+        })
+      ).pipe(
         Effect.tapBoth({
           onFailure: (error) => Effect.sync(() => setHealthy(false, error.detail)),
           onSuccess: () => Effect.sync(() => setHealthy(true))
-        }),
-        // The store's own deadlines and timers run on real time, whatever clock the caller
-        // uses (a TestClock decides the circuit's time, never how long Redis may take).
-        Effect.withClock(liveClock)
+        })
       )
 
     const decodeStored = (json: string | null): Either.Either<CircuitState | undefined, CircuitStoreError> => {
@@ -242,11 +289,14 @@ export const make = (
 
     /** Adopts what Redis holds for a cell. */
     const refresh = (cell: Cell): Effect.Effect<void, CircuitStoreError> =>
-      Effect.map(readKey(cell.key), ({ version, state }) => {
-        if (cell.flushing) return
-        cell.version = version
-        cell.remote = state
-        cell.replay()
+      Effect.suspend(() => {
+        const writes = cell.writes
+        return Effect.map(readKey(cell.key), ({ version, state }) => {
+          if (cell.flushing || cell.writes !== writes) return
+          cell.version = version
+          cell.remote = state
+          cell.replay()
+        })
       })
 
     /**
@@ -254,61 +304,70 @@ export const make = (
      * compare-and-sets the result, re-reading and replaying when another process wrote first.
      * `extra`, when given, runs last, and its result is returned (the authoritative path).
      */
-    const write = <A>(cell: Cell, extra: ((state: CircuitState) => readonly [A, CircuitState]) | undefined) =>
-      Effect.suspend(() => {
-        const batch = cell.pending
-        cell.pending = []
-        cell.flushing = true
-        const attempt = (n: number): Effect.Effect<A | undefined, CircuitStoreError> => {
-          const base = cell.base()
-          let next = base
-          for (const f of batch) next = f(next)[1]
-          let result: A | undefined
-          if (extra !== undefined) {
-            const [a, s] = extra(next)
-            result = a
-            next = s
-          }
-          if (next === base && cell.version >= 0) return Effect.succeed(result)
-          return Effect.flatMap(casKey(cell.key, cell.name, Math.max(cell.version, 0), cell.remote, next), (reply) => {
-            cell.version = reply.version
-            cell.remote = reply.won ? next : reply.state
-            if (reply.won) return Effect.succeed(result)
-            if (n >= MAX_CAS_ATTEMPTS) {
-              return Effect.fail(
-                new CircuitStoreError({ reason: "Conflict", detail: `"${cell.name}" kept changing; gave up` })
-              )
+    const write = <A>(
+      cell: Cell,
+      extra: ((state: CircuitState) => readonly [A, CircuitState]) | undefined
+    ): Effect.Effect<A | undefined, CircuitStoreError> =>
+      cell.lock.withPermits(1)(
+        Effect.suspend(() => {
+          const batch = cell.pending
+          cell.pending = []
+          cell.flushing = true
+          const attempt = (n: number): Effect.Effect<A | undefined, CircuitStoreError> => {
+            const base = cell.base()
+            let next = base
+            for (const f of batch) next = f(next)[1]
+            let result: A | undefined
+            if (extra !== undefined) {
+              const [a, s] = extra(next)
+              result = a
+              next = s
             }
-            return attempt(n + 1)
-          })
-        }
-        const start =
-          cell.version < 0
-            ? Effect.zipRight(
-                readKey(cell.key).pipe(
-                  Effect.tap(({ version, state }) => {
-                    cell.version = version
-                    cell.remote = state
-                  })
-                ),
-                attempt(1)
-              )
-            : attempt(1)
-        return start.pipe(
-          Effect.tapError(() =>
-            Effect.sync(() => {
-              // Keep the transitions for the next try, bounded while Redis is away.
-              cell.pending = [...batch, ...cell.pending].slice(-MAX_PENDING)
-            })
-          ),
-          Effect.ensuring(
-            Effect.sync(() => {
-              cell.flushing = false
-              cell.replay()
-            })
+            if (next === base && cell.version >= 0) return Effect.succeed(result)
+            return Effect.flatMap(
+              casKey(cell.key, cell.name, Math.max(cell.version, 0), cell.remote, next),
+              (reply) => {
+                cell.version = reply.version
+                cell.remote = reply.won ? next : reply.state
+                cell.writes++
+                if (reply.won) return Effect.succeed(result)
+                if (n >= MAX_CAS_ATTEMPTS) {
+                  return Effect.fail(
+                    new CircuitStoreError({ reason: "Conflict", detail: `"${cell.name}" kept changing; gave up` })
+                  )
+                }
+                return attempt(n + 1)
+              }
+            )
+          }
+          const start =
+            cell.version < 0
+              ? Effect.zipRight(
+                  readKey(cell.key).pipe(
+                    Effect.tap(({ version, state }) => {
+                      cell.version = version
+                      cell.remote = state
+                    })
+                  ),
+                  attempt(1)
+                )
+              : attempt(1)
+          return start.pipe(
+            Effect.tapError(() =>
+              Effect.sync(() => {
+                // Keep the transitions for the next try, bounded while Redis is away.
+                cell.pending = [...batch, ...cell.pending].slice(-MAX_PENDING)
+              })
+            ),
+            Effect.ensuring(
+              Effect.sync(() => {
+                cell.flushing = false
+                cell.replay()
+              })
+            )
           )
-        )
-      })
+        })
+      )
 
     const flush = (cell: Cell) =>
       cell.flushing || cell.pending.length === 0 ? Effect.void : Effect.ignore(write(cell, undefined))
@@ -353,19 +412,10 @@ export const make = (
       modify: (name, initial, f) =>
         Effect.suspend(() => {
           const cell = cellOf(name, initial)
-          const authoritative = (cell.flushing ? Effect.sleep(1).pipe(Effect.zipRight(Effect.void)) : Effect.void).pipe(
-            Effect.zipRight(refresh(cell)),
-            Effect.zipRight(write(cell, f)),
-            Effect.map((a) => a as any)
-          )
-          return authoritative.pipe(
-            Effect.timeoutFail({
-              duration: storeTimeout,
-              onTimeout: () =>
-                new CircuitStoreError({ reason: "Timeout", detail: `modify: no reply within ${storeTimeout} ms` })
-            }),
-            Effect.withClock(liveClock)
-          )
+          // A flush of this cell may be running: both compare-and-set, and the loser re-reads and replays.
+          const authoritative = Effect.zipRight(refresh(cell), write(cell, f)) as Effect.Effect<any, CircuitStoreError>
+          // Every command of this read-modify-write shares one budget: the store timeout.
+          return withinBudget(authoritative)
         }),
       unsafeModify,
       delete: (name) =>
@@ -443,22 +493,20 @@ export const make = (
             Effect.ignore
           )
           subscriber.removeAllListeners("message")
+          // Finalizers cannot be interrupted: the quit is bounded by a timer of its own.
           const close = (connection: Redis) =>
             Effect.promise(() =>
-              connection.quit().then(
+              deadline(connection.quit(), storeTimeout, "quit").then(
                 () => undefined,
                 () => undefined
               )
-            ).pipe(
-              Effect.timeout(storeTimeout),
-              Effect.ignore,
-              Effect.ensuring(Effect.sync(() => connection.disconnect()))
-            )
+            ).pipe(Effect.ensuring(Effect.sync(() => connection.disconnect())))
           yield* close(subscriber)
           if (owned) yield* close(redis)
           // Listeners stay until the connections are closed, so that a late error is never unhandled.
           subscriber.off("error", onError)
           if (owned) redis.off("error", onError)
+          redis.off("ready", onReady)
         })
       )
     )
