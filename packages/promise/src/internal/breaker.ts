@@ -7,9 +7,11 @@ import {
   CircuitBreakerState,
   CircuitBreakerStore
 } from "@circuit-breaker/core"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
@@ -239,7 +241,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   getDistributedState(): Promise<API.DistributedState | null> {
     if (this.connection === undefined) return Promise.resolve(null)
     return this.connection.ready
-      .then((store) => Effect.runPromise(store.snapshot(this.name)))
+      .then((store) => run(store.snapshot(this.name)))
       .then((snapshot) => toDistributedState(this.name, snapshot))
   }
 
@@ -247,10 +249,10 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   sharedCircuits(): Promise<Record<string, API.DistributedState>> | undefined {
     if (this.connection === undefined) return undefined
     return this.connection.ready.then(async (store) => {
-      const names = await Effect.runPromise(store.listCircuits)
+      const names = await run(store.listCircuits)
       const out: Record<string, API.DistributedState> = {}
       for (const name of names) {
-        out[name] = toDistributedState(name, await Effect.runPromise(store.snapshot(name)))
+        out[name] = toDistributedState(name, await run(store.snapshot(name)))
       }
       return out
     })
@@ -487,6 +489,13 @@ const openError = (circuit: string, retryAfter: number): CircuitOpenError => {
     Error.stackTraceLimit = limit
   }
 }
+
+/** Runs an effect for a Promise caller: it rejects with the error itself (a `CircuitStoreError`), not a wrapper. */
+const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
+  Effect.runPromiseExit(effect).then((exit) => {
+    if (Exit.isSuccess(exit)) return exit.value
+    throw Cause.squash(exit.cause)
+  })
 
 /** Takes the Promise API's own `redis` option out of the options the core validates. */
 const splitRedisOption = (options: unknown): readonly [unknown, API.Options["redis"]] => {

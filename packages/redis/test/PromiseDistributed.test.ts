@@ -1,0 +1,81 @@
+import { CircuitOpenError, createAdvancedCircuitBreaker, createCircuitBreakerManager } from "@circuit-breaker/promise"
+import { afterAll, beforeAll, expect, it } from "vitest"
+import { describeWithRedis, type RedisServer, startRedisServer } from "./utils/RedisServer.js"
+
+/** Polls `check` in real time until it holds, for at most `within` ms. */
+const eventually = async (check: () => boolean | Promise<boolean>, within = 2000): Promise<number> => {
+  const start = Date.now()
+  while (Date.now() - start < within) {
+    if (await check()) return Date.now() - start
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  throw new Error(`condition not met within ${within} ms`)
+}
+
+describeWithRedis("Promise API with distributedTracking", () => {
+  let server: RedisServer
+  beforeAll(async () => {
+    server = await startRedisServer()
+  })
+  afterAll(async () => {
+    await server.stop()
+  })
+
+  it("two processes' breakers share one circuit: a trip in one rejects in the other", async () => {
+    const boom = new Error("card declined")
+    const options = { distributedTracking: true, redis: server.url, failureThreshold: 2, maxRetries: 0, name: "pay" }
+    const a = createAdvancedCircuitBreaker(async () => Promise.reject(boom), options)
+    const b = createAdvancedCircuitBreaker(async () => "ok", options)
+    try {
+      // The shared store opens in the background; calls before that decide locally.
+      await eventually(async () => (await a.getDistributedState()) !== null)
+      await expect(a.execute()).rejects.toBe(boom)
+      await expect(a.execute()).rejects.toBe(boom)
+      expect(a.getState()).toBe("OPEN")
+      await eventually(() => b.getState() === "OPEN", 1000)
+      await expect(b.execute()).rejects.toBeInstanceOf(CircuitOpenError)
+      const shared = await b.getDistributedState()
+      expect(shared).toMatchObject({ circuit: "pay", state: "OPEN", failureCount: 0 })
+      expect(typeof shared?.openedAt).toBe("number")
+      expect(typeof shared?.updatedBy).toBe("string")
+    } finally {
+      await a.dispose()
+      await b.dispose()
+    }
+  })
+
+  it("aggregateMetrics reports what Redis holds for circuits of other processes", async () => {
+    const here = createCircuitBreakerManager()
+    const elsewhere = createCircuitBreakerManager()
+    const options = { distributedTracking: true, redis: server.url, failureThreshold: 1, maxRetries: 0 }
+    const mine = here.register("orders", async () => "ok", options)
+    const theirs = elsewhere.register("inventory", async () => Promise.reject(new Error("down")), options)
+    try {
+      await eventually(async () => (await theirs.getDistributedState()) !== null)
+      await expect(theirs.execute()).rejects.toThrow("down")
+      await mine.execute()
+      await eventually(async () => (await here.aggregateMetrics()).sharedCircuits?.inventory?.state === "OPEN")
+      const metrics = await here.aggregateMetrics()
+      expect(Object.keys(metrics.circuits)).toEqual(["orders"])
+      expect(metrics.sharedCircuits?.orders).toBeUndefined()
+    } finally {
+      await here.clear()
+      await elsewhere.clear()
+    }
+  })
+
+  it("getDistributedState rejects within the store timeout when Redis cannot be reached", async () => {
+    const dead = await startRedisServer()
+    await dead.kill()
+    const breaker = createAdvancedCircuitBreaker(async () => "ok", { distributedTracking: true, redis: dead.url })
+    try {
+      const t0 = Date.now()
+      await expect(breaker.getDistributedState()).rejects.toMatchObject({ _tag: "CircuitStoreError" })
+      expect(Date.now() - t0).toBeLessThan(1000)
+      // Calls go on, decided locally.
+      await expect(breaker.execute()).resolves.toBe("ok")
+    } finally {
+      await breaker.dispose()
+    }
+  })
+})
