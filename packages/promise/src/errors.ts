@@ -15,18 +15,22 @@ export { CircuitBreakerConfigError } from "@circuit-breaker/core"
  */
 export class CircuitOpenError extends Error {
   /** @since 0.1.0 */
-  readonly _tag = "CircuitOpenError" as const
-  /** @since 0.1.0 */
-  override readonly name = "CircuitOpenError"
-  constructor(
-    /** The circuit's name. */
-    readonly circuit: string,
-    /** Milliseconds after which the circuit may admit a call again. */
-    readonly retryAfter: number
-  ) {
+  declare readonly _tag: "CircuitOpenError"
+  /** The circuit's name. */
+  declare readonly circuit: string
+  /** Milliseconds after which the circuit may admit a call again. */
+  declare readonly retryAfter: number
+  constructor(circuit: string, retryAfter: number) {
     super(`Circuit "${circuit}" is open; retry after ${retryAfter} ms`)
+    // Plain assignments, not class fields: a rejection is made on the hot path of a failing dependency.
+    ;(this as { circuit: string }).circuit = circuit
+    ;(this as { retryAfter: number }).retryAfter = retryAfter
   }
 }
+Object.defineProperties(CircuitOpenError.prototype, {
+  _tag: { value: "CircuitOpenError", enumerable: true },
+  name: { value: "CircuitOpenError" }
+})
 
 /**
  * The call's last attempt ran past `timeout`; its `AbortSignal` was aborted.
