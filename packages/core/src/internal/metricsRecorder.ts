@@ -10,6 +10,9 @@ import {
 } from "../CircuitBreakerMetrics.js"
 
 const RESERVOIR_SIZE = 1024
+/** Slots after the reservoir: the sum and the max of every latency. */
+const SUM = RESERVOIR_SIZE
+const MAX = RESERVOIR_SIZE + 1
 
 type Counter = typeof effectMetrics.calls
 
@@ -41,8 +44,6 @@ export class MetricsRecorder {
   timeoutCalls = 0
   retries = 0
   private latencyCount = 0
-  private latencySum = 0
-  private latencyMax = 0
   /** Allocated on the first call: an idle breaker holds no buffer. */
   private reservoir: Float64Array | undefined
   private readonly failures: Array<FailureContext> = []
@@ -70,11 +71,18 @@ export class MetricsRecorder {
     })
   }
 
+  private buffer(): Float64Array {
+    return (this.reservoir ??= new Float64Array(RESERVOIR_SIZE + 2))
+  }
+
   private latency(millis: number): void {
-    ;(this.reservoir ??= new Float64Array(RESERVOIR_SIZE))[this.latencyCount % RESERVOIR_SIZE] = millis
+    // The sum and the max live in the buffer too: a double in a field would be boxed (a new
+    // heap number, written into a long-lived object) on every call.
+    const buffer = this.buffer()
+    buffer[this.latencyCount % RESERVOIR_SIZE] = millis
     this.latencyCount++
-    this.latencySum += millis
-    if (millis > this.latencyMax) this.latencyMax = millis
+    buffer[SUM] = buffer[SUM]! + millis
+    if (millis > buffer[MAX]!) buffer[MAX] = millis
     this.m.histogram.unsafeUpdate(millis, [])
   }
 
@@ -147,11 +155,11 @@ export class MetricsRecorder {
     const at = (q: number) => sorted[Math.min(n - 1, Math.ceil(q * n) - 1)]!
     return {
       count: this.latencyCount,
-      mean: this.latencySum / this.latencyCount,
+      mean: this.reservoir![SUM]! / this.latencyCount,
       p50: at(0.5),
       p90: at(0.9),
       p99: at(0.99),
-      max: this.latencyMax
+      max: this.reservoir![MAX]!
     }
   }
 
