@@ -41,6 +41,15 @@ export const retrySchedule: (options: CircuitBreaker.Resolved) => Schedule.Sched
   internal.retrySchedule
 
 /**
+ * Which errors count as failures, as resolved options say: every error when `isFailure` is
+ * not set; an error on which `isFailure` throws counts too.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const isFailureOf: (options: CircuitBreaker.Resolved) => (error: unknown) => boolean = internal.isFailureOf
+
+/**
  * The names of every option.
  *
  * @since 0.1.0

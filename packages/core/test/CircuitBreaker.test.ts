@@ -1198,3 +1198,31 @@ describe("distributedTracking", () => {
     })
   )
 })
+
+describe("an isFailure predicate that throws", () => {
+  it.effect("counts the error as a failure, and a Half-Open trial still gives its slot back", () =>
+    Effect.gen(function* () {
+      const breaker = yield* CircuitBreaker.make({
+        name: "cb-executor-throwing-predicate",
+        failureThreshold: 1,
+        successThreshold: 1,
+        resetTimeout: 1000,
+        maxRetries: 0,
+        timeout: false,
+        isFailure: (error) => {
+          if (error === "weird") throw new Error("predicate bug")
+          return true
+        }
+      })
+      expect(yield* Effect.flip(breaker.execute(Effect.fail("weird")))).toBe("weird")
+      expect((yield* breaker.state)._tag).toBe("Open")
+      yield* TestClock.adjust(1000)
+      // The trial fails with the error the predicate chokes on: the circuit reopens, no slot is kept.
+      expect(yield* Effect.flip(breaker.execute(Effect.fail("weird")))).toBe("weird")
+      expect((yield* breaker.state)._tag).toBe("Open")
+      yield* TestClock.adjust(1000)
+      expect(yield* breaker.execute(Effect.succeed(1))).toBe(1)
+      expect((yield* breaker.state)._tag).toBe("Closed")
+    })
+  )
+})

@@ -620,3 +620,18 @@ describe("describeValue", () => {
     }
   })
 })
+
+describe("durations that become timers", () => {
+  it.effect("a timeout or retry delay longer than a Node timer can wait is rejected, naming the option", () =>
+    Effect.gen(function* () {
+      for (const option of ["timeout", "retryDelay", "maxRetryDelay"]) {
+        const error = yield* configError({ [option]: "30 days" })
+        expect(error.option).toBe(option)
+        expect(error.reason).toContain("2147483647")
+      }
+      // resetTimeout is not a timer (Open ends when the next call comes), so it may be long.
+      expect(millis((yield* resolved({ resetTimeout: "30 days" })).resetTimeout)).toBe(30 * 24 * 3600 * 1000)
+      expect(millis((yield* resolved({ timeout: 2 ** 31 - 1 })).timeout)).toBe(2 ** 31 - 1)
+    })
+  )
+})

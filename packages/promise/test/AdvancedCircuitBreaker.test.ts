@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
+import { Effect, Schedule } from "effect"
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest"
 import {
   type CallContext,
@@ -1329,4 +1330,60 @@ console.log("done", tripped.getState())
     expect(code).toBe(0)
     expect(elapsed).toBeLessThan(5000)
   }, 15_000)
+})
+
+describe("hostile options and results never leave a call pending", () => {
+  it("an isFailure that throws: the call rejects with the service's error, counted as a failure", async () => {
+    const boom = new Error("declined")
+    const breaker = createAdvancedCircuitBreaker(async () => Promise.reject(boom), {
+      maxRetries: 0,
+      failureThreshold: 1,
+      isFailure: () => {
+        throw new Error("predicate bug")
+      }
+    })
+    await expect(breaker.execute()).rejects.toBe(boom)
+    expect(breaker.getState()).toBe("OPEN")
+    expect(breaker.getMetrics().failureCalls).toBe(1)
+    await breaker.dispose()
+  })
+
+  it("a retrySchedule whose step is asynchronous ends the call with the service's error", async () => {
+    const boom = new Error("down")
+    let calls = 0
+    const breaker = createAdvancedCircuitBreaker(
+      async () => {
+        calls++
+        return Promise.reject(boom)
+      },
+      { retrySchedule: Schedule.spaced("10 millis").pipe(Schedule.tapOutput(() => Effect.sleep("1 millis"))) }
+    )
+    await expect(breaker.execute()).rejects.toBe(boom)
+    expect(calls).toBe(1)
+    await breaker.dispose()
+  })
+
+  it("a result whose then getter throws is a failure of the function, and nothing stays registered", async () => {
+    // biome-ignore lint/suspicious/noThenProperty: a hostile thenable is what this test is about
+    const hostile = Object.defineProperty({}, "then", {
+      get() {
+        throw new Error("then getter")
+      }
+    })
+    const breaker = createAdvancedCircuitBreaker(() => hostile, { maxRetries: 0, failureThreshold: 1 })
+    await expect(breaker.execute()).rejects.toThrow("then getter")
+    expect(breaker.getState()).toBe("OPEN")
+    const thrower = createAdvancedCircuitBreaker(
+      () => ({
+        // biome-ignore lint/suspicious/noThenProperty: a hostile thenable is what this test is about
+        then: () => {
+          throw new Error("then method")
+        }
+      }),
+      { maxRetries: 0 }
+    )
+    await expect(thrower.execute()).rejects.toThrow("then method")
+    await breaker.dispose()
+    await thrower.dispose()
+  })
 })

@@ -91,7 +91,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     this.initialState = State.initial(policy, createdAt)
     this.lastKnown = this.initialState
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
-    this.isFailure = options.isFailure ?? (() => true)
+    this.isFailure = options_.isFailureOf(options)
   }
 
   // --- state ---------------------------------------------------------------------

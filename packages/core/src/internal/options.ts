@@ -22,7 +22,12 @@ const safely = (predicate: () => boolean): boolean => {
 interface DurationRule {
   readonly allowZero: boolean
   readonly allowDisable: boolean
+  /** For durations that become a timer: Node cannot wait longer (it would fire after 1 ms). */
+  readonly timer?: boolean
 }
+
+/** The longest delay a Node timer can wait: about 24.8 days. */
+const MAX_TIMER_MILLIS = 2 ** 31 - 1
 
 /**
  * Milliseconds (a finite number), an Effect `Duration` or a duration string such as
@@ -44,7 +49,7 @@ const checkDurationUnsafe = (u: unknown, rule: DurationRule): string | Duration.
   const expected = `${rule.allowZero ? "a non-negative" : "a positive"} duration: milliseconds as a finite number, an Effect Duration, or a string such as "10 seconds"${rule.allowDisable ? ", or false to disable" : ""}`
   if (typeof u === "number") {
     if (!Number.isFinite(u) || u < 0 || (u === 0 && !rule.allowZero)) return `must be ${expected}`
-    return Duration.millis(u)
+    u = Duration.millis(u)
   }
   if (typeof u === "string" && /^\s*-/.test(u)) return `must be ${expected}`
   if (typeof u !== "string" && !Duration.isDuration(u) && !Array.isArray(u)) return `must be ${expected}`
@@ -52,6 +57,9 @@ const checkDurationUnsafe = (u: unknown, rule: DurationRule): string | Duration.
   if (Option.isNone(decoded)) return `must be ${expected}`
   const d = decoded.value
   if (!Duration.isFinite(d) || (Duration.toMillis(d) === 0 && !rule.allowZero)) return `must be ${expected}`
+  if (rule.timer && Duration.toMillis(d) > MAX_TIMER_MILLIS) {
+    return `must be at most ${MAX_TIMER_MILLIS} ms (about 24.8 days, the longest a timer can wait)${rule.allowDisable ? "; use false to disable it" : ""}`
+  }
   return d
 }
 
@@ -103,12 +111,12 @@ const fields = {
   serviceId: field(Name, () => "must be a non-empty string of at most 256 characters"),
   failureThreshold: field(Integer(1), () => integerReason(1)),
   resetTimeout: durationField({ allowZero: false, allowDisable: false }),
-  timeout: durationField({ allowZero: false, allowDisable: true }),
+  timeout: durationField({ allowZero: false, allowDisable: true, timer: true }),
   successThreshold: field(Integer(1), () => integerReason(1)),
   retryBackoff: field(Backoff, () => `must be "exponential" or "linear"`),
   maxRetries: field(Integer(0), () => integerReason(0)),
-  retryDelay: durationField({ allowZero: true, allowDisable: false }),
-  maxRetryDelay: durationField({ allowZero: true, allowDisable: false }),
+  retryDelay: durationField({ allowZero: true, allowDisable: false, timer: true }),
+  maxRetryDelay: durationField({ allowZero: true, allowDisable: false, timer: true }),
   jitter: field(Bool, () => "must be true or false"),
   retrySchedule: field(ScheduleOption, () => "must be an Effect Schedule"),
   isFailure: field(Fn, () => "must be a function"),
@@ -156,6 +164,25 @@ const decodeOptions = (input: Record<string, unknown>): Either.Either<Decoded, C
     decoded[key] = result.right
   }
   return Either.right(decoded as Decoded)
+}
+
+/**
+ * The `isFailure` of resolved options, made total: every error counts when there is none,
+ * and a predicate that throws counts the error as a failure, rather than leaving an
+ * attempt's outcome unrecorded (and a trial slot taken).
+ *
+ * @internal
+ */
+export const isFailureOf = (o: CircuitBreaker.CircuitBreaker.Resolved): ((error: unknown) => boolean) => {
+  const predicate = o.isFailure
+  if (predicate === undefined) return () => true
+  return (error) => {
+    try {
+      return Boolean(predicate(error))
+    } catch {
+      return true
+    }
+  }
 }
 
 /** @internal */

@@ -148,7 +148,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
       : undefined
     this.schedule = CircuitBreakerOptions.retrySchedule(options)
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
-    this.isFailure = options.isFailure ?? (() => true)
+    this.isFailure = CircuitBreakerOptions.isFailureOf(options)
     this.lastKnown = this.initialState
     if (target !== undefined) {
       this.connection = connect(target)
@@ -374,7 +374,14 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     } catch (error) {
       return this.failed(call, ticket, ctx, error)
     }
-    if (!isThenable(result)) return Promise.resolve(this.succeeded(call, ticket, attempt, result))
+    let thenable: boolean
+    try {
+      thenable = isThenable(result)
+    } catch (error) {
+      // A result whose `then` cannot even be read: a failure of the function.
+      return this.failed(call, ticket, ctx, error)
+    }
+    if (!thenable) return Promise.resolve(this.succeeded(call, ticket, attempt, result))
     return new Promise<R>((resolve, reject) => {
       let settled = false
       let deadline: Deadline | undefined
@@ -404,18 +411,26 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
         this.failed(call, ticket, ctx, error).then(resolve, reject)
       })
       signal?.addEventListener("abort", onAbort, { once: true })
-      ;(result as PromiseLike<unknown>).then(
-        (value) => {
-          if (settled) return
-          settle()
-          resolve(this.succeeded(call, ticket, attempt, value))
-        },
-        (error) => {
-          if (settled) return
+      try {
+        ;(result as PromiseLike<unknown>).then(
+          (value) => {
+            if (settled) return
+            settle()
+            resolve(this.succeeded(call, ticket, attempt, value))
+          },
+          (error) => {
+            if (settled) return
+            settle()
+            this.failed(call, ticket, ctx, error).then(resolve, reject)
+          }
+        )
+      } catch (error) {
+        // A `then` that throws: the attempt failed, and nothing stays registered for it.
+        if (!settled) {
           settle()
           this.failed(call, ticket, ctx, error).then(resolve, reject)
         }
-      )
+      }
     })
   }
 
@@ -427,8 +442,24 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     return value as R
   }
 
-  /** Records a failed attempt, then retries after the Schedule's delay or rejects. */
+  /**
+   * Records a failed attempt, then retries after the Schedule's delay or rejects. Never
+   * throws: whatever goes wrong, the caller's promise settles with the service's error.
+   */
   private failed(call: Call, ticket: CircuitBreakerState.Ticket, ctx: AttemptContext, error: unknown): Promise<R> {
+    try {
+      return this.failedUnsafe(call, ticket, ctx, error)
+    } catch {
+      return Promise.reject(error)
+    }
+  }
+
+  private failedUnsafe(
+    call: Call,
+    ticket: CircuitBreakerState.Ticket,
+    ctx: AttemptContext,
+    error: unknown
+  ): Promise<R> {
     const end = now()
     const attempt = ctx.attempt
     if ((call.signal?.aborted && error === call.signal.reason) || this.disposal.signal.aborted) {
@@ -462,7 +493,10 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   /** One step of the retry Schedule: the delay before the next attempt, or `undefined` when it is done. */
   private nextDelay(time: number, error: unknown, state: unknown): { millis: number; state: unknown } | undefined {
     if (this.schedule === undefined) return undefined
-    const [next, , decision] = Effect.runSync(this.schedule.step(time, error, state))
+    // A Schedule whose step is asynchronous (or fails) cannot be stepped here: the call ends.
+    const step = Effect.runSyncExit(this.schedule.step(time, error, state))
+    if (Exit.isFailure(step)) return undefined
+    const [next, , decision] = step.value
     if (ScheduleDecision.isDone(decision)) return undefined
     return { millis: Math.max(0, ScheduleIntervals.start(decision.intervals) - time), state: next }
   }
