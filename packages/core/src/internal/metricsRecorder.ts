@@ -124,8 +124,10 @@ export class MetricsRecorder {
     this.m.gauge.unsafeUpdate(stateGaugeValue(state), [])
   }
 
-  failedAttempt(error: unknown, timestamp: number, attempt: number): void {
+  failedAttempt(error: unknown, time: number, attempt: number): void {
     if (this.failureHistorySize === 0) return
+    // Whole milliseconds since the epoch, as documented (the live clock has sub-millisecond precision).
+    const timestamp = Math.round(time)
     const entry: FailureContext = {
       id: uuidv7({ msecs: timestamp }),
       error,
