@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import type * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
@@ -211,6 +212,17 @@ export const withCircuitBreaker: {
     breaker: CircuitBreaker
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
 } = internal.withCircuitBreaker
+
+/**
+ * The time breakers read from a Clock, in milliseconds. On the live clock it reads the
+ * monotonic clock (sub-millisecond precision for latencies, no jumps when the wall clock is
+ * set); any other clock (TestClock) is read as it is. A store that converts times (such as
+ * the Redis store) must read time the same way.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const clockNow: (clock: Clock.Clock) => number = internal.clockNow
 
 /**
  * @since 0.1.0

@@ -471,12 +471,8 @@ interface Call<A, E, R> {
   driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
 }
 
-/**
- * The clock's time in milliseconds. On the live clock it reads the monotonic clock, with
- * sub-millisecond precision for latencies (and no jumps when the wall clock is set);
- * any other clock (TestClock) is read as it is.
- */
-const clockNow = (clock: Clock.Clock): number =>
+/** @internal */
+export const clockNow = (clock: Clock.Clock): number =>
   clock === liveClock ? performance.timeOrigin + performance.now() : clock.unsafeCurrentTimeMillis()
 
 let lastServices: Context.Context<DefaultServices.DefaultServices> = DefaultServices.liveServices

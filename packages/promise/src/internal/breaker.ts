@@ -220,16 +220,20 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     )
   }
 
-  getState(): API.CircuitStateName {
+  /** The state now, with the passage of time applied. */
+  private current(): CircuitState {
     const t = now()
-    return stateNames[this.apply((s) => [undefined, CircuitBreakerState.advance(this.policy, s, t)])[1]._tag]
+    return this.apply((s) => [undefined, CircuitBreakerState.advance(this.policy, s, t)])[1]
+  }
+
+  getState(): API.CircuitStateName {
+    return stateNames[this.current()._tag]
   }
 
   getMetrics(): API.CircuitMetrics {
-    const state = this.getState()
-    const tag = state === "CLOSED" ? "Closed" : state === "OPEN" ? "Open" : "HalfOpen"
+    const tag = this.current()._tag
     const snapshot = this.recorder?.snapshot(tag) ?? CircuitBreakerMetrics.empty(this.name, tag)
-    return { ...snapshot, state }
+    return { ...snapshot, state: stateNames[tag] }
   }
 
   reset(): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { type CircuitBreakerState, CircuitStoreError } from "@circuit-breaker/core"
+import { CircuitBreaker, type CircuitBreakerState, CircuitStoreError } from "@circuit-breaker/core"
 import type * as Clock from "effect/Clock"
 import { Clock as ClockTag } from "effect/Clock"
 import * as Context from "effect/Context"
@@ -117,8 +117,7 @@ export const make = (
     const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
     const runtime = yield* Effect.runtime<never>()
     const clock: Clock.Clock = yield* Effect.clock
-    const localNow = () =>
-      clock === liveClock ? performance.timeOrigin + performance.now() : clock.unsafeCurrentTimeMillis()
+    const localNow = () => CircuitBreaker.clockNow(clock)
 
     const hardened: RedisOptions = {
       // A command never waits for a connection: it fails at once, and the breaker decides locally.
