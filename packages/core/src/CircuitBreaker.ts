@@ -102,6 +102,15 @@ export declare namespace CircuitBreaker {
     readonly timeout?: DurationOption | false | undefined
     /** Consecutive trial successes that close a Half-Open circuit, and the most trials at once (default 3). */
     readonly successThreshold?: number | undefined
+    /**
+     * How long a Half-Open trial keeps its slot if it never reports back (its process died while
+     * sharing the circuit through a store); then the slots are given back and its late outcome
+     * is ignored. Default: `timeout` + 1 s (11 s with the default timeout), or 60 s when the
+     * timeout is disabled. A trial holds its permit for one attempt only (each retry is admitted
+     * again, and a failed trial reopens the circuit), and an attempt ends at `timeout`: the
+     * second covers the interruption and the write of the outcome. `false` disables expiry.
+     */
+    readonly trialPermitTtl?: DurationOption | false | undefined
     /** Backoff between retries (default `"exponential"`). */
     readonly retryBackoff?: "exponential" | "linear" | undefined
     /** Retries after the first attempt (default 3; 0 disables retrying). */
@@ -138,6 +147,8 @@ export declare namespace CircuitBreaker {
     /** `Duration.infinity` when disabled. */
     readonly timeout: Duration.Duration
     readonly successThreshold: number
+    /** `Duration.infinity` when disabled (permits never expire). */
+    readonly trialPermitTtl: Duration.Duration
     readonly retryBackoff: "exponential" | "linear"
     readonly maxRetries: number
     readonly retryDelay: Duration.Duration

@@ -59,6 +59,8 @@ export const knownOptions: ReadonlyArray<string> = internal.knownOptions
 
 /**
  * The defaults of the original specification, and of the options added around it.
+ * `trialPermitTtl` is the one for the default timeout: it follows `timeout` (`timeout` + 1 s,
+ * or 60 s when the timeout is disabled).
  *
  * @since 0.1.0
  * @category constants

@@ -26,6 +26,16 @@ export interface Policy<T = number> {
   readonly resetTimeout: number
   /** Consecutive trial successes that close a Half-Open circuit; also the most trials in flight at once. */
   readonly successThreshold: number
+  /**
+   * Milliseconds a Half-Open trial permit is held before it expires, counted from the latest
+   * admission. A trial whose holder never reports back (its process died while it shared the
+   * circuit through a store) would otherwise keep its slot for ever: once
+   * `HalfOpen.permitsExpireAt` has passed, time alone gives every slot in flight back and moves
+   * to a new generation, so a late outcome of an expired permit is ignored. Make it longer than
+   * a trial attempt can run, or live trials lose their say. `undefined` (the default of a
+   * hand-written policy): permits never expire.
+   */
+  readonly trialPermitTtl?: number | undefined
 }
 
 /**
@@ -67,7 +77,8 @@ export interface Open extends StateCommon {
 
 /**
  * Up to `successThreshold` trial calls may run; a trial failure reopens the circuit and
- * `successThreshold` trial successes close it.
+ * `successThreshold` trial successes close it. With a `trialPermitTtl` in the policy, the
+ * trials in flight give their slots back once `permitsExpireAt` has passed.
  *
  * @since 0.1.0
  * @category models
@@ -76,6 +87,12 @@ export interface HalfOpen extends StateCommon {
   readonly _tag: "HalfOpen"
   readonly trialsInFlight: number
   readonly successes: number
+  /**
+   * When the permits of the trials in flight expire (milliseconds): the latest admission plus
+   * the policy's `trialPermitTtl` (plus nothing when the policy sets none, and then they never
+   * expire). A fresh Half-Open circuit, with nothing in flight, has its `since` here.
+   */
+  readonly permitsExpireAt: number
 }
 
 /**
@@ -169,7 +186,8 @@ export interface Tripped {
 }
 
 /**
- * Only time passed: an Open circuit whose `retryAt` has come becomes Half-Open.
+ * Only time passed: an Open circuit whose `retryAt` has come becomes Half-Open, and expired
+ * trial permits are given back.
  *
  * @since 0.1.0
  * @category events
@@ -205,7 +223,9 @@ export type Decision =
 export const initial: <T>(policy: Policy<T>, now?: number) => CircuitState<T> = internal.initial
 
 /**
- * The state as time alone moves it: an Open circuit whose `retryAt` has come is Half-Open.
+ * The state as time alone moves it: an Open circuit whose `retryAt` has come is Half-Open,
+ * and a Half-Open circuit whose trial permits have expired (`permitsExpireAt`, with a
+ * `trialPermitTtl` in the policy) has no trial in flight, in a new generation.
  *
  * @since 0.1.0
  * @category transitions

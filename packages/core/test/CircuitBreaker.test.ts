@@ -1226,3 +1226,126 @@ describe("an isFailure predicate that throws", () => {
     })
   )
 })
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Trial permits expire
+// ---------------------------------------------------------------------------------------------------------------------
+
+describe("trial permits expire", () => {
+  /** A breaker over `store`, a circuit it shares with the (simulated) other instances writing there. */
+  const buildOn = (store: CircuitBreakerStore.Store, name: string, options: CircuitBreaker.CircuitBreaker.Options) =>
+    build(name, options).pipe(Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, store))
+
+  it.effect("a trial holder that never reports back: after the TTL, a call is admitted as a trial", () =>
+    Effect.gen(function* () {
+      const store = CircuitBreakerStore.makeMemory()
+      const breaker = yield* buildOn(store, "dead-holder", {
+        failureThreshold: 1,
+        successThreshold: 2,
+        resetTimeout: 1000,
+        maxRetries: 0,
+        timeout: "5 seconds"
+      })
+      // The default TTL: the timeout, plus 1 s.
+      expect(breaker.policy.trialPermitTtl).toBe(6000)
+      // Another instance took both trial permits at 0, then died: nothing will ever report back.
+      const wedged = {
+        _tag: "HalfOpen",
+        generation: 2,
+        since: 0,
+        trialsInFlight: 2,
+        successes: 0,
+        permitsExpireAt: 6000
+      } as const
+      expect(yield* store.compareAndSet(breaker.name, 0, wedged)).toBe(true)
+
+      const probe = yield* tracked(() => Effect.succeed("trial"))
+      const early = yield* Effect.flip(breaker.execute(probe.effect))
+      assert(early instanceof CircuitOpenError)
+      expect(Duration.toMillis(early.retryAfter)).toBe(1000)
+      yield* TestClock.adjust(5999)
+      const last = yield* Effect.flip(breaker.execute(probe.effect))
+      assert(last instanceof CircuitOpenError)
+      expect(Duration.toMillis(last.retryAfter)).toBe(1)
+      expect(yield* breaker.state).toStrictEqual(wedged)
+      expect(yield* probe.count).toBe(0)
+
+      yield* TestClock.adjust(1)
+      // Time alone gives the slots back, in a new generation.
+      expect(yield* breaker.state).toStrictEqual({ ...wedged, generation: 3, trialsInFlight: 0 })
+      const trial = yield* hold<string, string>()
+      const fiber = yield* Effect.fork(breaker.execute(trial.effect))
+      yield* Deferred.await(trial.started)
+      expect(yield* breaker.state).toStrictEqual({
+        ...wedged,
+        generation: 3,
+        trialsInFlight: 1,
+        permitsExpireAt: 12_000
+      })
+      yield* Deferred.succeed(trial.release, "admitted")
+      expect(yield* Fiber.join(fiber)).toBe("admitted")
+      expect(yield* breaker.state).toMatchObject({ _tag: "HalfOpen", generation: 3, trialsInFlight: 0, successes: 1 })
+      expect(yield* breaker.execute(probe.effect)).toBe("trial")
+      expect(yield* breaker.state).toMatchObject({ _tag: "Closed", generation: 4, tally: 0 })
+    })
+  )
+
+  it.effect("a late outcome of an expired permit is ignored", () =>
+    Effect.gen(function* () {
+      const breaker = yield* build("late-outcome", {
+        failureThreshold: 1,
+        successThreshold: 1,
+        resetTimeout: 1000,
+        maxRetries: 0,
+        timeout: false,
+        trialPermitTtl: 2000
+      })
+      yield* failTimes(breaker, 1)
+      yield* TestClock.adjust(1000)
+      // A trial that outlives its permit (a TTL shorter than the call: the configuration this option warns against).
+      const slow = yield* hold<string, string>()
+      const slowFiber = yield* Effect.fork(breaker.execute(slow.effect))
+      yield* Deferred.await(slow.started)
+      yield* TestClock.adjust(2000)
+      expect(yield* breaker.state).toMatchObject({ _tag: "HalfOpen", trialsInFlight: 0, successes: 0 })
+      const next = yield* hold<string, string>()
+      const nextFiber = yield* Effect.fork(breaker.execute(next.effect))
+      yield* Deferred.await(next.started)
+      // The expired trial fails at last: the circuit does not reopen, and the live trial still decides.
+      yield* Deferred.fail(slow.release, "late failure")
+      expect(yield* Effect.flip(Fiber.join(slowFiber))).toBe("late failure")
+      expect(yield* breaker.state).toMatchObject({ _tag: "HalfOpen", trialsInFlight: 1 })
+      yield* Deferred.succeed(next.release, "ok")
+      expect(yield* Fiber.join(nextFiber)).toBe("ok")
+      expect(yield* stateTag(breaker)).toBe("Closed")
+    })
+  )
+
+  for (const [timeout, runsFor] of [
+    ["5 seconds", 5000],
+    [false, 59_999]
+  ] as const) {
+    it.effect(`with the default TTL, a live trial keeps its permit as long as it can run (timeout: ${timeout})`, () =>
+      Effect.gen(function* () {
+        const breaker = yield* build(`live-trial-${timeout}`, {
+          failureThreshold: 1,
+          successThreshold: 2,
+          resetTimeout: 1000,
+          maxRetries: 0,
+          timeout
+        })
+        yield* failTimes(breaker, 1)
+        yield* TestClock.adjust(1000)
+        const trial = yield* hold<string, string>()
+        const fiber = yield* Effect.fork(Effect.exit(breaker.execute(trial.effect)))
+        yield* Deferred.await(trial.started)
+        yield* TestClock.adjust(runsFor)
+        if (timeout === false) yield* Deferred.fail(trial.release, "still down")
+        const exit = yield* Fiber.join(fiber)
+        expect(Exit.isFailure(exit)).toBe(true)
+        // The trial's failure (or timeout) counted: the circuit reopened.
+        expect(yield* breaker.state).toMatchObject({ _tag: "Open", openedAt: 1000 + runsFor })
+      })
+    )
+  }
+})

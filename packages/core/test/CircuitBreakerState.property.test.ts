@@ -18,18 +18,24 @@ interface PolicyParams {
   readonly failureThreshold: number
   readonly successThreshold: number
   readonly resetTimeout: number
+  /** `undefined`: trial permits never expire. */
+  readonly trialPermitTtl: number | undefined
 }
 
 const policyParams: FastCheck.Arbitrary<PolicyParams> = FastCheck.record({
   failureThreshold: FastCheck.integer({ min: 1, max: 10 }),
   successThreshold: FastCheck.integer({ min: 1, max: 5 }),
-  resetTimeout: FastCheck.integer({ min: 1, max: 10_000 })
+  resetTimeout: FastCheck.integer({ min: 1, max: 10_000 }),
+  // At least 20 ms: the interruption property below admits and interrupts its trials within 10 ms, and means them to
+  // be live. Waits (up to 200 ms, or 20 s) let permits expire in the middle of the other runs.
+  trialPermitTtl: FastCheck.option(FastCheck.integer({ min: 20, max: 5_000 }), { nil: undefined })
 })
 
 const makePolicy = (params: PolicyParams): Policy => ({
   rule: TripRule.consecutiveFailures(params.failureThreshold),
   resetTimeout: params.resetTimeout,
-  successThreshold: params.successThreshold
+  successThreshold: params.successThreshold,
+  trialPermitTtl: params.trialPermitTtl
 })
 
 /** What the simulated caller does next; turned into concrete steps by `simulate`, which knows the state. */
@@ -120,6 +126,7 @@ const deepFreeze = <A>(value: A): A => {
 const policyData = (policy: Policy) => ({
   resetTimeout: policy.resetTimeout,
   successThreshold: policy.successThreshold,
+  trialPermitTtl: policy.trialPermitTtl,
   rule: { name: policy.rule.name, initial: policy.rule.initial }
 })
 
@@ -238,8 +245,17 @@ const checkCounters = (policy: Policy, state: State) => {
       expect(state.trialsInFlight + state.successes).toBeLessThanOrEqual(policy.successThreshold)
       expect(state.trialsInFlight).toBeLessThanOrEqual(policy.successThreshold)
       expect(state.successes).toBeLessThan(policy.successThreshold)
+      expect(Number.isSafeInteger(state.permitsExpireAt)).toBe(true)
+      expect(state.permitsExpireAt).toBeGreaterThanOrEqual(state.since)
       break
   }
+}
+
+/** No step leaves an expired permit holding a slot: the trials a Half-Open circuit counts hold live permits. */
+const checkPermits = (policy: Policy, state: State, now: number) => {
+  if (state._tag !== "HalfOpen" || state.trialsInFlight === 0 || policy.trialPermitTtl === undefined) return
+  expect(state.permitsExpireAt).toBeGreaterThan(now)
+  expect(state.permitsExpireAt).toBeLessThanOrEqual(now + policy.trialPermitTtl)
 }
 
 /** (2): an Open circuit lasts exactly resetTimeout, then admits a trial. */
@@ -262,7 +278,8 @@ const checkOpen = (policy: Policy, state: State, now: number) => {
     generation: state.generation + 1,
     since: state.retryAt,
     trialsInFlight: 0,
-    successes: 0
+    successes: 0,
+    permitsExpireAt: state.retryAt
   })
   if (now < state.retryAt) {
     expect(CircuitBreakerState.decide(policy, state, now)).toStrictEqual({
@@ -277,6 +294,7 @@ const checkStep = (policy: Policy, { decision, next, prev, step }: Observed) => 
   const now = stepNow(step)
   checkCounters(policy, next)
   checkOpen(policy, next, now)
+  checkPermits(policy, next, now)
   // (4) generation never decreases; any change of kind bumps it.
   expect(next.generation).toBeGreaterThanOrEqual(prev.generation)
   if (next._tag !== prev._tag) expect(next.generation).toBeGreaterThan(prev.generation)
@@ -422,7 +440,8 @@ describe("CircuitBreakerState (properties)", () => {
         generation: opened.generation + 1,
         since: opened.retryAt,
         trialsInFlight: 1,
-        successes: 0
+        successes: 0,
+        permitsExpireAt: opened.retryAt + late + (policy.trialPermitTtl ?? 0)
       })
     },
     { fastCheck: { numRuns: 200 } }
@@ -485,5 +504,101 @@ describe("CircuitBreakerState (properties)", () => {
       })
     },
     { fastCheck: { numRuns: 200 } }
+  )
+
+  it.prop(
+    "whatever the events, after permitsExpireAt with no further admissions, a HalfOpen circuit admits a trial again",
+    {
+      params: policyParams,
+      ttl: FastCheck.integer({ min: 1, max: 10_000 }),
+      startAt: start,
+      ops: anyOps,
+      late: FastCheck.integer({ min: 0, max: 50_000 }),
+      // What happens while the dead holders' permits run: stale outcomes and forged events of older generations, and
+      // the mere passing of time, each at a fraction of the permits' time to live.
+      meanwhile: FastCheck.array(
+        FastCheck.record({
+          at: FastCheck.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+          kind: FastCheck.constantFrom<Outcome | "Elapsed">(
+            "Succeeded",
+            "Failed",
+            "TimedOut",
+            "Interrupted",
+            "Elapsed"
+          ),
+          back: FastCheck.integer({ min: 1, max: 3 }),
+          trial: FastCheck.boolean()
+        }),
+        { maxLength: 20 }
+      )
+    },
+    ({ late, meanwhile, ops, params, startAt, ttl }) => {
+      const policy = makePolicy({ ...params, trialPermitTtl: ttl })
+      const run = simulate(policy, startAt, ops)
+
+      // Whatever the history left: a Half-Open circuit admits a trial once its permits have expired.
+      const { final } = run
+      if (final._tag === "HalfOpen") {
+        const at = Math.max(run.now, final.permitsExpireAt) + late
+        const generation = final.generation + (final.trialsInFlight > 0 ? 1 : 0)
+        expect(CircuitBreakerState.decide(policy, final, at)).toStrictEqual({ _tag: "AdmitTrial", generation })
+        expect(CircuitBreakerState.advance(policy, final, at)).toMatchObject({ _tag: "HalfOpen", trialsInFlight: 0 })
+      }
+
+      // Dead holders: every slot is taken, and not one of them reports back.
+      let state: State = CircuitBreakerState.transition(policy, final, { _tag: "Tripped", now: run.now })
+      if (state._tag !== "Open") throw new Error("Tripped must open the circuit")
+      const admittedAt = state.retryAt
+      for (let i = 0; i < policy.successThreshold; i++) {
+        const [decision, next]: readonly [Decision, State] = CircuitBreakerState.admit(policy, state, admittedAt)
+        expect(decision._tag).toBe("AdmitTrial")
+        state = next
+      }
+      if (state._tag !== "HalfOpen") throw new Error("admitted trials must leave the circuit Half-Open")
+      const wedged = state
+      expect(wedged).toMatchObject({ trialsInFlight: policy.successThreshold, permitsExpireAt: admittedAt + ttl })
+
+      const stale = [...run.outstanding]
+      const times = meanwhile.map(({ at }) => admittedAt + Math.floor(at * ttl)).sort((a, b) => a - b)
+      for (const [i, { back, kind, trial }] of meanwhile.entries()) {
+        const now = times[i]!
+        const old = stale.pop()
+        const event: CircuitEvent =
+          kind === "Elapsed"
+            ? { _tag: "Elapsed", now }
+            : old !== undefined && old.generation < wedged.generation
+              ? { _tag: kind, now, ...old }
+              : { _tag: kind, now, trial, generation: Math.max(0, wedged.generation - back) }
+        state = CircuitBreakerState.transition(policy, state, event)
+        // Nothing of another generation, and no time short of permitsExpireAt, frees a slot.
+        expect(state).toStrictEqual(wedged)
+        expect(CircuitBreakerState.decide(policy, state, now)._tag).toBe("Reject")
+      }
+      expect(CircuitBreakerState.decide(policy, state, wedged.permitsExpireAt - 1)).toStrictEqual({
+        _tag: "Reject",
+        retryAfter: 1
+      })
+
+      const now = wedged.permitsExpireAt + late
+      expect(CircuitBreakerState.advance(policy, state, now)).toStrictEqual({
+        ...wedged,
+        generation: wedged.generation + 1,
+        trialsInFlight: 0
+      })
+      const [decision, next] = CircuitBreakerState.admit(policy, state, now)
+      expect(decision).toStrictEqual({ _tag: "AdmitTrial", generation: wedged.generation + 1 })
+      expect(next).toStrictEqual({
+        ...wedged,
+        generation: wedged.generation + 1,
+        trialsInFlight: 1,
+        permitsExpireAt: now + ttl
+      })
+      // The dead holders' outcomes, should they come at last, change nothing.
+      for (const outcomeTag of ["Succeeded", "Failed", "TimedOut", "Interrupted"] as const) {
+        const report: CircuitEvent = { _tag: outcomeTag, now, trial: true, generation: wedged.generation }
+        expect(CircuitBreakerState.transition(policy, next, report)).toStrictEqual(next)
+      }
+    },
+    { fastCheck: { numRuns: 300 } }
   )
 })

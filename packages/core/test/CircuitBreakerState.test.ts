@@ -28,16 +28,25 @@ const open = (generation: number, openedAt: number, retryAt: number): CircuitSta
   retryAt
 })
 
-const halfOpen = (generation: number, since: number, trialsInFlight: number, successes: number): CircuitState => ({
+const halfOpen = (
+  generation: number,
+  since: number,
+  trialsInFlight: number,
+  successes: number,
+  permitsExpireAt: number
+): CircuitState => ({
   _tag: "HalfOpen",
   generation,
   since,
   trialsInFlight,
-  successes
+  successes,
+  permitsExpireAt
 })
 
 // ---------------------------------------------------------------------------------------------------------------------
 // The states of the table. Every state is at generation 5; a "stale" ticket belongs to generation 4.
+// The table's policy sets no trialPermitTtl: permits never expire, so the Half-Open states' permitsExpireAt (their
+// latest admission) has passed at the time of the events, without effect. Expiry has tables of its own, further down.
 // ---------------------------------------------------------------------------------------------------------------------
 
 const GEN = 5
@@ -56,17 +65,17 @@ const openAt: StateCase = { name: "Open, at retryAt", state: open(GEN, 1000, 200
 const openAfter: StateCase = { name: "Open, after retryAt", state: open(GEN, 1000, 2000), now: 2500 }
 const halfFree: StateCase = {
   name: "HalfOpen, free slots (1 in flight, 0 successes)",
-  state: halfOpen(GEN, 2000, 1, 0),
+  state: halfOpen(GEN, 2000, 1, 0, 2500),
   now: 3000
 }
 const halfFull: StateCase = {
   name: "HalfOpen, full slots (2 in flight, 1 success)",
-  state: halfOpen(GEN, 2000, 2, 1),
+  state: halfOpen(GEN, 2000, 2, 1, 2600),
   now: 3000
 }
 const halfNear: StateCase = {
   name: "HalfOpen, successes one short of threshold (1 in flight, 2 successes)",
-  state: halfOpen(GEN, 2000, 1, 2),
+  state: halfOpen(GEN, 2000, 1, 2, 2700),
   now: 3000
 }
 
@@ -190,68 +199,68 @@ const expectations: ReadonlyArray<readonly [StateCase, Expectations]> = [
   [
     openAt,
     {
-      "Admitted trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Admitted trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Admitted non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Admitted non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Succeeded trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Succeeded trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Succeeded non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Succeeded non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Failed trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Failed trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Failed non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Failed non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "TimedOut trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "TimedOut trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "TimedOut non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "TimedOut non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Interrupted trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Interrupted trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Interrupted non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Interrupted non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
+      "Admitted trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Admitted trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Admitted non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Admitted non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Succeeded trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Succeeded trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Succeeded non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Succeeded non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Failed trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Failed trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Failed non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Failed non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "TimedOut trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "TimedOut trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "TimedOut non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "TimedOut non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Interrupted trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Interrupted trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Interrupted non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Interrupted non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
       Reset: closed(GEN + 2, 0, 2000),
       Tripped: open(GEN + 2, 2000, 3000),
-      Elapsed: halfOpen(GEN + 1, 2000, 0, 0)
+      Elapsed: halfOpen(GEN + 1, 2000, 0, 0, 2000)
     }
   ],
   // Half-Open is entered at retryAt (2000), not at the time the event is observed (2500).
   [
     openAfter,
     {
-      "Admitted trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Admitted trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Admitted non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Admitted non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Succeeded trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Succeeded trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Succeeded non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Succeeded non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Failed trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Failed trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Failed non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Failed non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "TimedOut trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "TimedOut trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "TimedOut non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "TimedOut non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Interrupted trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Interrupted trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Interrupted non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0),
-      "Interrupted non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0),
+      "Admitted trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Admitted trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Admitted non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Admitted non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Succeeded trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Succeeded trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Succeeded non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Succeeded non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Failed trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Failed trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Failed non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Failed non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "TimedOut trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "TimedOut trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "TimedOut non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "TimedOut non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Interrupted trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Interrupted trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Interrupted non-trial, current generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
+      "Interrupted non-trial, stale generation": halfOpen(GEN + 1, 2000, 0, 0, 2000),
       Reset: closed(GEN + 2, 0, 2500),
       Tripped: open(GEN + 2, 2500, 3500),
-      Elapsed: halfOpen(GEN + 1, 2000, 0, 0)
+      Elapsed: halfOpen(GEN + 1, 2000, 0, 0, 2000)
     }
   ],
   [
     halfFree,
     {
-      "Admitted trial, current generation": halfOpen(GEN, 2000, 2, 0),
+      "Admitted trial, current generation": halfOpen(GEN, 2000, 2, 0, 3000),
       "Admitted trial, stale generation": "unchanged",
       "Admitted non-trial, current generation": "unchanged",
       "Admitted non-trial, stale generation": "unchanged",
-      "Succeeded trial, current generation": halfOpen(GEN, 2000, 0, 1),
+      "Succeeded trial, current generation": halfOpen(GEN, 2000, 0, 1, 2500),
       "Succeeded trial, stale generation": "unchanged",
       "Succeeded non-trial, current generation": "unchanged",
       "Succeeded non-trial, stale generation": "unchanged",
@@ -263,7 +272,7 @@ const expectations: ReadonlyArray<readonly [StateCase, Expectations]> = [
       "TimedOut trial, stale generation": "unchanged",
       "TimedOut non-trial, current generation": "unchanged",
       "TimedOut non-trial, stale generation": "unchanged",
-      "Interrupted trial, current generation": halfOpen(GEN, 2000, 0, 0),
+      "Interrupted trial, current generation": halfOpen(GEN, 2000, 0, 0, 2500),
       "Interrupted trial, stale generation": "unchanged",
       "Interrupted non-trial, current generation": "unchanged",
       "Interrupted non-trial, stale generation": "unchanged",
@@ -279,7 +288,7 @@ const expectations: ReadonlyArray<readonly [StateCase, Expectations]> = [
       "Admitted trial, stale generation": "unchanged",
       "Admitted non-trial, current generation": "unchanged",
       "Admitted non-trial, stale generation": "unchanged",
-      "Succeeded trial, current generation": halfOpen(GEN, 2000, 1, 2),
+      "Succeeded trial, current generation": halfOpen(GEN, 2000, 1, 2, 2600),
       "Succeeded trial, stale generation": "unchanged",
       "Succeeded non-trial, current generation": "unchanged",
       "Succeeded non-trial, stale generation": "unchanged",
@@ -291,7 +300,7 @@ const expectations: ReadonlyArray<readonly [StateCase, Expectations]> = [
       "TimedOut trial, stale generation": "unchanged",
       "TimedOut non-trial, current generation": "unchanged",
       "TimedOut non-trial, stale generation": "unchanged",
-      "Interrupted trial, current generation": halfOpen(GEN, 2000, 1, 1),
+      "Interrupted trial, current generation": halfOpen(GEN, 2000, 1, 1, 2600),
       "Interrupted trial, stale generation": "unchanged",
       "Interrupted non-trial, current generation": "unchanged",
       "Interrupted non-trial, stale generation": "unchanged",
@@ -319,7 +328,7 @@ const expectations: ReadonlyArray<readonly [StateCase, Expectations]> = [
       "TimedOut trial, stale generation": "unchanged",
       "TimedOut non-trial, current generation": "unchanged",
       "TimedOut non-trial, stale generation": "unchanged",
-      "Interrupted trial, current generation": halfOpen(GEN, 2000, 0, 2),
+      "Interrupted trial, current generation": halfOpen(GEN, 2000, 0, 2, 2700),
       "Interrupted trial, stale generation": "unchanged",
       "Interrupted non-trial, current generation": "unchanged",
       "Interrupted non-trial, stale generation": "unchanged",
@@ -356,13 +365,13 @@ const halfOpenTicketRows: ReadonlyArray<Row> = [openAt, openAfter].flatMap(
       name: `${name} + Admitted trial of the Half-Open generation → HalfOpen with one trial`,
       state,
       event: { _tag: "Admitted", now, trial: true, generation: GEN + 1 },
-      expected: halfOpen(GEN + 1, 2000, 1, 0)
+      expected: halfOpen(GEN + 1, 2000, 1, 0, now)
     },
     {
       name: `${name} + Admitted non-trial of the Half-Open generation → HalfOpen without trials`,
       state,
       event: { _tag: "Admitted", now, trial: false, generation: GEN + 1 },
-      expected: halfOpen(GEN + 1, 2000, 0, 0)
+      expected: halfOpen(GEN + 1, 2000, 0, 0, 2000)
     },
     {
       name: `${name} + Failed trial of the Half-Open generation → Open again`,
@@ -374,7 +383,7 @@ const halfOpenTicketRows: ReadonlyArray<Row> = [openAt, openAfter].flatMap(
       name: `${name} + Interrupted trial of the Half-Open generation → HalfOpen, no negative count`,
       state,
       event: { _tag: "Interrupted", now, trial: true, generation: GEN + 1 },
-      expected: halfOpen(GEN + 1, 2000, 0, 0)
+      expected: halfOpen(GEN + 1, 2000, 0, 0, 2000)
     }
   ]
 )
@@ -408,16 +417,16 @@ const thresholdOneRows: ReadonlyArray<PolicyRow> = [
   {
     name: "success threshold 1: HalfOpen + one trial Succeeded → Closed",
     policy: thresholdOnePolicy,
-    state: halfOpen(3, 0, 1, 0),
+    state: halfOpen(3, 0, 1, 0, 0),
     event: { _tag: "Succeeded", now: 10, trial: true, generation: 3 },
     expected: closed(4, 0, 10)
   },
   {
     name: "success threshold 1: HalfOpen with its one slot taken + Admitted trial → unchanged",
     policy: thresholdOnePolicy,
-    state: halfOpen(3, 0, 1, 0),
+    state: halfOpen(3, 0, 1, 0, 0),
     event: { _tag: "Admitted", now: 10, trial: true, generation: 3 },
-    expected: halfOpen(3, 0, 1, 0)
+    expected: halfOpen(3, 0, 1, 0, 0)
   }
 ]
 
@@ -494,7 +503,7 @@ describe("CircuitBreakerState", () => {
       {
         name: "HalfOpen, no trials yet → AdmitTrial",
         policy,
-        state: halfOpen(GEN, 2000, 0, 0),
+        state: halfOpen(GEN, 2000, 0, 0, 2000),
         now: 3000,
         expected: { _tag: "AdmitTrial", generation: GEN }
       },
@@ -508,14 +517,14 @@ describe("CircuitBreakerState", () => {
       {
         name: "HalfOpen, 0 in flight and successes one short → AdmitTrial",
         policy,
-        state: halfOpen(GEN, 2000, 0, 2),
+        state: halfOpen(GEN, 2000, 0, 2, 2400),
         now: 3000,
         expected: { _tag: "AdmitTrial", generation: GEN }
       },
       {
         name: "HalfOpen, full slots (in flight) → Reject with resetTimeout",
         policy,
-        state: halfOpen(GEN, 2000, 3, 0),
+        state: halfOpen(GEN, 2000, 3, 0, 2900),
         now: 3000,
         expected: { _tag: "Reject", retryAfter: 1000 }
       },
@@ -536,7 +545,7 @@ describe("CircuitBreakerState", () => {
       {
         name: "success threshold 1: HalfOpen with its slot taken → Reject with that policy's resetTimeout",
         policy: thresholdOnePolicy,
-        state: halfOpen(3, 0, 1, 0),
+        state: halfOpen(3, 0, 1, 0, 0),
         now: 10,
         expected: { _tag: "Reject", retryAfter: 250 }
       }
@@ -570,19 +579,19 @@ describe("CircuitBreakerState", () => {
         name: "Open at retryAt → AdmitTrial, Half-Open with the trial counted",
         state: open(GEN, 1000, 2000),
         now: 2000,
-        expected: [{ _tag: "AdmitTrial", generation: GEN + 1 }, halfOpen(GEN + 1, 2000, 1, 0)]
+        expected: [{ _tag: "AdmitTrial", generation: GEN + 1 }, halfOpen(GEN + 1, 2000, 1, 0, 2000)]
       },
       {
         name: "Open after retryAt → AdmitTrial, Half-Open since retryAt with the trial counted",
         state: open(GEN, 1000, 2000),
         now: 2500,
-        expected: [{ _tag: "AdmitTrial", generation: GEN + 1 }, halfOpen(GEN + 1, 2000, 1, 0)]
+        expected: [{ _tag: "AdmitTrial", generation: GEN + 1 }, halfOpen(GEN + 1, 2000, 1, 0, 2500)]
       },
       {
         name: "HalfOpen with free slots → AdmitTrial, one more trial in flight",
         state: halfFree.state,
         now: 3000,
-        expected: [{ _tag: "AdmitTrial", generation: GEN }, halfOpen(GEN, 2000, 2, 0)]
+        expected: [{ _tag: "AdmitTrial", generation: GEN }, halfOpen(GEN, 2000, 2, 0, 3000)]
       },
       {
         name: "HalfOpen with full slots → Reject with resetTimeout, state unchanged",
@@ -616,7 +625,7 @@ describe("CircuitBreakerState", () => {
     })
 
     it("fills exactly successThreshold slots, then rejects", () => {
-      let state: CircuitState = halfOpen(GEN, 2000, 0, 0)
+      let state: CircuitState = halfOpen(GEN, 2000, 0, 0, 2000)
       const decisions: Array<Decision["_tag"]> = []
       for (let i = 0; i < 5; i++) {
         const [decision, next] = CircuitBreakerState.admit(policy, state, 3000 + i)
@@ -624,7 +633,7 @@ describe("CircuitBreakerState", () => {
         state = next
       }
       expect(decisions).toStrictEqual(["AdmitTrial", "AdmitTrial", "AdmitTrial", "Reject", "Reject"])
-      expect(state).toStrictEqual(halfOpen(GEN, 2000, 3, 0))
+      expect(state).toStrictEqual(halfOpen(GEN, 2000, 3, 0, 3002))
     })
   })
 
@@ -658,17 +667,186 @@ describe("CircuitBreakerState", () => {
         name: "Open at retryAt → HalfOpen",
         state: open(GEN, 1000, 2000),
         now: 2000,
-        expected: halfOpen(GEN + 1, 2000, 0, 0)
+        expected: halfOpen(GEN + 1, 2000, 0, 0, 2000)
       },
       {
         name: "Open after retryAt → HalfOpen",
         state: open(GEN, 1000, 2000),
         now: 5000,
-        expected: halfOpen(GEN + 1, 2000, 0, 0)
+        expected: halfOpen(GEN + 1, 2000, 0, 0, 2000)
       },
       { name: "HalfOpen stays HalfOpen", state: halfFull.state, now: 99_999, expected: halfFull.state }
     ])("$name", ({ expected, now, state }) => {
       expect(CircuitBreakerState.advance(policy, state, now)).toStrictEqual(expected)
+    })
+  })
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Trial permits expire: the table's policy with a trialPermitTtl of 500 ms. The Half-Open states below had their
+  // latest admission at 2500, so their permits expire at 3000.
+  // -------------------------------------------------------------------------------------------------------------------
+
+  describe("trial permits expire", () => {
+    const ttlPolicy: CircuitBreakerState.Policy<number> = { ...policy, trialPermitTtl: 500 }
+    /** Two trials in flight, one success: every slot taken. */
+    const held = halfOpen(GEN, 2000, 2, 1, 3000)
+    /** One trial in flight, successes one short of the threshold. */
+    const nearlyClosed = halfOpen(GEN, 2000, 1, 2, 3000)
+
+    const rows: ReadonlyArray<Row> = [
+      {
+        name: "one ms before permitsExpireAt + Elapsed → unchanged",
+        state: held,
+        event: { _tag: "Elapsed", now: 2999 },
+        expected: held
+      },
+      {
+        name: "at permitsExpireAt + Elapsed → the slots are free, the generation bumped, the successes kept",
+        state: held,
+        event: { _tag: "Elapsed", now: 3000 },
+        expected: halfOpen(GEN + 1, 2000, 0, 1, 3000)
+      },
+      {
+        name: "long after permitsExpireAt + Elapsed → the same",
+        state: held,
+        event: { _tag: "Elapsed", now: 99_999 },
+        expected: halfOpen(GEN + 1, 2000, 0, 1, 3000)
+      },
+      {
+        name: "no trials in flight, long after permitsExpireAt + Elapsed → unchanged",
+        state: halfOpen(GEN, 2000, 0, 1, 3000),
+        event: { _tag: "Elapsed", now: 99_999 },
+        expected: halfOpen(GEN, 2000, 0, 1, 3000)
+      },
+      {
+        name: "one ms before permitsExpireAt + Succeeded trial → Closed (the permit still counts)",
+        state: nearlyClosed,
+        event: { _tag: "Succeeded", now: 2999, trial: true, generation: GEN },
+        expected: closed(GEN + 1, 0, 2999)
+      },
+      {
+        name: "one ms before permitsExpireAt + Failed trial → Open (the permit still counts)",
+        state: nearlyClosed,
+        event: { _tag: "Failed", now: 2999, trial: true, generation: GEN },
+        expected: open(GEN + 1, 2999, 3999)
+      },
+      ...(["Succeeded", "Failed", "TimedOut", "Interrupted"] as const).map(
+        (_tag): Row => ({
+          name: `at permitsExpireAt + late ${_tag} trial of the expired generation → ignored, the slots freed`,
+          state: nearlyClosed,
+          event: { _tag, now: 3000, trial: true, generation: GEN },
+          expected: halfOpen(GEN + 1, 2000, 0, 2, 3000)
+        })
+      ),
+      ...(["Succeeded", "Failed", "TimedOut", "Interrupted"] as const).map(
+        (_tag): Row => ({
+          name: `after expiry + late ${_tag} trial of the expired generation → unchanged`,
+          state: halfOpen(GEN + 1, 2000, 0, 2, 3000),
+          event: { _tag, now: 3100, trial: true, generation: GEN },
+          expected: halfOpen(GEN + 1, 2000, 0, 2, 3000)
+        })
+      ),
+      {
+        name: "at permitsExpireAt + Admitted trial of the expired generation → ignored, the slots freed",
+        state: held,
+        event: { _tag: "Admitted", now: 3000, trial: true, generation: GEN },
+        expected: halfOpen(GEN + 1, 2000, 0, 1, 3000)
+      },
+      {
+        name: "at permitsExpireAt + Admitted trial of the new generation → one trial, its permit expiring 500 ms later",
+        state: held,
+        event: { _tag: "Admitted", now: 3000, trial: true, generation: GEN + 1 },
+        expected: halfOpen(GEN + 1, 2000, 1, 1, 3500)
+      },
+      {
+        name: "Admitted trial before expiry → the latest admission sets permitsExpireAt for every permit",
+        state: halfOpen(GEN, 2000, 1, 0, 3000),
+        event: { _tag: "Admitted", now: 2800, trial: true, generation: GEN },
+        expected: halfOpen(GEN, 2000, 2, 0, 3300)
+      },
+      {
+        name: "Open at retryAt + Elapsed → a fresh HalfOpen, its permitsExpireAt at since",
+        state: open(GEN, 1000, 2000),
+        event: { _tag: "Elapsed", now: 2000 },
+        expected: halfOpen(GEN + 1, 2000, 0, 0, 2000)
+      },
+      {
+        name: "at permitsExpireAt + Tripped → Open, one generation past the expiry",
+        state: held,
+        event: { _tag: "Tripped", now: 3000 },
+        expected: open(GEN + 2, 3000, 4000)
+      }
+    ]
+
+    it.each(rows)("$name", ({ event, expected, state }) => {
+      expect(CircuitBreakerState.transition(ttlPolicy, state, event)).toStrictEqual(expected)
+    })
+
+    it("without a trialPermitTtl, permits never expire", () => {
+      expect(CircuitBreakerState.advance(policy, held, Number.MAX_SAFE_INTEGER)).toBe(held)
+      expect(CircuitBreakerState.decide(policy, held, 99_999)).toStrictEqual({ _tag: "Reject", retryAfter: 1000 })
+      const late: CircuitEvent = { _tag: "Succeeded", now: 99_999, trial: true, generation: GEN }
+      expect(CircuitBreakerState.transition(policy, nearlyClosed, late)).toStrictEqual(closed(GEN + 1, 0, 99_999))
+    })
+
+    it("advance returns the very state when nothing expires", () => {
+      expect(CircuitBreakerState.advance(ttlPolicy, held, 2999)).toBe(held)
+      const idle = halfOpen(GEN, 2000, 0, 1, 3000)
+      expect(CircuitBreakerState.advance(ttlPolicy, idle, 99_999)).toBe(idle)
+    })
+
+    it.each([
+      { name: "well before expiry → Reject until the permits expire", now: 2800, expected: 200 },
+      { name: "one ms before expiry → Reject with 1", now: 2999, expected: 1 }
+    ])("decide, full slots, $name", ({ expected, now }) => {
+      expect(CircuitBreakerState.decide(ttlPolicy, held, now)).toStrictEqual({ _tag: "Reject", retryAfter: expected })
+    })
+
+    it("decide, full slots whose permits outlast resetTimeout → Reject with resetTimeout", () => {
+      const state = halfOpen(GEN, 2000, 2, 1, 4500)
+      expect(CircuitBreakerState.decide(ttlPolicy, state, 3000)).toStrictEqual({ _tag: "Reject", retryAfter: 1000 })
+    })
+
+    it.each([3000, 3001, 99_999])(
+      "decide and admit at %d, full slots expired → AdmitTrial in a new generation",
+      (now) => {
+        expect(CircuitBreakerState.decide(ttlPolicy, held, now)).toStrictEqual({
+          _tag: "AdmitTrial",
+          generation: GEN + 1
+        })
+        expect(CircuitBreakerState.admit(ttlPolicy, held, now)).toStrictEqual([
+          { _tag: "AdmitTrial", generation: GEN + 1 },
+          halfOpen(GEN + 1, 2000, 1, 1, now + 500)
+        ])
+      }
+    )
+
+    it("admit from Open at retryAt → the trial's permit expires trialPermitTtl later", () => {
+      expect(CircuitBreakerState.admit(ttlPolicy, open(GEN, 1000, 2000), 2000)).toStrictEqual([
+        { _tag: "AdmitTrial", generation: GEN + 1 },
+        halfOpen(GEN + 1, 2000, 1, 0, 2500)
+      ])
+    })
+
+    it("dead holders: every slot taken and never given back, the circuit admits a trial again after the TTL", () => {
+      let state: CircuitState = open(GEN, 1000, 2000)
+      for (let i = 0; i < 3; i++) state = CircuitBreakerState.admit(ttlPolicy, state, 2000 + i)[1]
+      expect(state).toStrictEqual(halfOpen(GEN + 1, 2000, 3, 0, 2502))
+      expect(CircuitBreakerState.admit(ttlPolicy, state, 2501)[0]._tag).toBe("Reject")
+      // Three live trials after the expiry close the circuit; the dead holders' late reports change nothing.
+      const tickets: Array<CircuitBreakerState.Ticket> = []
+      for (let i = 0; i < 3; i++) {
+        const [decision, next] = CircuitBreakerState.admit(ttlPolicy, state, 2502)
+        tickets.push(CircuitBreakerState.ticketOf(decision)!)
+        state = next
+      }
+      expect(tickets).toStrictEqual(Array.from({ length: 3 }, () => ({ generation: GEN + 2, trial: true })))
+      const dead: CircuitEvent = { _tag: "Failed", now: 2600, trial: true, generation: GEN + 1 }
+      expect(CircuitBreakerState.transition(ttlPolicy, state, dead)).toBe(state)
+      for (const ticket of tickets) {
+        state = CircuitBreakerState.transition(ttlPolicy, state, { _tag: "Succeeded", now: 2700, ...ticket })
+      }
+      expect(state).toStrictEqual(closed(GEN + 3, 0, 2700))
     })
   })
 })

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Schedule, TestClock } from "effect"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import { CircuitBreakerConfigError, describeValue } from "../src/CircuitBreakerError.js"
+import * as CircuitBreakerOptions from "../src/CircuitBreakerOptions.js"
 
 type Options = CircuitBreaker.CircuitBreaker.Options
 
@@ -80,6 +81,16 @@ const invalid: ReadonlyArray<InvalidCase> = [
     ["NaN", Number.NaN],
     ['"abc"', "abc"],
     ["true", true]
+  ]),
+  ...cases("trialPermitTtl", [
+    ["0", 0],
+    ["-1", -1],
+    ["NaN", Number.NaN],
+    ["Infinity", Number.POSITIVE_INFINITY],
+    ['"abc"', "abc"],
+    ['"-5 seconds"', "-5 seconds"],
+    ["true", true],
+    ["null", null]
   ]),
   ...cases("retryDelay", [
     ["-1", -1],
@@ -259,6 +270,7 @@ describe("CircuitBreaker.make resolved options", () => {
     expect(millis(options.resetTimeout)).toBe(30_000)
     expect(millis(options.timeout)).toBe(10_000)
     expect(options.successThreshold).toBe(3)
+    expect(millis(options.trialPermitTtl)).toBe(11_000)
     expect(options.retryBackoff).toBe("exponential")
     expect(options.maxRetries).toBe(3)
     expect(options.metricsTracking).toBe(true)
@@ -361,7 +373,7 @@ describe("CircuitBreaker.make resolved options", () => {
       ['"1 minute"', "1 minute", 60_000],
       ['"250 millis"', "250 millis", 250]
     ]
-    for (const option of ["resetTimeout", "timeout", "retryDelay", "maxRetryDelay"] as const) {
+    for (const option of ["resetTimeout", "timeout", "trialPermitTtl", "retryDelay", "maxRetryDelay"] as const) {
       for (const [label, input, expected] of inputs) {
         it.effect(`${option} accepts ${label}`, () =>
           Effect.gen(function* () {
@@ -466,6 +478,7 @@ describe("odd values never make make throw or die", () => {
     "maxRetries",
     "resetTimeout",
     "timeout",
+    "trialPermitTtl",
     "retryDelay",
     "retryBackoff",
     "jitter",
@@ -634,4 +647,63 @@ describe("durations that become timers", () => {
       expect(millis((yield* resolved({ timeout: 2 ** 31 - 1 })).timeout)).toBe(2 ** 31 - 1)
     })
   )
+})
+
+describe("trialPermitTtl", () => {
+  it("is a known option, and its default is the one for the default timeout (10 s + 1 s)", () => {
+    expect(CircuitBreakerOptions.knownOptions).toContain("trialPermitTtl")
+    expect(millis(CircuitBreakerOptions.defaults.trialPermitTtl)).toBe(
+      millis(CircuitBreakerOptions.defaults.timeout) + 1000
+    )
+  })
+
+  it.effect("the default follows the timeout: the longest a trial attempt can take, plus 1 s", () =>
+    Effect.gen(function* () {
+      expect(millis((yield* resolved({ timeout: 2000 })).trialPermitTtl)).toBe(3000)
+      expect(millis((yield* resolved({ timeout: "1 minute" })).trialPermitTtl)).toBe(61_000)
+      // Retries do not lengthen it: each retry takes a permit of its own.
+      expect(millis((yield* resolved({ timeout: 2000, maxRetries: 10, retryDelay: 5000 })).trialPermitTtl)).toBe(3000)
+    })
+  )
+
+  it.effect("the default is 60 s when the timeout is disabled", () =>
+    Effect.gen(function* () {
+      expect(millis((yield* resolved({ timeout: false })).trialPermitTtl)).toBe(60_000)
+      expect(millis((yield* resolved({ timeout: Duration.infinity })).trialPermitTtl)).toBe(60_000)
+    })
+  )
+
+  it.effect("a value given is kept, whatever the timeout", () =>
+    Effect.gen(function* () {
+      expect(millis((yield* resolved({ trialPermitTtl: 300 })).trialPermitTtl)).toBe(300)
+      expect(millis((yield* resolved({ trialPermitTtl: "2 minutes", timeout: false })).trialPermitTtl)).toBe(120_000)
+    })
+  )
+
+  it.effect("false and Duration.infinity disable expiry", () =>
+    Effect.gen(function* () {
+      expect(Duration.isFinite((yield* resolved({ trialPermitTtl: false })).trialPermitTtl)).toBe(false)
+      expect(Duration.isFinite((yield* resolved({ trialPermitTtl: Duration.infinity })).trialPermitTtl)).toBe(false)
+    })
+  )
+
+  it.effect("policyOf puts it into the Policy in milliseconds, or leaves it out when disabled", () =>
+    Effect.gen(function* () {
+      const breaker = yield* CircuitBreaker.make({ name: "ttl-policy", trialPermitTtl: "1500 millis" })
+      expect(breaker.policy.trialPermitTtl).toBe(1500)
+      expect(CircuitBreakerOptions.policyOf(yield* resolved({})).trialPermitTtl).toBe(11_000)
+      expect(CircuitBreakerOptions.policyOf(yield* resolved({ timeout: false })).trialPermitTtl).toBe(60_000)
+      expect(CircuitBreakerOptions.policyOf(yield* resolved({ trialPermitTtl: false })).trialPermitTtl).toBeUndefined()
+    })
+  )
+
+  it("resolve names the option of an invalid value", () => {
+    const result = CircuitBreakerOptions.resolve({ trialPermitTtl: -5 })
+    expect(result._tag).toBe("Left")
+    if (result._tag === "Left") {
+      expect(result.left.option).toBe("trialPermitTtl")
+      expect(result.left.value).toBe(-5)
+      expect(result.left.reason).toContain("positive duration")
+    }
+  })
 })

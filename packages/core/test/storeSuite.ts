@@ -35,12 +35,19 @@ const open = (generation: number, openedAt: number, retryAt: number): State => (
   retryAt
 })
 
-const halfOpen = (generation: number, since: number, trialsInFlight: number, successes: number): State => ({
+const halfOpen = (
+  generation: number,
+  since: number,
+  trialsInFlight: number,
+  successes: number,
+  permitsExpireAt: number
+): State => ({
   _tag: "HalfOpen",
   generation,
   since,
   trialsInFlight,
-  successes
+  successes,
+  permitsExpireAt
 })
 
 const tallyOf = (state: State): number => {
@@ -114,7 +121,11 @@ export const storeSuite = (
       it.effect("every kind of state round-trips unchanged", () =>
         Effect.gen(function* () {
           const store = yield* CircuitBreakerStore.CircuitBreakerStore
-          const states: ReadonlyArray<State> = [closed(4, 7, 1234), open(8, 2000, 32_000), halfOpen(9, 32_000, 2, 1)]
+          const states: ReadonlyArray<State> = [
+            closed(4, 7, 1234),
+            open(8, 2000, 32_000),
+            halfOpen(9, 32_000, 2, 1, 43_000)
+          ]
           for (const state of states) {
             const key = freshKey(state._tag)
             expect(yield* store.compareAndSet(key, 0, state)).toBe(true)

@@ -43,18 +43,28 @@ export interface CallContext {
 /**
  * The options of `createAdvancedCircuitBreaker`: those of the core, with durations in
  * milliseconds. Defaults: failureThreshold 5, resetTimeout 30000, timeout 10000,
- * successThreshold 3, retryBackoff "exponential", maxRetries 3, metricsTracking true,
- * distributedTracking false.
+ * successThreshold 3, trialPermitTtl timeout + 1000, retryBackoff "exponential",
+ * maxRetries 3, metricsTracking true, distributedTracking false.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Options
-  extends Omit<CircuitBreaker.CircuitBreaker.Options, "resetTimeout" | "timeout" | "retryDelay" | "maxRetryDelay"> {
+  extends Omit<
+    CircuitBreaker.CircuitBreaker.Options,
+    "resetTimeout" | "timeout" | "trialPermitTtl" | "retryDelay" | "maxRetryDelay"
+  > {
   /** Milliseconds the circuit stays Open before trial calls (default 30000). */
   readonly resetTimeout?: number | undefined
   /** Per-attempt timeout in milliseconds (default 10000); `false` disables it. */
   readonly timeout?: number | false | undefined
+  /**
+   * Milliseconds a Half-Open trial keeps its slot if it never reports back (an instance that
+   * died mid-trial); then the slot is given back and its late outcome ignored. Default:
+   * `timeout` + 1000 (a trial permit covers one attempt, which ends at `timeout`), or 60000
+   * when the timeout is disabled; `false` disables expiry.
+   */
+  readonly trialPermitTtl?: number | false | undefined
   /** The first retry delay in milliseconds (default 100). */
   readonly retryDelay?: number | undefined
   /** The longest retry delay in milliseconds (default 10000). */

@@ -18,12 +18,19 @@ export const open = (generation: number, openedAt: number, retryAt: number): S.O
 })
 
 /** @internal */
-export const halfOpen = (generation: number, since: number, trialsInFlight: number, successes: number): S.HalfOpen => ({
+export const halfOpen = (
+  generation: number,
+  since: number,
+  trialsInFlight: number,
+  successes: number,
+  permitsExpireAt: number
+): S.HalfOpen => ({
   _tag: "HalfOpen",
   generation,
   since,
   trialsInFlight,
-  successes
+  successes,
+  permitsExpireAt
 })
 
 /** @internal */
@@ -32,9 +39,25 @@ export const initial = <T>(policy: S.Policy<T>, now = 0): S.CircuitState<T> => c
 const trip = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.CircuitState<T> =>
   open(state.generation + 1, now, now + policy.resetTimeout)
 
+/** Whether the trial permits of a Half-Open circuit have expired at `now` (never without a `trialPermitTtl`). */
+const permitsExpired = <T>(policy: S.Policy<T>, state: S.HalfOpen, now: number): boolean =>
+  state.trialsInFlight > 0 && policy.trialPermitTtl !== undefined && now >= state.permitsExpireAt
+
 /** @internal */
-export const advance = <T>(_policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.CircuitState<T> =>
-  state._tag === "Open" && now >= state.retryAt ? halfOpen(state.generation + 1, state.retryAt, 0, 0) : state
+export const advance = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.CircuitState<T> => {
+  switch (state._tag) {
+    case "Open":
+      return now >= state.retryAt ? halfOpen(state.generation + 1, state.retryAt, 0, 0, state.retryAt) : state
+    case "HalfOpen":
+      // The holders of the permits are presumed dead: their slots come back, and the new
+      // generation makes a late outcome of theirs stale. The successes already seen stand.
+      return permitsExpired(policy, state, now)
+        ? halfOpen(state.generation + 1, state.since, 0, state.successes, state.permitsExpireAt)
+        : state
+    case "Closed":
+      return state
+  }
+}
 
 /** @internal */
 export const decide = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.Decision => {
@@ -45,9 +68,17 @@ export const decide = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: nu
     case "Open":
       return { _tag: "Reject", retryAfter: current.retryAt - now }
     case "HalfOpen":
-      return current.successes + current.trialsInFlight < policy.successThreshold
-        ? { _tag: "AdmitTrial", generation: current.generation }
-        : { _tag: "Reject", retryAfter: policy.resetTimeout }
+      if (current.successes + current.trialsInFlight < policy.successThreshold) {
+        return { _tag: "AdmitTrial", generation: current.generation }
+      }
+      // The slots free up when a trial ends, or at the latest when the permits expire.
+      return {
+        _tag: "Reject",
+        retryAfter:
+          policy.trialPermitTtl !== undefined && current.trialsInFlight > 0
+            ? Math.min(policy.resetTimeout, current.permitsExpireAt - now)
+            : policy.resetTimeout
+      }
   }
 }
 
@@ -79,10 +110,10 @@ const onOutcome = <T>(
           const successes = state.successes + 1
           return successes >= policy.successThreshold
             ? closed(state.generation + 1, policy.rule.initial, event.now)
-            : halfOpen(state.generation, state.since, inFlight, successes)
+            : halfOpen(state.generation, state.since, inFlight, successes, state.permitsExpireAt)
         }
         case "Interrupted":
-          return halfOpen(state.generation, state.since, inFlight, state.successes)
+          return halfOpen(state.generation, state.since, inFlight, state.successes, state.permitsExpireAt)
         default:
           return trip(policy, state, event.now)
       }
@@ -111,7 +142,14 @@ export const transition = <T>(
         event.generation === current.generation &&
         current.successes + current.trialsInFlight < policy.successThreshold
       ) {
-        return halfOpen(current.generation, current.since, current.trialsInFlight + 1, current.successes)
+        // The latest admission sets when every permit in flight expires.
+        return halfOpen(
+          current.generation,
+          current.since,
+          current.trialsInFlight + 1,
+          current.successes,
+          event.now + (policy.trialPermitTtl ?? 0)
+        )
       }
       return current
     default:

@@ -113,6 +113,7 @@ const fields = {
   resetTimeout: durationField({ allowZero: false, allowDisable: false }),
   timeout: durationField({ allowZero: false, allowDisable: true, timer: true }),
   successThreshold: field(Integer(1), () => integerReason(1)),
+  trialPermitTtl: durationField({ allowZero: false, allowDisable: true }),
   retryBackoff: field(Backoff, () => `must be "exponential" or "linear"`),
   maxRetries: field(Integer(0), () => integerReason(0)),
   retryDelay: durationField({ allowZero: true, allowDisable: false, timer: true }),
@@ -185,6 +186,22 @@ export const isFailureOf = (o: CircuitBreaker.CircuitBreaker.Resolved): ((error:
   }
 }
 
+/** Beyond the longest a trial attempt can take: time for its interruption, and for the write of its outcome. */
+const TRIAL_PERMIT_MARGIN = Duration.seconds(1)
+
+/** The permit TTL when the timeout is disabled, and a trial attempt may run for ever. */
+const UNTIMED_TRIAL_PERMIT_TTL = Duration.seconds(60)
+
+/**
+ * The default `trialPermitTtl` for a `timeout`. A trial holds its permit for one attempt
+ * (a retry is admitted again, and a failed trial reopens the circuit), and an attempt ends at
+ * `timeout`: so `timeout` plus a margin, or 60 s when there is no timeout.
+ *
+ * @internal
+ */
+export const defaultTrialPermitTtl = (timeout: Duration.Duration): Duration.Duration =>
+  Duration.isFinite(timeout) ? Duration.sum(timeout, TRIAL_PERMIT_MARGIN) : UNTIMED_TRIAL_PERMIT_TTL
+
 /** @internal */
 export const defaults = {
   name: "default",
@@ -192,6 +209,8 @@ export const defaults = {
   resetTimeout: Duration.seconds(30),
   timeout: Duration.seconds(10),
   successThreshold: 3,
+  /** For the default timeout; it follows `timeout` (see `defaultTrialPermitTtl`). */
+  trialPermitTtl: Duration.seconds(11),
   retryBackoff: "exponential",
   maxRetries: 3,
   retryDelay: Duration.millis(100),
@@ -289,13 +308,15 @@ export const resolve = (
     )
   }
   const name = o.name ?? o.serviceId ?? defaults.name
+  const timeout = o.timeout ?? defaults.timeout
   return Either.right({
     name,
     serviceId: o.serviceId ?? name,
     failureThreshold: o.failureThreshold ?? defaults.failureThreshold,
     resetTimeout: o.resetTimeout ?? defaults.resetTimeout,
-    timeout: o.timeout ?? defaults.timeout,
+    timeout,
     successThreshold: o.successThreshold ?? defaults.successThreshold,
+    trialPermitTtl: o.trialPermitTtl ?? defaultTrialPermitTtl(timeout),
     retryBackoff: o.retryBackoff ?? defaults.retryBackoff,
     maxRetries: o.maxRetries ?? defaults.maxRetries,
     retryDelay,
@@ -313,7 +334,8 @@ export const resolve = (
 export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<number> => ({
   rule: consecutiveFailures(o.failureThreshold),
   resetTimeout: Duration.toMillis(o.resetTimeout),
-  successThreshold: o.successThreshold
+  successThreshold: o.successThreshold,
+  trialPermitTtl: Duration.isFinite(o.trialPermitTtl) ? Duration.toMillis(o.trialPermitTtl) : undefined
 })
 
 /** @internal */

@@ -6,11 +6,35 @@ type CircuitState = CircuitBreakerState.CircuitState<unknown>
 
 const common = { generation: Schema.Number, since: Schema.Number }
 
+/**
+ * A Half-Open state. `permitsExpireAt` came with trial permit expiry: a state stored by an
+ * older version has none, and reads as its `since` (its trials in flight have expired).
+ */
+const StoredHalfOpen = Schema.transform(
+  Schema.TaggedStruct("HalfOpen", {
+    ...common,
+    trialsInFlight: Schema.Number,
+    successes: Schema.Number,
+    permitsExpireAt: Schema.optional(Schema.Number)
+  }),
+  Schema.TaggedStruct("HalfOpen", {
+    ...common,
+    trialsInFlight: Schema.Number,
+    successes: Schema.Number,
+    permitsExpireAt: Schema.Number
+  }),
+  {
+    strict: true,
+    decode: (stored) => ({ ...stored, permitsExpireAt: stored.permitsExpireAt ?? stored.since }),
+    encode: (state) => state
+  }
+)
+
 /** The stored state, as JSON. Times are Redis server time (milliseconds). */
 const StoredState = Schema.Union(
   Schema.TaggedStruct("Closed", { ...common, tally: Schema.Unknown }),
   Schema.TaggedStruct("Open", { ...common, openedAt: Schema.Number, retryAt: Schema.Number }),
-  Schema.TaggedStruct("HalfOpen", { ...common, trialsInFlight: Schema.Number, successes: Schema.Number })
+  StoredHalfOpen
 )
 
 const Json = Schema.parseJson(StoredState)
@@ -31,7 +55,7 @@ export const shiftTimes = (state: CircuitState, delta: number): CircuitState => 
         retryAt: state.retryAt + delta
       }
     case "HalfOpen":
-      return { ...state, since: state.since + delta }
+      return { ...state, since: state.since + delta, permitsExpireAt: state.permitsExpireAt + delta }
   }
 }
 
