@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
-import * as MetricBoundaries from "effect/MetricBoundaries"
+import { effectMetricKeys as keys } from "./internal/metricKeys.js"
 import * as internal from "./internal/metricsRecorder.js"
 
 /**
@@ -148,20 +148,14 @@ export const aggregate = (metrics: Iterable<CircuitMetrics>): AggregatedMetrics 
  * @category metrics
  */
 export const effectMetrics = {
-  calls: Metric.counter("circuit_breaker_calls_total", { description: "Calls made through the breaker" }),
-  successes: Metric.counter("circuit_breaker_successes_total", { description: "Calls that succeeded" }),
-  failures: Metric.counter("circuit_breaker_failures_total", {
-    description: "Calls that failed (rejections and timeouts included)"
-  }),
-  rejections: Metric.counter("circuit_breaker_rejections_total", { description: "Calls rejected by an open circuit" }),
-  timeouts: Metric.counter("circuit_breaker_timeouts_total", { description: "Calls whose last attempt timed out" }),
-  retries: Metric.counter("circuit_breaker_retries_total", { description: "Attempts after the first" }),
-  state: Metric.gauge("circuit_breaker_state", { description: "0 = Closed, 1 = Half-Open, 2 = Open" }),
-  latency: Metric.histogram(
-    "circuit_breaker_latency_ms",
-    MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),
-    "Latency of completed calls in milliseconds"
-  )
+  calls: Metric.fromMetricKey(keys.calls),
+  successes: Metric.fromMetricKey(keys.successes),
+  failures: Metric.fromMetricKey(keys.failures),
+  rejections: Metric.fromMetricKey(keys.rejections),
+  timeouts: Metric.fromMetricKey(keys.timeouts),
+  retries: Metric.fromMetricKey(keys.retries),
+  state: Metric.fromMetricKey(keys.state),
+  latency: Metric.fromMetricKey(keys.latency)
 } as const
 
 /**
@@ -170,7 +164,7 @@ export const effectMetrics = {
  * @since 0.1.0
  * @category metrics
  */
-export const stateGaugeValue = (state: StateName): number => (state === "Closed" ? 0 : state === "HalfOpen" ? 1 : 2)
+export const stateGaugeValue: (state: StateName) => number = internal.stateGaugeValue
 
 /**
  * The mutable counters behind a breaker's metrics, for front ends that drive the pure

@@ -56,6 +56,12 @@ export * as CircuitBreakerState from "./CircuitBreakerState.js"
  */
 export * as CircuitBreakerStore from "./CircuitBreakerStore.js"
 /**
+ * Many timeouts of one length served by one timer, for the executors.
+ *
+ * @since 0.1.0
+ */
+export * as Deadlines from "./Deadlines.js"
+/**
  * Rules that trip a Closed circuit.
  *
  * @since 0.1.0

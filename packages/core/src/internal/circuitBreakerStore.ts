@@ -4,9 +4,29 @@ import { CircuitStoreError } from "../CircuitBreakerError.js"
 import type { CircuitState } from "../CircuitBreakerState.js"
 import type { Store, Versioned } from "../CircuitBreakerStore.js"
 
+/**
+ * A circuit's state in the in-memory store.
+ *
+ * @internal
+ */
+export interface MemoryCell {
+  state: CircuitState<unknown>
+  version: number
+}
+
+const memoryCells = new WeakMap<Store, Map<string, MemoryCell>>()
+
+/**
+ * The cells of an in-memory store, which a breaker reads and writes directly (no
+ * closure per call); `undefined` for any other store.
+ *
+ * @internal
+ */
+export const memoryCellsOf = (store: Store): Map<string, MemoryCell> | undefined => memoryCells.get(store)
+
 /** @internal */
 export const makeMemory = (): Store => {
-  const cells = new Map<string, { state: CircuitState<unknown>; version: number }>()
+  const cells = new Map<string, MemoryCell>()
   const unsafeModify = <A>(
     key: string,
     initial: CircuitState<unknown>,
@@ -24,7 +44,7 @@ export const makeMemory = (): Store => {
     }
     return result
   }
-  return {
+  const store: Store = {
     shared: false,
     get: (key) =>
       Effect.sync(() => {
@@ -51,6 +71,8 @@ export const makeMemory = (): Store => {
         cells.delete(key)
       })
   }
+  memoryCells.set(store, cells)
+  return store
 }
 
 /** @internal */

@@ -1,20 +1,16 @@
 import * as Metric from "effect/Metric"
+import * as MetricKey from "effect/MetricKey"
+import type * as MetricKeyType from "effect/MetricKeyType"
 import { v7 as uuidv7 } from "uuid"
-import {
-  type CircuitMetrics,
-  effectMetrics,
-  type FailureContext,
-  type LatencySummary,
-  type StateName,
-  stateGaugeValue
-} from "../CircuitBreakerMetrics.js"
+import type { CircuitMetrics, FailureContext, LatencySummary, StateName } from "../CircuitBreakerMetrics.js"
+import { effectMetricKeys as keys } from "./metricKeys.js"
 
 const RESERVOIR_SIZE = 1024
 /** Slots after the reservoir: the sum and the max of every latency. */
 const SUM = RESERVOIR_SIZE
 const MAX = RESERVOIR_SIZE + 1
 
-type Counter = typeof effectMetrics.calls
+type Counter = Metric.Metric.Counter<number>
 
 interface TaggedMetrics {
   readonly calls: Counter
@@ -23,12 +19,19 @@ interface TaggedMetrics {
   readonly rejections: Counter
   readonly timeouts: Counter
   readonly retried: Counter
-  readonly gauge: typeof effectMetrics.state
-  readonly histogram: typeof effectMetrics.latency
+  readonly gauge: Metric.Metric.Gauge<number>
+  readonly histogram: Metric.Metric.Histogram<number>
 }
 
-const tagged = <T extends Metric.Metric<any, any, any>>(metric: T, circuit: string): T =>
-  Metric.tagged(metric, "circuit", circuit) as unknown as T
+/** No extra metric tags: one array for every update, rather than a new `[]` each. */
+const NO_TAGS: ReadonlyArray<never> = []
+
+/** @internal */
+export const stateGaugeValue = (state: StateName): number => (state === "Closed" ? 0 : state === "HalfOpen" ? 1 : 2)
+
+/** The metric of `key` tagged with the circuit: its registry hook is looked up once, on its first update. */
+const tagged = <Type extends MetricKeyType.MetricKeyType<any, any>>(key: MetricKey.MetricKey<Type>, circuit: string) =>
+  Metric.fromMetricKey(MetricKey.tagged(key, "circuit", circuit))
 
 /**
  * The mutable counters behind a breaker's metrics. Updated synchronously on the call
@@ -60,14 +63,14 @@ export class MetricsRecorder {
 
   private get m(): TaggedMetrics {
     return (this.tagged ??= {
-      calls: tagged(effectMetrics.calls, this.circuit),
-      successes: tagged(effectMetrics.successes, this.circuit),
-      failed: tagged(effectMetrics.failures, this.circuit),
-      rejections: tagged(effectMetrics.rejections, this.circuit),
-      timeouts: tagged(effectMetrics.timeouts, this.circuit),
-      retried: tagged(effectMetrics.retries, this.circuit),
-      gauge: tagged(effectMetrics.state, this.circuit),
-      histogram: tagged(effectMetrics.latency, this.circuit)
+      calls: tagged(keys.calls, this.circuit),
+      successes: tagged(keys.successes, this.circuit),
+      failed: tagged(keys.failures, this.circuit),
+      rejections: tagged(keys.rejections, this.circuit),
+      timeouts: tagged(keys.timeouts, this.circuit),
+      retried: tagged(keys.retries, this.circuit),
+      gauge: tagged(keys.state, this.circuit),
+      histogram: tagged(keys.latency, this.circuit)
     })
   }
 
@@ -83,25 +86,25 @@ export class MetricsRecorder {
     this.latencyCount++
     buffer[SUM] = buffer[SUM]! + millis
     if (millis > buffer[MAX]!) buffer[MAX] = millis
-    this.m.histogram.unsafeUpdate(millis, [])
+    this.m.histogram.unsafeUpdate(millis, NO_TAGS)
   }
 
   success(latencyMillis: number): void {
     this.totalCalls++
     this.successCalls++
-    this.m.calls.unsafeUpdate(1, [])
-    this.m.successes.unsafeUpdate(1, [])
+    this.m.calls.unsafeUpdate(1, NO_TAGS)
+    this.m.successes.unsafeUpdate(1, NO_TAGS)
     this.latency(latencyMillis)
   }
 
   failure(latencyMillis: number, timedOut: boolean): void {
     this.totalCalls++
     this.failureCalls++
-    this.m.calls.unsafeUpdate(1, [])
-    this.m.failed.unsafeUpdate(1, [])
+    this.m.calls.unsafeUpdate(1, NO_TAGS)
+    this.m.failed.unsafeUpdate(1, NO_TAGS)
     if (timedOut) {
       this.timeoutCalls++
-      this.m.timeouts.unsafeUpdate(1, [])
+      this.m.timeouts.unsafeUpdate(1, NO_TAGS)
     }
     this.latency(latencyMillis)
   }
@@ -110,18 +113,18 @@ export class MetricsRecorder {
     this.totalCalls++
     this.failureCalls++
     this.rejectedCalls++
-    this.m.calls.unsafeUpdate(1, [])
-    this.m.failed.unsafeUpdate(1, [])
-    this.m.rejections.unsafeUpdate(1, [])
+    this.m.calls.unsafeUpdate(1, NO_TAGS)
+    this.m.failed.unsafeUpdate(1, NO_TAGS)
+    this.m.rejections.unsafeUpdate(1, NO_TAGS)
   }
 
   retry(): void {
     this.retries++
-    this.m.retried.unsafeUpdate(1, [])
+    this.m.retried.unsafeUpdate(1, NO_TAGS)
   }
 
   state(state: StateName): void {
-    this.m.gauge.unsafeUpdate(stateGaugeValue(state), [])
+    this.m.gauge.unsafeUpdate(stateGaugeValue(state), NO_TAGS)
   }
 
   failedAttempt(error: unknown, time: number, attempt: number): void {

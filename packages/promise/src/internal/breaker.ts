@@ -5,7 +5,8 @@ import {
   CircuitBreakerMetrics,
   CircuitBreakerOptions,
   CircuitBreakerState,
-  CircuitBreakerStore
+  type CircuitBreakerStore,
+  Deadlines
 } from "@circuit-breaker/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -18,7 +19,6 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitBreakerDisposedError, CircuitOpenError, CircuitTimeoutError } from "../errors.js"
-import { type Deadline, Deadlines } from "./deadlines.js"
 import { type Connection, connect, type RedisTarget, resolveTarget } from "./distributed.js"
 
 type CircuitState = CircuitBreakerState.CircuitState<number>
@@ -119,10 +119,16 @@ const NoError = Symbol("NoError")
 
 class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCircuitBreaker<Args, R> {
   readonly name: string
-  /** In memory; replaced by the shared store once it is open (distributedTracking). */
-  private store: CircuitBreakerStore.Store = CircuitBreakerStore.makeMemory()
+  /**
+   * The shared store once it is open (distributedTracking); until then, and for every
+   * breaker without one, the state lives in `lastKnown` alone.
+   */
+  private store: CircuitBreakerStore.Store | undefined = undefined
   private readonly connection: Connection | undefined
-  /** The state this breaker saw last: a change made by another process is announced here too. */
+  /**
+   * The state: this breaker's own, or the last it saw of the shared one (a change made by
+   * another process is announced here too).
+   */
   private lastKnown: CircuitState
   private readonly policy: CircuitBreakerState.Policy<number>
   private readonly initialState: CircuitState
@@ -131,7 +137,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   private readonly timeoutMillis: number
   private readonly isFailure: (error: unknown) => boolean
   private readonly disposal = new AbortController()
-  private readonly deadlines = new Deadlines(now)
+  /** Made for the first call: an idle breaker holds no list. */
+  private deadlineList: Deadlines.Deadlines | undefined = undefined
   private stateListeners: Set<(event: API.StateChangeEvent) => void> | undefined
   private outcomeListeners: Set<(event: API.CallOutcomeEvent) => void> | undefined
 
@@ -174,8 +181,10 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     f: (state: CircuitState) => readonly [A, CircuitState],
     cause?: unknown
   ): readonly [A, CircuitState] {
+    const store = this.store
+    if (store === undefined) return this.observe(f(this.lastKnown), cause)
     let result!: readonly [A, CircuitState]
-    this.store.unsafeModify!(this.name, this.initialState, (current) => {
+    store.unsafeModify!(this.name, this.initialState, (current) => {
       result = f(current as CircuitState)
       return result
     })
@@ -184,7 +193,11 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
 
   /** Announces a change from the state this breaker saw last. */
   private observe<A>(result: readonly [A, CircuitState], cause?: unknown): readonly [A, CircuitState] {
-    const next = result[1]
+    this.observeState(result[1], cause)
+    return result
+  }
+
+  private observeState(next: CircuitState, cause: unknown): CircuitState {
     const previous = this.lastKnown
     this.lastKnown = next
     if (next._tag !== previous._tag) {
@@ -197,7 +210,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
         cause
       })
     }
-    return result
+    return next
   }
 
   private record(
@@ -206,7 +219,14 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     time: number,
     cause?: unknown
   ): CircuitState {
-    const event: CircuitBreakerState.CircuitEvent = { _tag: tag, now: time, ...ticket }
+    const event: CircuitBreakerState.CircuitEvent = {
+      _tag: tag,
+      now: time,
+      generation: ticket.generation,
+      trial: ticket.trial
+    }
+    if (this.store === undefined)
+      return this.observeState(CircuitBreakerState.transition(this.policy, this.lastKnown, event), cause)
     return this.apply((s) => [undefined, CircuitBreakerState.transition(this.policy, s, event)], cause)[1]
   }
 
@@ -283,7 +303,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     if (!this.disposal.signal.aborted) {
       this.disposal.abort(new CircuitBreakerDisposedError(this.name))
       // Calls in flight end now, with the disposal error (their functions' signals abort too).
-      this.deadlines.expireAll()
+      this.deadlineList?.expireAll()
       if (this.connection !== undefined) return this.connection.close()
       this.stateListeners = undefined
       this.outcomeListeners = undefined
@@ -324,14 +344,27 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
 
   private attempt(call: Call, attempt: number, lastError: unknown): Promise<R> {
     const admittedAt = attempt === 1 ? call.started : now()
-    const shared = this.store.shared
+    const store = this.store
+    if (store === undefined) {
+      const current = this.lastKnown
+      const decision = CircuitBreakerState.decide(this.policy, current, admittedAt)
+      this.observeState(
+        decision._tag === "AdmitTrial"
+          ? CircuitBreakerState.admit(this.policy, current, admittedAt)[1]
+          : // Neither an admission nor a rejection outside Half-Open takes a slot: only time moves the state.
+            CircuitBreakerState.advance(this.policy, current, admittedAt),
+        undefined
+      )
+      return this.run(call, attempt, lastError, decision, admittedAt)
+    }
     const [decision] = this.apply((s) => {
       const d = CircuitBreakerState.decide(this.policy, s, admittedAt)
       // A trial on a shared circuit is admitted by the shared store (below), not locally.
-      return shared && d._tag === "AdmitTrial" ? [d, s] : CircuitBreakerState.admit(this.policy, s, admittedAt)
+      return store !== undefined && d._tag === "AdmitTrial"
+        ? [d, s]
+        : CircuitBreakerState.admit(this.policy, s, admittedAt)
     })
-    if (shared && decision._tag === "AdmitTrial") {
-      const store = this.store
+    if (store !== undefined && decision._tag === "AdmitTrial") {
       return Effect.runPromise(
         Effect.either(
           store.modify(this.name, this.initialState, (s) =>
@@ -374,7 +407,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     const ctx = new AttemptContext(attempt, call.signal, this.disposal.signal)
     let result: unknown
     try {
-      result = this.fn(...call.args, ctx)
+      result = call.args.length === 0 ? this.fn(ctx) : this.fn(...call.args, ctx)
     } catch (error) {
       return this.failed(call, ticket, ctx, error)
     }
@@ -386,59 +419,27 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
       return this.failed(call, ticket, ctx, error)
     }
     if (!thenable) return Promise.resolve(this.succeeded(call, ticket, attempt, result))
-    return new Promise<R>((resolve, reject) => {
-      let settled = false
-      let deadline: Deadline | undefined
-      const signal = call.signal
-      const settle = () => {
-        settled = true
-        if (deadline !== undefined) this.deadlines.remove(deadline)
-        signal?.removeEventListener("abort", onAbort)
-      }
-      const onAbort = () => {
-        if (settled) return
-        settle()
-        ctx.abort(signal!.reason)
-        this.failed(call, ticket, ctx, signal!.reason).then(resolve, reject)
-      }
-      deadline = this.deadlines.add(this.timeoutMillis > 0 ? admittedAt + this.timeoutMillis : Infinity, () => {
-        if (settled) return
-        if (this.disposal.signal.aborted) {
-          settle()
-          this.failed(call, ticket, ctx, this.disposal.signal.reason).then(resolve, reject)
-          return
-        }
-        const error = new CircuitTimeoutError(this.name, this.timeoutMillis, attempt)
-        ctx.timedOut = true
-        settle()
-        ctx.abort(error)
-        this.failed(call, ticket, ctx, error).then(resolve, reject)
-      })
-      signal?.addEventListener("abort", onAbort, { once: true })
-      try {
-        ;(result as PromiseLike<unknown>).then(
-          (value) => {
-            if (settled) return
-            settle()
-            resolve(this.succeeded(call, ticket, attempt, value))
-          },
-          (error) => {
-            if (settled) return
-            settle()
-            this.failed(call, ticket, ctx, error).then(resolve, reject)
-          }
-        )
-      } catch (error) {
-        // A `then` that throws: the attempt failed, and nothing stays registered for it.
-        if (!settled) {
-          settle()
-          this.failed(call, ticket, ctx, error).then(resolve, reject)
-        }
-      }
-    })
+    const pending = new PendingAttempt<R>(this, call, ticket, ctx, attempt)
+    pending.start(this.timeoutMillis > 0 ? admittedAt + this.timeoutMillis : Infinity)
+    return pending.settleWith(result as PromiseLike<unknown>)
   }
 
-  private succeeded(call: Call, ticket: CircuitBreakerState.Ticket, attempt: number, value: unknown): R {
+  /** @internal The breaker's deadlines, made for its first asynchronous call. */
+  deadlines(): Deadlines.Deadlines {
+    return (this.deadlineList ??= new Deadlines.Deadlines(now))
+  }
+
+  /** @internal */
+  timedOut(call: Call, ticket: CircuitBreakerState.Ticket, ctx: AttemptContext, attempt: number): Promise<R> {
+    if (this.disposal.signal.aborted) return this.failed(call, ticket, ctx, this.disposal.signal.reason)
+    const error = new CircuitTimeoutError(this.name, this.timeoutMillis, attempt)
+    ctx.timedOut = true
+    ctx.abort(error)
+    return this.failed(call, ticket, ctx, error)
+  }
+
+  /** @internal */
+  succeeded(call: Call, ticket: CircuitBreakerState.Ticket, attempt: number, value: unknown): R {
     const end = now()
     this.record("Succeeded", ticket, end)
     this.recorder?.success(end - call.started)
@@ -450,7 +451,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
    * Records a failed attempt, then retries after the Schedule's delay or rejects. Never
    * throws: whatever goes wrong, the caller's promise settles with the service's error.
    */
-  private failed(call: Call, ticket: CircuitBreakerState.Ticket, ctx: AttemptContext, error: unknown): Promise<R> {
+  /** @internal Never throws. */
+  failed(call: Call, ticket: CircuitBreakerState.Ticket, ctx: AttemptContext, error: unknown): Promise<R> {
     try {
       return this.failedUnsafe(call, ticket, ctx, error)
     } catch {
@@ -504,6 +506,94 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     if (ScheduleDecision.isDone(decision)) return undefined
     return { millis: Math.max(0, ScheduleIntervals.start(decision.intervals) - time), state: next }
   }
+}
+
+/**
+ * An attempt whose function returned a promise. It settles the caller's promise once: with
+ * the function's outcome, its timeout (a node of the breaker's deadlines: no timer and no
+ * closure of its own), the caller's abort (it is the abort listener) or the disposal.
+ */
+class PendingAttempt<R> extends Deadlines.Deadline {
+  private settled = false
+  private resolve!: (value: R | PromiseLike<R>) => void
+  private reject!: (reason: unknown) => void
+  private list: Deadlines.Deadlines | undefined = undefined
+
+  constructor(
+    private readonly breaker: Breaker<any, R>,
+    private readonly call: Call,
+    private readonly ticket: CircuitBreakerState.Ticket,
+    private readonly ctx: AttemptContext,
+    private readonly attempt: number
+  ) {
+    super()
+  }
+
+  start(at: number): void {
+    this.at = at
+    const list = this.breaker.deadlines()
+    list.insert(this)
+    this.list = list
+    this.call.signal?.addEventListener("abort", this, { once: true })
+  }
+
+  settleWith(result: PromiseLike<unknown>): Promise<R> {
+    nextPending = this
+    const promise = new Promise<R>(capture)
+    try {
+      result.then(
+        (value) => this.succeed(value),
+        (error) => this.fail(error)
+      )
+    } catch (error) {
+      // A `then` that throws: the attempt failed, and nothing stays registered for it.
+      this.fail(error)
+    }
+    return promise
+  }
+
+  /** @internal Called by `capture`, inside the Promise constructor. */
+  bind(resolve: (value: R | PromiseLike<R>) => void, reject: (reason: unknown) => void): void {
+    this.resolve = resolve
+    this.reject = reject
+  }
+
+  private settle(): boolean {
+    if (this.settled) return false
+    this.settled = true
+    this.list?.remove(this)
+    this.call.signal?.removeEventListener("abort", this)
+    return true
+  }
+
+  private succeed(value: unknown): void {
+    if (this.settle()) this.resolve(this.breaker.succeeded(this.call, this.ticket, this.attempt, value))
+  }
+
+  private fail(error: unknown): void {
+    if (this.settle()) this.breaker.failed(this.call, this.ticket, this.ctx, error).then(this.resolve, this.reject)
+  }
+
+  /** The deadline passed (or the breaker was disposed). */
+  expire(): void {
+    if (this.settle())
+      this.breaker.timedOut(this.call, this.ticket, this.ctx, this.attempt).then(this.resolve, this.reject)
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    if (!this.settle()) return
+    const reason = this.call.signal!.reason
+    this.ctx.abort(reason)
+    this.breaker.failed(this.call, this.ticket, this.ctx, reason).then(this.resolve, this.reject)
+  }
+}
+
+/** Hands the Promise constructor's functions to the attempt being settled: no closure per call. */
+let nextPending: PendingAttempt<any> | undefined
+const capture = (resolve: (value: any) => void, reject: (reason: unknown) => void): void => {
+  nextPending!.bind(resolve, reject)
+  nextPending = undefined
 }
 
 /** One call across its attempts. */

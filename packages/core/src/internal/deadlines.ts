@@ -1,18 +1,23 @@
-/**
- * Timeouts for many calls with one timer. Every call of a breaker has the same timeout,
- * so deadlines arrive in order: a linked list kept in insertion order is sorted, adding
- * and removing are O(1), and one timer set for the earliest deadline serves them all.
- * The timer keeps the process alive only while some call is waiting on it.
- *
- * @internal
- */
-export class Deadline {
+/** @internal */
+export abstract class Deadline {
   prev: Deadline | undefined = undefined
   next: Deadline | undefined = undefined
+  /** When it expires (milliseconds, on the clock the `Deadlines` were made with); `Infinity`: never. */
+  at = Infinity
+  abstract expire(): void
+}
+
+class CallbackDeadline extends Deadline {
   constructor(
-    readonly at: number,
-    readonly onExpire: () => void
-  ) {}
+    at: number,
+    private readonly onExpire: () => void
+  ) {
+    super()
+    this.at = at
+  }
+  expire(): void {
+    this.onExpire()
+  }
 }
 
 /** @internal */
@@ -26,7 +31,11 @@ export class Deadlines {
   constructor(private readonly now: () => number) {}
 
   add(at: number, onExpire: () => void): Deadline {
-    const entry = new Deadline(at, onExpire)
+    return this.insert(new CallbackDeadline(at, onExpire))
+  }
+
+  insert<D extends Deadline>(entry: D): D {
+    const at = entry.at
     if (this.tail === undefined) {
       this.head = this.tail = entry
     } else if (at >= this.tail.at) {
@@ -66,7 +75,7 @@ export class Deadlines {
     while (this.head !== undefined) {
       const entry = this.head
       this.remove(entry)
-      entry.onExpire()
+      entry.expire()
     }
   }
 
@@ -98,7 +107,7 @@ export class Deadlines {
     while (this.head !== undefined && this.head.at <= now) {
       const entry = this.head
       this.remove(entry)
-      entry.onExpire()
+      entry.expire()
     }
     if (this.head !== undefined && this.head.at !== Infinity) this.arm(this.head.at)
   }
