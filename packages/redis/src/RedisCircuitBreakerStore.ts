@@ -11,7 +11,8 @@
  * - A Half-Open trial's admission and outcome are written at once (one bounded round trip),
  *   so the trial limit holds across processes.
  * - No command waits longer than `storeTimeout`; when Redis cannot be reached the breaker
- *   decides on its local view, and Redis trouble is never counted as a failure of the service.
+ *   decides as `whenUnavailable` says (on its local view by default), and Redis trouble is
+ *   never counted as a failure of the service.
  *
  * ```ts
  * import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
@@ -22,6 +23,7 @@
  * @since 0.1.0
  */
 import { type CircuitBreakerState, CircuitBreakerStore, type CircuitStoreError } from "@circuit-breaker/core"
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -31,6 +33,24 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
 import * as internal from "./internal/store.js"
+
+/**
+ * What the breaker does while Redis cannot be reached (a failed or timed-out command, or a
+ * connection that is not ready), until Redis answers again:
+ *
+ * - `"local"`: the local view decides, as if the circuit lived in this process; what happens
+ *   meanwhile is written when Redis returns, replayed on what Redis holds then.
+ * - `"allow"`: fail open. Every call is admitted (the breaker sees a Closed circuit), and what
+ *   callers see meanwhile is not counted: nothing can trip, nothing is left to reconcile.
+ * - `"reject"`: fail closed. Every call is rejected with a `CircuitOpenError` (the breaker sees an
+ *   Open circuit, to retry after `syncInterval`), at once, never waiting on Redis.
+ *
+ * Under `"allow"` and `"reject"` the circuit follows what Redis holds again as soon as it answers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WhenUnavailable = "local" | "allow" | "reject"
 
 /**
  * @since 0.1.0
@@ -53,6 +73,12 @@ export interface Options {
   readonly idleTtl?: Duration.DurationInput | undefined
   /** Names this process in the stored state (default host:pid:random). */
   readonly instanceId?: string | undefined
+  /**
+   * What the breaker does while Redis cannot be reached: decide on its local view (`"local"`, the
+   * default), admit every call (`"allow"`, fail open) or reject every call (`"reject"`, fail
+   * closed). Any other value is a defect (an `IllegalArgumentException`). See {@link WhenUnavailable}.
+   */
+  readonly whenUnavailable?: WhenUnavailable | undefined
 }
 
 /**
@@ -82,18 +108,43 @@ export interface RedisStore extends CircuitBreakerStore.Store {
   readonly snapshot: (name: string) => Effect.Effect<Option.Option<Snapshot>, CircuitStoreError>
   /** The names of every circuit under the prefix (SCAN, never KEYS). */
   readonly listCircuits: Effect.Effect<ReadonlyArray<string>, CircuitStoreError>
-  /** Whether the last command reached Redis. */
+  /**
+   * Whether Redis answers: the last command reached it and the connection is ready. `false`
+   * before the first connection, and while `whenUnavailable` applies.
+   */
   readonly isHealthy: () => boolean
 }
 
 /**
- * A store over a connection of its own, closed with the scope.
+ * Whether ioredis can parse `url`. It throws when it cannot, with the whole URL (password included) in the error's
+ * `input`: such a URL is turned away here instead, without showing it.
+ */
+const isParsableUrl = (url: string): boolean => {
+  // A Unix socket path is not parsed as a URL.
+  if (url.startsWith("/") && !url.startsWith("//")) return true
+  try {
+    new URL(/^rediss?:\/\//i.test(url) ? url : url.startsWith("//") ? `redis:${url}` : `redis://${url}`)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const invalidUrl = "is not a valid redis:// or rediss:// URL (not shown: it may hold a password)"
+
+/**
+ * A store over a connection of its own, closed with the scope. A `url` that cannot be parsed is a defect (an
+ * `IllegalArgumentException` that does not show the URL).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<RedisStore, never, Scope.Scope> =>
-  internal.make(options, undefined)
+  Effect.suspend(() =>
+    options.url !== undefined && !isParsableUrl(options.url)
+      ? Effect.die(new Cause.IllegalArgumentException(`RedisCircuitBreakerStore: the url ${invalidUrl}`))
+      : internal.make(options, undefined)
+  )
 
 /**
  * A store over an ioredis client you own: it is used as it is and never closed (the store
@@ -130,7 +181,8 @@ export const layerFromClient = (
 
 /**
  * The store from configuration: the URL from `REDIS_URL` (kept redacted: it never appears
- * in logs or errors), the prefix from `CIRCUIT_BREAKER_REDIS_PREFIX`.
+ * in logs or errors; one that cannot be parsed is a `ConfigError`), the prefix from
+ * `CIRCUIT_BREAKER_REDIS_PREFIX`.
  *
  * @since 0.1.0
  * @category layers
@@ -141,7 +193,9 @@ export const layerConfig = (
   Layer.scoped(
     CircuitBreakerStore.CircuitBreakerStore,
     Effect.gen(function* () {
-      const url = yield* Config.redacted("REDIS_URL")
+      const url = yield* Config.redacted("REDIS_URL").pipe(
+        Config.validate({ message: `REDIS_URL ${invalidUrl}`, validation: (url) => isParsableUrl(Redacted.value(url)) })
+      )
       const prefix = yield* Config.option(Config.string("CIRCUIT_BREAKER_REDIS_PREFIX"))
       return yield* make({
         ...options,

@@ -38,10 +38,6 @@ const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, within = 2000) =>
 const stateOf = (breaker: CircuitBreaker.CircuitBreaker) => Effect.map(breaker.state, (s) => s._tag)
 
 describeWithRedis("RedisCircuitBreakerStore", () => {
-  // The core's behavioural store suite (packages/core/test/storeSuite.ts) is not run against
-  // Redis yet: run alone its tests pass, but in one block the first test that admits a
-  // Half-Open trial through two breakers sharing a circuit hangs. Tracked in the Redis issue.
-
   describe("one circuit across processes", () => {
     it.live("failures seen by every instance add up, and a trip reaches the others within milliseconds", () =>
       Effect.scoped(

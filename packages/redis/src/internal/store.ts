@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { CircuitBreaker, type CircuitBreakerState, CircuitStoreError } from "@circuit-breaker/core"
+import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import { Clock as ClockTag } from "effect/Clock"
 import * as Context from "effect/Context"
@@ -83,6 +84,19 @@ class Cell {
   }
 }
 
+/** A command's send time, on the breakers' clock and on the host's (see `observeServerTime`). */
+interface Sent {
+  readonly local: number
+  readonly host: number
+}
+
+/** What the store does while Redis cannot be reached, as the warning says it. */
+const degradedMeaning: Record<API.WhenUnavailable, string> = {
+  local: "circuits decide on local state",
+  allow: "every call is admitted",
+  reject: "every call is rejected"
+}
+
 /** When the current read-modify-write must be done by (epoch milliseconds), if one is running. */
 const budgetEnds = FiberRef.unsafeMake<number | undefined>(undefined)
 
@@ -102,12 +116,26 @@ const deadline = <A>(promise: Promise<A>, millis: number, what: string): Promise
     )
   })
 
+const policies: ReadonlyArray<unknown> = ["local", "allow", "reject"] satisfies Array<API.WhenUnavailable>
+
+/** An option no store can work with: a defect, as an `IllegalArgumentException` naming it. */
+const invalidOption = (options: API.Options): string | undefined => {
+  if (options.whenUnavailable !== undefined && !policies.includes(options.whenUnavailable)) {
+    return `whenUnavailable must be "local", "allow" or "reject" (got ${JSON.stringify(options.whenUnavailable)})`
+  }
+  return undefined
+}
+
 /** @internal */
 export const make = (
   options: API.Options,
   client: Redis | undefined
 ): Effect.Effect<API.RedisStore, never, Scope.Scope> =>
   Effect.gen(function* () {
+    const invalid = invalidOption(options)
+    if (invalid !== undefined) {
+      return yield* Effect.die(new Cause.IllegalArgumentException(`RedisCircuitBreakerStore: ${invalid}`))
+    }
     const prefix = options.prefix ?? "cb:v1:"
     const channel = `${prefix}events`
     const storeTimeout = Duration.toMillis(Duration.decode(options.storeTimeout ?? 250))
@@ -115,9 +143,13 @@ export const make = (
     const syncInterval = Duration.toMillis(Duration.decode(options.syncInterval ?? 1000))
     const idleTtl = Duration.toMillis(Duration.decode(options.idleTtl ?? "24 hours"))
     const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+    const whenUnavailable = options.whenUnavailable ?? "local"
     const runtime = yield* Effect.runtime<never>()
     const clock: Clock.Clock = yield* Effect.clock
+    /** The breakers' clock (the one in context when the store was made): the times in states are on it. */
     const localNow = () => CircuitBreaker.clockNow(clock)
+    /** The host's clock: the same as `localNow` in production, but real time under a test clock. */
+    const hostNow = () => CircuitBreaker.clockNow(liveClock)
 
     const hardened: RedisOptions = {
       // A command never waits for a connection: it fails at once, and the breaker decides locally.
@@ -142,32 +174,88 @@ export const make = (
       })
     }
 
-    let healthy = false
+    const cells = new Map<string, Cell>()
     const log = (effect: Effect.Effect<void>) =>
       Runtime.runFork(runtime)(effect.pipe(Effect.annotateLogs({ module: "RedisCircuitBreakerStore", instanceId })))
+
+    /**
+     * Whether Redis answers: `"unknown"` until the first connection or command settles, `"up"`
+     * while it answers, `"down"` from a failed or timed-out command, or a connection that is not
+     * ready, until it answers again. `whenUnavailable` applies while `"down"`.
+     */
+    let health: "unknown" | "up" | "down" = "unknown"
+    /** When the current outage began (local time). */
+    let downSince = 0
+    /** `Date.now()` when Redis last answered a command. */
+    let lastAnswer = 0
+    /** Set once every function below exists, and cleared when the store is released. */
+    let running = false
+    let releasing = false
     const setHealthy = (next: boolean, reason?: string) => {
-      if (next === healthy) return
-      healthy = next
+      if (releasing || health === (next ? "up" : "down")) return
+      const recovered = health === "down"
+      health = next ? "up" : "down"
+      if (!next) downSince = localNow()
       log(
         next
           ? Effect.logInfo("Redis reachable: circuits are shared")
-          : Effect.logWarning(`Redis unreachable: circuits decide on local state (${redact(reason ?? "unknown")})`)
+          : Effect.logWarning(`Redis unreachable: ${degradedMeaning[whenUnavailable]} (${redact(reason ?? "unknown")})`)
       )
+      // Back from an outage: every circuit in use adopts what Redis holds now (a restart may have emptied it).
+      if (recovered && running) for (const cell of cells.values()) log(Effect.ignore(refresh(cell)))
     }
     const onError = (error: Error) => setHealthy(false, error.message)
     redis.on("error", onError)
+    const onClose = () => setHealthy(false, "connection closed")
+    redis.on("close", onClose)
     const onReady = () => setHealthy(true)
     redis.on("ready", onReady)
-    subscriber.on("error", onError)
-
-    // Redis time minus local time. Kept steady (so that a state read back is the state
-    // written) and corrected only when it drifts by more than a second.
-    let offset: number | undefined
-    const observeServerTime = (server: number, sent: number) => {
-      const measured = Math.round(server - (sent + localNow()) / 2)
-      if (offset === undefined || Math.abs(measured - offset) > 1000) offset = measured
+    // The subscriber only speeds up what the poll does anyway: its trouble is not the store's
+    // health (ioredis reconnects and resubscribes it).
+    const onSubscriberError = (error: Error) => {
+      if (!releasing) log(Effect.logDebug(`Redis subscriber: ${redact(error.message)}`))
     }
-    const cells = new Map<string, Cell>()
+    subscriber.on("error", onSubscriberError)
+
+    /**
+     * Whether Redis is known to be unreachable now: an outage was seen, or the connection is not
+     * ready (closed, reconnecting) even though no command has failed yet.
+     */
+    const unavailable = (): boolean => {
+      if (health === "up" && redis.status !== "ready") setHealthy(false, `connection ${redis.status}`)
+      return health === "down"
+    }
+
+    /**
+     * What decisions see while Redis is unreachable, under `"allow"` (a Closed circuit) or
+     * `"reject"` (an Open one, retried after a sync interval); `undefined` while it is reachable,
+     * and always under `"local"` (the local view decides). It is never written: what callers do
+     * meanwhile is not counted, and the circuit follows Redis again once it answers.
+     */
+    const unavailableView = (cell: Cell): CircuitState | undefined => {
+      if (whenUnavailable === "local" || !unavailable()) return undefined
+      const generation = cell.view.generation
+      if (whenUnavailable === "allow") {
+        return cell.initial._tag === "Closed" ? { ...cell.initial, generation, since: downSince } : cell.initial
+      }
+      return { _tag: "Open", generation, since: downSince, openedAt: downSince, retryAt: localNow() + syncInterval }
+    }
+
+    // Redis time minus local time, kept steady so that a state read back is the state written,
+    // whatever the local clock does (a test clock jumps at will). It is measured again only when
+    // Redis's clock moves against the host's real clock by more than a second (a clock step,
+    // another Redis host). Comparing with the local clock instead would take every jump of a
+    // test clock for a clock step, and move every stored deadline by the jump.
+    let offset: number | undefined
+    let hostOffset: number | undefined
+    const observeServerTime = (server: number, sent: Sent) => {
+      const host = Math.round(server - (sent.host + hostNow()) / 2)
+      if (offset === undefined || hostOffset === undefined || Math.abs(host - hostOffset) > 1000) {
+        offset = Math.round(server - (sent.local + localNow()) / 2)
+        hostOffset = host
+      }
+    }
+    const sentNow = (): Sent => ({ local: localNow(), host: hostNow() })
     const keyOf = (name: string) => `${prefix}{${escapeName(name)}}:s`
 
     // A command made while the connection is (re)opening waits for it, within the store
@@ -194,25 +282,33 @@ export const make = (
       Effect.suspend(() => Effect.locally(effect, budgetEnds, Date.now() + storeTimeout))
 
     const run = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, CircuitStoreError> =>
-      Effect.flatMap(FiberRef.get(budgetEnds), (ends) =>
-        Effect.tryPromise({
-          try: () => {
-            const limit = Math.min(storeTimeout, ends === undefined ? storeTimeout : ends - Date.now())
-            if (limit <= 0) return Promise.reject(new Error(`no time left within ${storeTimeout} ms`))
-            return deadline(whenConnected().then(f), limit, what)
-          },
+      Effect.flatMap(FiberRef.get(budgetEnds), (ends) => {
+        const limit = Math.min(storeTimeout, ends === undefined ? storeTimeout : ends - Date.now())
+        if (limit <= 0) {
+          // The earlier commands of this read-modify-write took the whole budget: no command
+          // failed, so this says nothing about Redis's health.
+          return Effect.fail(
+            new CircuitStoreError({ reason: "Timeout", detail: `${what}: no time left within ${storeTimeout} ms` })
+          )
+        }
+        return Effect.tryPromise({
+          try: () => deadline(whenConnected().then(f), limit, what),
           catch: (cause) =>
             new CircuitStoreError({
               reason: /timed? ?out/i.test(String((cause as Error)?.message)) ? "Timeout" : "Unavailable",
               detail: `${what}: ${redact(String((cause as Error)?.message ?? cause))}`
             })
-        })
-      ).pipe(
-        Effect.tapBoth({
-          onFailure: (error) => Effect.sync(() => setHealthy(false, error.detail)),
-          onSuccess: () => Effect.sync(() => setHealthy(true))
-        })
-      )
+        }).pipe(
+          Effect.tapBoth({
+            onFailure: (error) => Effect.sync(() => setHealthy(false, error.detail)),
+            onSuccess: () =>
+              Effect.sync(() => {
+                lastAnswer = Date.now()
+                setHealthy(true)
+              })
+          })
+        )
+      })
 
     const decodeStored = (json: string | null): Either.Either<CircuitState | undefined, CircuitStoreError> => {
       if (json === null) return Either.right(undefined)
@@ -226,7 +322,7 @@ export const make = (
     const readKey = (key: string) =>
       Effect.flatMap(
         run("read", () => {
-          const sent = localNow()
+          const sent = sentNow()
           return redis.circuitBreakerRead(key).then((reply) => {
             observeServerTime(reply[4], sent)
             return reply
@@ -253,8 +349,8 @@ export const make = (
         offset === undefined ? Effect.asVoid(readKey(key)) : Effect.void,
         Effect.flatMap(
           run("compareAndSet", () => {
-            const sent = localNow()
-            const ttl = next._tag === "Open" ? Math.max(idleTtl, next.retryAt - sent + idleTtl) : idleTtl
+            const sent = sentNow()
+            const ttl = next._tag === "Open" ? Math.max(idleTtl, next.retryAt - sent.local + idleTtl) : idleTtl
             return redis
               .circuitBreakerCompareAndSet(
                 key,
@@ -368,8 +464,10 @@ export const make = (
         })
       )
 
+    // A flush holds the cell's lock for one store timeout at most, as the authoritative path does:
+    // a trial's admission never waits behind a longer write.
     const flush = (cell: Cell) =>
-      cell.flushing || cell.pending.length === 0 ? Effect.void : Effect.ignore(write(cell, undefined))
+      cell.flushing || cell.pending.length === 0 ? Effect.void : Effect.ignore(withinBudget(write(cell, undefined)))
 
     const unsafeModify = <A>(
       name: string,
@@ -377,6 +475,8 @@ export const make = (
       f: (s: CircuitState) => readonly [A, CircuitState]
     ): A => {
       const cell = cellOf(name, initial)
+      const unavailableState = unavailableView(cell)
+      if (unavailableState !== undefined) return f(unavailableState)[0]
       const before = cell.view
       const [result, next] = f(before)
       if (next !== before) {
@@ -411,6 +511,9 @@ export const make = (
       modify: (name, initial, f) =>
         Effect.suspend(() => {
           const cell = cellOf(name, initial)
+          // Redis is known to be away: the policy decides at once, with no command to wait for.
+          const unavailableState = unavailableView(cell)
+          if (unavailableState !== undefined) return Effect.succeed(f(unavailableState)[0])
           // A flush of this cell may be running: both compare-and-set, and the loser re-reads and replays.
           const authoritative = Effect.zipRight(refresh(cell), write(cell, f)) as Effect.Effect<any, CircuitStoreError>
           // Every command of this read-modify-write shares one budget: the store timeout.
@@ -443,7 +546,7 @@ export const make = (
           )
         return scan("0")
       }),
-      isHealthy: () => healthy
+      isHealthy: () => health === "up" && redis.status === "ready"
     }
 
     // Announced changes from other processes: adopt them at once.
@@ -461,23 +564,34 @@ export const make = (
 
     // Counts go out every flushInterval; every syncInterval the circuits in use are re-read
     // (a lost message, a restart of Redis), and the ones unused for long are forgotten.
+    // Redis's absence is noticed, and its return, with a PING when nothing else asked it: every
+    // flushInterval while it is away, and while it is up when a policy other than "local" must
+    // know at once that it went away (a frozen server keeps its connections open).
     let lastSync = 0
+    const ping = Effect.ignore(run("ping", () => redis.ping()))
     yield* Effect.forkScoped(
       Effect.repeat(
         Effect.suspend(() => {
           const now = Date.now()
           const sync = now - lastSync >= syncInterval
           if (sync) lastSync = now
-          return Effect.forEach(
-            cells.values(),
-            (cell) => {
-              if (sync && now - cell.lastUsed > 10 * 60_000 && cell.pending.length === 0) {
-                cells.delete(cell.name)
-                return Effect.void
-              }
-              return Effect.zipRight(flush(cell), sync && !cell.flushing ? Effect.ignore(refresh(cell)) : Effect.void)
-            },
-            { discard: true, concurrency: "unbounded" }
+          const quiet = now - lastAnswer >= Duration.toMillis(flushInterval)
+          const probe =
+            redis.status === "ready" && quiet && (health !== "up" || whenUnavailable !== "local") ? ping : Effect.void
+          return Effect.zip(
+            probe,
+            Effect.forEach(
+              cells.values(),
+              (cell) => {
+                if (sync && now - cell.lastUsed > 10 * 60_000 && cell.pending.length === 0) {
+                  cells.delete(cell.name)
+                  return Effect.void
+                }
+                return Effect.zipRight(flush(cell), sync && !cell.flushing ? Effect.ignore(refresh(cell)) : Effect.void)
+              },
+              { discard: true, concurrency: "unbounded" }
+            ),
+            { concurrent: true }
           )
         }),
         Schedule.spaced(flushInterval)
@@ -491,6 +605,8 @@ export const make = (
             Effect.timeout(storeTimeout),
             Effect.ignore
           )
+          // Closing the connections is no outage.
+          releasing = true
           subscriber.removeAllListeners("message")
           // Finalizers cannot be interrupted: the quit is bounded by a timer of its own.
           const close = (connection: Redis) =>
@@ -503,11 +619,13 @@ export const make = (
           yield* close(subscriber)
           if (owned) yield* close(redis)
           // Listeners stay until the connections are closed, so that a late error is never unhandled.
-          subscriber.off("error", onError)
+          subscriber.off("error", onSubscriberError)
           if (owned) redis.off("error", onError)
+          redis.off("close", onClose)
           redis.off("ready", onReady)
         })
       )
     )
+    running = true
     return store
   })

@@ -1,0 +1,308 @@
+/**
+ * `whenUnavailable`: what a breaker over the Redis store does while Redis cannot be reached, for each policy, when
+ * Redis is killed or frozen (SIGSTOP) mid-traffic, or down at start; that no call waits longer than the store
+ * timeout meanwhile; and that once Redis is back the circuit follows the shared state again.
+ */
+import { CircuitBreaker, CircuitBreakerStore, CircuitOpenError } from "@circuit-breaker/core"
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import { RedisCircuitBreakerStore } from "../src/index.js"
+import { describeWithRedis, type RedisServer, startRedisServer } from "./utils/RedisServer.js"
+
+type Policy = RedisCircuitBreakerStore.WhenUnavailable
+
+const STORE_TIMEOUT = 100
+const SYNC_INTERVAL = 200
+/** The longest a call may take while Redis is away: the store timeout, plus room for a busy event loop. */
+const LONGEST_CALL = STORE_TIMEOUT + 50
+/** Long enough that a circuit opened by a test stays open for the whole test. */
+const RESET_TIMEOUT = 60_000
+
+const acquireServer = Effect.acquireRelease(
+  Effect.promise(() => startRedisServer()),
+  (server) => Effect.promise(() => server.stop())
+)
+
+/** A store over `server`, in `scope`, with short intervals so that outages are noticed (and tests run) fast. */
+const storeIn = (scope: Scope.Scope, server: RedisServer, whenUnavailable: Policy = "local") =>
+  RedisCircuitBreakerStore.make({
+    url: server.url,
+    flushInterval: 20,
+    syncInterval: SYNC_INTERVAL,
+    storeTimeout: STORE_TIMEOUT,
+    whenUnavailable
+  }).pipe(Scope.extend(scope))
+
+const breakerOn = (store: CircuitBreakerStore.Store, name: string, resetTimeout = RESET_TIMEOUT) =>
+  CircuitBreaker.make({ name, failureThreshold: 2, resetTimeout, maxRetries: 0, timeout: false }).pipe(
+    Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, store)
+  )
+
+const stateOf = (breaker: CircuitBreaker.CircuitBreaker) => Effect.map(breaker.state, (s) => s._tag)
+
+/** Waits, in real time, until `check` holds (at most `within` ms), and returns how long that took. */
+const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, within = 3000) =>
+  Effect.gen(function* () {
+    const start = Date.now()
+    while (Date.now() - start < within) {
+      if (yield* check) return Date.now() - start
+      yield* Effect.sleep(Duration.millis(2))
+    }
+    return yield* Effect.die(new Error(`condition not met within ${within} ms`))
+  })
+
+/** The protected service: counts its runs, and answers or fails as told. */
+const makeService = () => {
+  let runs = 0
+  return {
+    runs: () => runs,
+    call: (ok: boolean) =>
+      Effect.suspend(() => {
+        runs++
+        return ok ? Effect.succeed("ok") : Effect.fail("service down")
+      })
+  }
+}
+
+/** Calls through the breaker, and keeps the slowest call's time in `timings.slowest`. */
+const makeCaller = (breaker: CircuitBreaker.CircuitBreaker) => {
+  const timings = { slowest: 0, calls: 0 }
+  const call = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.gen(function* () {
+      const t0 = Date.now()
+      const result = yield* Effect.either(breaker.execute(effect))
+      timings.slowest = Math.max(timings.slowest, Date.now() - t0)
+      timings.calls++
+      return result
+    })
+  return { call, timings }
+}
+
+const expectOpenError = (result: Either.Either<unknown, unknown>): CircuitOpenError => {
+  expect(Either.isLeft(result) && result.left instanceof CircuitOpenError).toBe(true)
+  return (result as Either.Left<CircuitOpenError, unknown>).left
+}
+
+/**
+ * What the policy does while Redis is known to be away, shown through `caller`: failures of the service under
+ * "local" (counted, and tripping the local view), under "allow" (all admitted, none counted), and calls under
+ * "reject" (all rejected at once, to retry soon, the service never called).
+ */
+const showPolicy = (
+  policy: Policy,
+  breaker: CircuitBreaker.CircuitBreaker,
+  caller: ReturnType<typeof makeCaller>,
+  service: ReturnType<typeof makeService>
+) =>
+  Effect.gen(function* () {
+    const runs = service.runs()
+    switch (policy) {
+      case "local": {
+        // The local view decides: two failures trip it, then calls are rejected until the reset timeout.
+        expect(yield* caller.call(service.call(false))).toEqual(Either.left("service down"))
+        expect(yield* caller.call(service.call(false))).toEqual(Either.left("service down"))
+        expect(yield* stateOf(breaker)).toBe("Open")
+        const error = expectOpenError(yield* caller.call(service.call(true)))
+        expect(Duration.toMillis(error.retryAfter)).toBeGreaterThan(RESET_TIMEOUT - 5000)
+        expect(service.runs()).toBe(runs + 2)
+        break
+      }
+      case "allow": {
+        // Fail open: every call runs, and no failure counts, so nothing trips.
+        for (let i = 0; i < 6; i++) expect(yield* caller.call(service.call(false))).toEqual(Either.left("service down"))
+        expect(yield* caller.call(service.call(true))).toEqual(Either.right("ok"))
+        expect(yield* stateOf(breaker)).toBe("Closed")
+        expect(service.runs()).toBe(runs + 7)
+        break
+      }
+      case "reject": {
+        // Fail closed: every call is rejected as by an Open circuit, to retry after a sync interval.
+        for (let i = 0; i < 6; i++) {
+          const error = expectOpenError(yield* caller.call(service.call(true)))
+          expect(error.circuit).toBe(breaker.name)
+          // About a sync interval (counted from when the call began, a moment before the store was asked).
+          expect(Duration.toMillis(error.retryAfter)).toBeGreaterThan(SYNC_INTERVAL - 50)
+          expect(Duration.toMillis(error.retryAfter)).toBeLessThan(SYNC_INTERVAL + 50)
+        }
+        expect(yield* stateOf(breaker)).toBe("Open")
+        expect(service.runs()).toBe(runs)
+        break
+      }
+    }
+  })
+
+/**
+ * Once Redis is back, `a` (the breaker under test) follows the shared state again, which `b` (another instance)
+ * changes: what "local" decided during the outage has been written; under "allow" and "reject" nothing was, and
+ * failures count again.
+ */
+const showRecovery = (
+  policy: Policy,
+  a: { readonly store: RedisCircuitBreakerStore.RedisStore; readonly breaker: CircuitBreaker.CircuitBreaker },
+  b: { readonly store: RedisCircuitBreakerStore.RedisStore; readonly breaker: CircuitBreaker.CircuitBreaker },
+  service: ReturnType<typeof makeService>
+) =>
+  Effect.gen(function* () {
+    const name = a.breaker.name
+    yield* eventually(
+      Effect.sync(() => a.store.isHealthy() && b.store.isHealthy()),
+      5000
+    )
+    const caller = makeCaller(a.breaker)
+    if (policy === "local") {
+      // The local trip is reconciled with what Redis holds: the other instance sees it.
+      yield* eventually(Effect.map(stateOf(b.breaker), (s) => s === "Open"))
+      yield* b.breaker.reset
+      yield* eventually(Effect.map(stateOf(a.breaker), (s) => s === "Closed"))
+      expect(yield* caller.call(service.call(true))).toEqual(Either.right("ok"))
+      return
+    }
+    // Nothing of the outage was written: Redis holds a Closed circuit (or none, after a restart).
+    const stored = yield* b.store.snapshot(name)
+    expect(Option.isNone(stored) || stored.value.state._tag === "Closed").toBe(true)
+    yield* eventually(Effect.map(stateOf(a.breaker), (s) => s === "Closed"))
+    expect(yield* caller.call(service.call(true))).toEqual(Either.right("ok"))
+    // Failures count again, and from zero: the first does not trip, the second does, for every instance.
+    expect(yield* caller.call(service.call(false))).toEqual(Either.left("service down"))
+    expect(yield* stateOf(a.breaker)).toBe("Closed")
+    expect(yield* caller.call(service.call(false))).toEqual(Either.left("service down"))
+    expect(yield* stateOf(a.breaker)).toBe("Open")
+    yield* eventually(Effect.map(stateOf(b.breaker), (s) => s === "Open"))
+    // And a change made elsewhere reaches it.
+    yield* b.breaker.reset
+    yield* eventually(Effect.map(stateOf(a.breaker), (s) => s === "Closed"))
+    expect(yield* caller.call(service.call(true))).toEqual(Either.right("ok"))
+  })
+
+const policies: ReadonlyArray<Policy> = ["local", "allow", "reject"]
+
+describeWithRedis("whenUnavailable", () => {
+  for (const policy of policies) {
+    describe(`"${policy}"`, () => {
+      for (const outage of ["killed", "frozen"] as const) {
+        it.live(`Redis ${outage} mid-traffic: no call waits, the policy decides, and the circuit is shared again`, () =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const server = yield* acquireServer
+              const scope = yield* Effect.scope
+              const name = `degraded-${policy}-${outage}`
+              const storeA = yield* storeIn(scope, server, policy)
+              const storeB = yield* storeIn(scope, server)
+              const a = { store: storeA, breaker: yield* breakerOn(storeA, name) }
+              const b = { store: storeB, breaker: yield* breakerOn(storeB, name) }
+              const service = makeService()
+              const caller = makeCaller(a.breaker)
+              expect(yield* caller.call(service.call(true))).toEqual(Either.right("ok"))
+              yield* Effect.forEach([a.breaker, b.breaker], stateOf)
+              yield* eventually(Effect.sync(() => storeA.isHealthy() && storeB.isHealthy()))
+
+              if (outage === "killed") yield* Effect.promise(() => server.kill())
+              else server.freeze()
+              try {
+                // Traffic goes on while the store notices: calls are decided at once, on the local view.
+                const t0 = Date.now()
+                while (storeA.isHealthy()) {
+                  expect(yield* caller.call(service.call(true))).toEqual(Either.right("ok"))
+                  expect(Date.now() - t0).toBeLessThan(2000)
+                  yield* Effect.sleep(Duration.millis(5))
+                }
+                yield* showPolicy(policy, a.breaker, caller, service)
+                expect(caller.timings.slowest).toBeLessThan(LONGEST_CALL)
+              } finally {
+                if (outage === "frozen") server.thaw()
+              }
+              if (outage === "killed") yield* Effect.promise(() => server.restart())
+              yield* showRecovery(policy, a, b, service)
+            })
+          )
+        )
+      }
+
+      it.live(
+        "a Half-Open trial asked for as Redis freezes waits at most the store timeout, then the policy decides",
+        () =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const server = yield* acquireServer
+              const scope = yield* Effect.scope
+              const name = `degraded-${policy}-trial`
+              const storeA = yield* storeIn(scope, server, policy)
+              const storeB = yield* storeIn(scope, server)
+              const a = yield* breakerOn(storeA, name, 100)
+              const b = yield* breakerOn(storeB, name, 100)
+              yield* stateOf(a)
+              yield* b.trip
+              yield* eventually(Effect.map(stateOf(a), (s) => s === "Open"))
+              yield* Effect.sleep(Duration.millis(120))
+              expect(storeA.isHealthy()).toBe(true)
+              // The trial's admission is written to Redis at once, inside an uninterruptible region: the
+              // frozen server never answers it.
+              server.freeze()
+              try {
+                const service = makeService()
+                const caller = makeCaller(a)
+                const result = yield* caller.call(service.call(true))
+                expect(caller.timings.slowest).toBeLessThan(LONGEST_CALL)
+                if (policy === "reject") {
+                  expectOpenError(result)
+                  expect(service.runs()).toBe(0)
+                } else {
+                  // "local": a trial admitted on the local view; "allow": an ordinary call.
+                  expect(result).toEqual(Either.right("ok"))
+                }
+                expect(storeA.isHealthy()).toBe(false)
+              } finally {
+                server.thaw()
+              }
+            })
+          )
+      )
+
+      it.live("Redis down at start: the policy decides at once, and the circuit is shared once Redis is up", () =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const server = yield* acquireServer
+            yield* Effect.promise(() => server.kill())
+            const scope = yield* Effect.scope
+            const name = `degraded-${policy}-at-start`
+            const storeA = yield* storeIn(scope, server, policy)
+            const a = { store: storeA, breaker: yield* breakerOn(storeA, name) }
+            // The first command fails (connection refused): from then on the store knows Redis is away.
+            const t0 = Date.now()
+            expect(Either.isLeft(yield* Effect.either(storeA.get(name)))).toBe(true)
+            expect(Date.now() - t0).toBeLessThan(LONGEST_CALL)
+            expect(storeA.isHealthy()).toBe(false)
+            const service = makeService()
+            const caller = makeCaller(a.breaker)
+            yield* showPolicy(policy, a.breaker, caller, service)
+            expect(caller.timings.slowest).toBeLessThan(LONGEST_CALL)
+
+            yield* Effect.promise(() => server.restart())
+            const storeB = yield* storeIn(scope, server)
+            const b = { store: storeB, breaker: yield* breakerOn(storeB, name) }
+            yield* stateOf(b.breaker)
+            yield* showRecovery(policy, a, b, service)
+          })
+        )
+      )
+    })
+  }
+
+  it.live("an unknown policy is a defect that names the option", () =>
+    Effect.gen(function* () {
+      const exit = yield* Effect.exit(
+        Effect.scoped(RedisCircuitBreakerStore.make({ whenUnavailable: "open" as Policy }))
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
+      expect(Option.isSome(defect) && Cause.isIllegalArgumentException(defect.value)).toBe(true)
+      expect(Option.isSome(defect) && String((defect.value as Error).message)).toContain("whenUnavailable")
+    })
+  )
+})
