@@ -1,10 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import { X509Certificate } from "node:crypto"
+import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { afterAll, afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import {
   describeWithRedis,
+  describeWithRedisTls,
+  encodeCommand,
   isProcessAlive,
   layerRedisServer,
   type RedisServer,
@@ -88,6 +92,54 @@ describeWithRedis("Redis test harness", () => {
     ])
     expect(await rawRequest(server.port, `AUTH "s3cret:@/"\r\nPING\r\n`, { replies: 2 })).toEqual(["+OK", "+PONG"])
     expect(await server.command("PING")).toBe("+PONG")
+  })
+
+  it("serves ACL users, with the default user off", async () => {
+    const password = "s3cret:@/"
+    const server = await start({
+      users: [
+        { username: "alice", password },
+        { username: "reader", password: "r", rules: ["~*", "+get", "+ping"] }
+      ],
+      disableDefaultUser: true
+    })
+    // The harness authenticates as the first user.
+    expect(server.url).toBe(`redis://alice:${encodeURIComponent(password)}@127.0.0.1:${server.port}`)
+    expect(server.tls).toBeUndefined()
+    expect(await server.command("ACL", "WHOAMI")).toBe("$5\r\nalice")
+    expect((await rawRequest(server.port, "PING\r\n"))[0]).toMatch(/^-NOAUTH/)
+    // The default user is off: a password alone (and any password for it) is refused.
+    expect((await rawRequest(server.port, encodeCommand(["AUTH", password])))[0]).toMatch(/^-WRONGPASS/)
+    expect((await rawRequest(server.port, encodeCommand(["AUTH", "alice", "wrong"])))[0]).toMatch(/^-WRONGPASS/)
+    expect(
+      await rawRequest(server.port, `${encodeCommand(["AUTH", "alice", password])}PING\r\n`, { replies: 2 })
+    ).toEqual(["+OK", "+PONG"])
+    // Rules apply.
+    expect(
+      await rawRequest(server.port, `${encodeCommand(["AUTH", "reader", "r"])}GET k\r\nSET k v\r\n`, { replies: 3 })
+    ).toEqual(["+OK", "$-1", expect.stringMatching(/^-NOPERM/)])
+    // A restart keeps the users.
+    await server.restart()
+    expect(await server.command("ACL", "WHOAMI")).toBe("$5\r\nalice")
+    expect((await rawRequest(server.port, "PING\r\n"))[0]).toMatch(/^-NOAUTH/)
+  })
+
+  it("serves ACL users alongside a password for the default user", async () => {
+    const server = await start({ password: "pw", users: [{ username: "alice", password: "secret" }] })
+    expect(server.url).toBe(`redis://:pw@127.0.0.1:${server.port}`)
+    expect(await server.command("ACL", "WHOAMI")).toBe("$7\r\ndefault")
+    expect(await rawRequest(server.port, "AUTH alice secret\r\nACL WHOAMI\r\n", { replies: 2 })).toEqual([
+      "+OK",
+      "$5\r\nalice"
+    ])
+    expect((await rawRequest(server.port, "AUTH alice pw\r\n"))[0]).toMatch(/^-WRONGPASS/)
+  })
+
+  it("rejects startup options that lock the harness out", async () => {
+    await expect(startRedisServer({ disableDefaultUser: true })).rejects.toThrow(/needs users/)
+    await expect(
+      startRedisServer({ disableDefaultUser: true, password: "pw", users: [{ username: "a", password: "b" }] })
+    ).rejects.toThrow(/cannot be combined/)
   })
 
   it("freezes and thaws a server", async () => {
@@ -245,5 +297,79 @@ describeWithRedis("Redis test harness", () => {
         })
       )
     })
+  })
+})
+
+await describeWithRedisTls("Redis test harness: TLS", () => {
+  /** The path redis-server was given for a TLS file. */
+  const configuredPath = async (server: RedisServer, parameter: string) =>
+    (await server.command("CONFIG", "GET", parameter)).split("\r\n").at(-1)!
+
+  it("makes a CA and a server certificate for 127.0.0.1 and localhost, and a client certificate", async () => {
+    const server = await start({ tls: true })
+    const certificates = server.tls!
+    const ca = new X509Certificate(certificates.ca)
+    const cert = new X509Certificate(certificates.serverCert)
+    expect(ca.ca).toBe(true)
+    expect(cert.ca).toBe(false)
+    expect(cert.checkIssued(ca)).toBe(true)
+    expect(cert.verify(ca.publicKey)).toBe(true)
+    expect(cert.subjectAltName).toContain("IP Address:127.0.0.1")
+    expect(cert.subjectAltName).toContain("DNS:localhost")
+    expect(cert.checkIP("127.0.0.1")).toBe("127.0.0.1")
+    expect(cert.checkHost("localhost")).toBe("localhost")
+    expect(new X509Certificate(certificates.clientCert).checkIssued(ca)).toBe(true)
+    // The same throwaway CA for every server of the process.
+    const other = await start({ tls: true })
+    expect(other.tls!.ca).toBe(certificates.ca)
+  })
+
+  it("serves TLS only, on the port given, with the certificate files gone once it started", async () => {
+    const server = await start({ tls: true })
+    expect(server.url).toBe(`rediss://127.0.0.1:${server.port}`)
+    expect(await server.command("PING")).toBe("+PONG")
+    expect(await rawRequest(server.port, "PING\r\n", { tls: { ca: server.tls!.ca } })).toEqual(["+PONG"])
+    expect(await rawRequest(server.port, "PING\r\n", { tls: { ca: server.tls!.ca, servername: "localhost" } })).toEqual(
+      ["+PONG"]
+    )
+    expect(await server.command("CONFIG", "GET", "port")).toBe("*2\r\n$4\r\nport\r\n$1\r\n0")
+    expect(await server.command("CONFIG", "GET", "tls-auth-clients")).toBe("*2\r\n$16\r\ntls-auth-clients\r\n$2\r\nno")
+    // Plain TCP gets no answer, nor does TLS that does not trust the test CA.
+    await expect(rawRequest(server.port, "PING\r\n", { timeout: 1000 })).rejects.toThrow()
+    expect(await errorCode(rawRequest(server.port, "PING\r\n", { tls: {} }))).toMatch(
+      /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT/
+    )
+    for (const parameter of ["tls-cert-file", "tls-key-file", "tls-ca-cert-file"]) {
+      const path = await configuredPath(server, parameter)
+      expect(path).not.toBe("")
+      expect(existsSync(dirname(path))).toBe(false)
+    }
+    // A restart writes them again for the new process, and removes them again.
+    const pid = server.pid
+    await server.restart()
+    expect(server.pid).not.toBe(pid)
+    expect(await server.command("PING")).toBe("+PONG")
+    expect(existsSync(dirname(await configuredPath(server, "tls-cert-file")))).toBe(false)
+  })
+
+  it("asks for client certificates with authClients: yes, and combines with ACL users", async () => {
+    const server = await start({
+      tls: { authClients: "yes" },
+      users: [{ username: "alice", password: "secret" }],
+      disableDefaultUser: true
+    })
+    expect(server.url).toBe(`rediss://alice:secret@127.0.0.1:${server.port}`)
+    expect(await server.command("ACL", "WHOAMI")).toBe("$5\r\nalice")
+    const { ca, clientCert, clientKey } = server.tls!
+    await expect(rawRequest(server.port, "PING\r\n", { tls: { ca }, timeout: 1000 })).rejects.toThrow()
+    expect(
+      await rawRequest(server.port, "AUTH alice secret\r\nPING\r\n", {
+        replies: 2,
+        tls: { ca, cert: clientCert, key: clientKey }
+      })
+    ).toEqual(["+OK", "+PONG"])
+    expect((await rawRequest(server.port, "PING\r\n", { tls: { ca, cert: clientCert, key: clientKey } }))[0]).toMatch(
+      /^-NOAUTH/
+    )
   })
 })

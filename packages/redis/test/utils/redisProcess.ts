@@ -4,15 +4,47 @@
  * test-facing module is `RedisServer.ts`, which re-exports all of this.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { accessSync, constants, readFileSync, statSync } from "node:fs"
-import { type AddressInfo, createServer, Socket } from "node:net"
+import { accessSync, constants, readFileSync, rmSync, statSync } from "node:fs"
+import { type AddressInfo, createConnection, createServer, type Socket } from "node:net"
 import { delimiter, join } from "node:path"
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls"
+import { type CertificateFiles, type TestCertificates, testCertificates, writeCertificates } from "./tls.js"
+
+export type { TestCertificates } from "./tls.js"
 
 export const HOST = "127.0.0.1"
 
+/** An ACL user, created at startup with `--user <username> on ><password> <rules>`. */
+export interface RedisUser {
+  readonly username: string
+  readonly password: string
+  /** ACL rules after `on >password` (default `["~*", "&*", "+@all"]`: every key, channel and command). */
+  readonly rules?: ReadonlyArray<string>
+}
+
+export interface RedisTlsOptions {
+  /** `tls-auth-clients` (default `"no"`): with `"yes"`, a client must present a certificate signed by the CA. */
+  readonly authClients?: "no" | "yes" | "optional"
+  /** The certificates to serve (default: `testCertificates()`, the same for every server of the process). */
+  readonly certificates?: TestCertificates
+}
+
 export interface RedisServerOptions {
-  /** Starts the server with `--requirepass`; `url` and `command` then authenticate. */
+  /** Starts the server with `--requirepass` (the `default` user's password); `url` and `command` then authenticate. */
   readonly password?: string
+  /** ACL users besides `default`, e.g. `[{ username: "alice", password: "secret" }]`. */
+  readonly users?: ReadonlyArray<RedisUser>
+  /**
+   * Turns the `default` user off (`--user default off`): a connection must `AUTH <username> <password>`. Needs
+   * `users` and excludes `password`; `url`, `command` and the readiness check then authenticate as `users[0]`, which
+   * must be allowed PING and INFO.
+   */
+  readonly disableDefaultUser?: boolean
+  /**
+   * Serves TLS only: `--port 0 --tls-port <port>` with throwaway certificates for 127.0.0.1 / localhost (`tls` on
+   * the server holds them; the files exist only while redis-server starts). `url` becomes `rediss://`.
+   */
+  readonly tls?: boolean | RedisTlsOptions
   /** Extra `redis-server` arguments, after (so able to override) the defaults. */
   readonly args?: ReadonlyArray<string>
 }
@@ -21,8 +53,13 @@ export interface RedisServer {
   readonly host: string
   /** Stays the same across `restart`. */
   readonly port: number
-  /** `redis://[:password@]127.0.0.1:port` */
+  /**
+   * `redis://[:password@]127.0.0.1:port`; `rediss://` with `tls`; `redis://username:password@…` (the first user's)
+   * with `disableDefaultUser`. Credentials are URL-encoded.
+   */
   readonly url: string
+  /** With `tls`, the certificates served: trust `ca`; `clientCert` and `clientKey` pass `tls-auth-clients yes`. */
+  readonly tls: TestCertificates | undefined
   /** The current process; changes on `restart`. */
   readonly pid: number
   /** SIGKILL, then waits for the process to exit. No-op when not running. */
@@ -36,8 +73,8 @@ export interface RedisServer {
   /** SIGCONT, SIGTERM, SIGKILL after 2 s; waits for exit. Idempotent. */
   stop(): Promise<void>
   /**
-   * Sends one command (authenticating first when a password is set) and resolves with the raw RESP reply, without
-   * its final CRLF: `"+PONG"`, `":0"`, `"$3\r\nbar"`, `"*2\r\n..."`. Rejects on an error reply (`-...`), on a
+   * Sends one command (authenticating first as `url` does, over TLS with `tls`) and resolves with the raw RESP reply,
+   * without its final CRLF: `"+PONG"`, `":0"`, `"$3\r\nbar"`, `"*2\r\n..."`. Rejects on an error reply (`-...`), on a
    * connection error and after `commandTimeout` ms without a complete reply.
    */
   command(...args: Array<string>): Promise<string>
@@ -84,6 +121,8 @@ export const requireRedisServer = (): string => {
 interface Registry {
   readonly live: Map<number, ChildProcess>
   readonly signalHandlers: Map<NodeJS.Signals, () => void>
+  /** Certificate directories of servers being started. */
+  readonly tempDirs: Set<string>
 }
 
 const cleanupSignals: ReadonlyArray<NodeJS.Signals> = ["SIGTERM", "SIGINT", "SIGHUP"]
@@ -99,11 +138,21 @@ export const killAllRedisServersSync = (): void => {
   }
 }
 
+const removeTempDirsSync = () => {
+  for (const dir of registry.tempDirs) rmSync(dir, { recursive: true, force: true })
+  registry.tempDirs.clear()
+}
+
+const cleanUpSync = () => {
+  killAllRedisServersSync()
+  removeTempDirsSync()
+}
+
 // One registry per process, even if this module is evaluated more than once.
 const registryKey = Symbol.for("@circuit-breaker/redis/test/redisProcess")
 const registry: Registry = ((globalThis as any)[registryKey] ??= (() => {
-  process.on("exit", () => killAllRedisServersSync())
-  return { live: new Map(), signalHandlers: new Map() } satisfies Registry
+  process.on("exit", () => cleanUpSync())
+  return { live: new Map(), signalHandlers: new Map(), tempDirs: new Set() } satisfies Registry
 })())
 
 // Vitest ends its fork workers with SIGTERM, whose default action skips the "exit" event: while servers run, catch the
@@ -113,7 +162,7 @@ const installSignalHandlers = () => {
   if (registry.signalHandlers.size > 0) return
   for (const signal of cleanupSignals) {
     const handler = () => {
-      killAllRedisServersSync()
+      cleanUpSync()
       if (process.listenerCount(signal) === 1) {
         uninstallSignalHandlers()
         process.kill(process.pid, signal)
@@ -175,18 +224,25 @@ export interface RawRequestOptions {
   readonly replies?: number
   /** Rejects with an error whose `code` is `"ETIMEDOUT"` after this many ms (default 5000). */
   readonly timeout?: number
+  /** Connects over TLS with these options (e.g. `{ ca }`), writing `payload` once the handshake is done. */
+  readonly tls?: ConnectionOptions
 }
 
 /**
- * Opens a connection to `port`, writes `payload` as is (RESP or inline commands such as `"PING\r\n"`), and resolves
- * with the raw replies (each without its final CRLF) once `replies` of them arrived. Rejects on connection errors
- * (keeping their `code`, e.g. `"ECONNREFUSED"`), on a close before all replies, and on timeout. Always destroys the
- * socket and clears its timer.
+ * Opens a connection (over TLS with `options.tls`) to `port`, writes `payload` as is (RESP or inline commands such as
+ * `"PING\r\n"`), and resolves with the raw replies (each without its final CRLF) once `replies` of them arrived.
+ * Rejects on connection errors (keeping their `code`, e.g. `"ECONNREFUSED"`), on a close before all replies, and on
+ * timeout. Always destroys the socket and clears its timer.
  */
 export const rawRequest = (port: number, payload: string, options: RawRequestOptions = {}): Promise<Array<string>> =>
   new Promise((resolve, reject) => {
     const expected = options.replies ?? 1
-    const socket = new Socket()
+    const host = options.host ?? HOST
+    const write = () => socket.write(payload)
+    const socket: Socket =
+      options.tls === undefined
+        ? createConnection({ port, host }, write)
+        : tlsConnect({ ...options.tls, port, host }, write)
     let buffer = Buffer.alloc(0)
     let settled = false
     const settle = (error: Error | undefined, replies?: Array<string>) => {
@@ -199,7 +255,7 @@ export const rawRequest = (port: number, payload: string, options: RawRequestOpt
     }
     const timer = setTimeout(() => {
       const error: NodeJS.ErrnoException = new Error(
-        `no reply from ${options.host ?? HOST}:${port} within ${options.timeout ?? commandTimeout} ms`
+        `no reply from ${host}:${port} within ${options.timeout ?? commandTimeout} ms`
       )
       error.code = "ETIMEDOUT"
       settle(error)
@@ -217,10 +273,7 @@ export const rawRequest = (port: number, payload: string, options: RawRequestOpt
       settle(undefined, replies)
     })
     socket.on("error", (error) => settle(error))
-    socket.on("close", () => settle(new Error(`connection to ${options.host ?? HOST}:${port} closed before a reply`)))
-    socket.connect(port, options.host ?? HOST, () => {
-      socket.write(payload)
-    })
+    socket.on("close", () => settle(new Error(`connection to ${host}:${port} closed before a reply`)))
   })
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -258,8 +311,57 @@ const freePort = async (): Promise<number> => {
   }
 }
 
-const spawnRedis = (port: number, options: RedisServerOptions): Promise<Proc> =>
+const defaultUserRules: ReadonlyArray<string> = ["~*", "&*", "+@all"]
+
+/** What every launch of a server (first start and restarts) needs, resolved once. */
+interface Setup {
+  readonly options: RedisServerOptions
+  /** The arguments of the harness's `AUTH`, if it must authenticate. */
+  readonly auth: ReadonlyArray<string> | undefined
+  readonly certificates: TestCertificates | undefined
+  /** How the harness connects over TLS: trusting the CA, with the client certificate. */
+  readonly tls: ConnectionOptions | undefined
+  readonly url: (port: number) => string
+}
+
+const resolveSetup = async (options: RedisServerOptions): Promise<Setup> => {
+  const users = options.users ?? []
+  if (options.disableDefaultUser === true && users.length === 0) {
+    throw new Error("disableDefaultUser needs users: nobody could connect")
+  }
+  if (options.disableDefaultUser === true && options.password !== undefined) {
+    throw new Error("password is the default user's: it cannot be combined with disableDefaultUser")
+  }
+  const tlsOptions = options.tls === true ? {} : options.tls === false ? undefined : options.tls
+  const certificates = tlsOptions === undefined ? undefined : (tlsOptions.certificates ?? (await testCertificates()))
+  const first = users[0]
+  const auth =
+    options.disableDefaultUser === true
+      ? [first!.username, first!.password]
+      : options.password === undefined
+        ? undefined
+        : [options.password]
+  const credentials =
+    auth === undefined
+      ? ""
+      : `${auth.length === 2 ? encodeURIComponent(auth[0]!) : ""}:${encodeURIComponent(auth.at(-1)!)}@`
+  const scheme = certificates === undefined ? "redis" : "rediss"
+  return {
+    options,
+    auth,
+    certificates,
+    tls:
+      certificates === undefined
+        ? undefined
+        : { ca: certificates.ca, cert: certificates.clientCert, key: certificates.clientKey },
+    url: (port) => `${scheme}://${credentials}${HOST}:${port}`
+  }
+}
+
+const spawnRedis = (port: number, setup: Setup, files: CertificateFiles | undefined): Promise<Proc> =>
   new Promise((resolve, reject) => {
+    const { options } = setup
+    const tlsOptions = typeof options.tls === "object" ? options.tls : {}
     const args = [
       "--port",
       String(port),
@@ -276,6 +378,30 @@ const spawnRedis = (port: number, options: RedisServerOptions): Promise<Proc> =>
       "--protected-mode",
       "no",
       ...(options.password === undefined ? [] : ["--requirepass", options.password]),
+      ...(options.users ?? []).flatMap((user) => [
+        "--user",
+        user.username,
+        "on",
+        `>${user.password}`,
+        ...(user.rules ?? defaultUserRules)
+      ]),
+      ...(options.disableDefaultUser === true ? ["--user", "default", "off"] : []),
+      ...(files === undefined
+        ? []
+        : [
+            "--port",
+            "0",
+            "--tls-port",
+            String(port),
+            "--tls-cert-file",
+            files.certFile,
+            "--tls-key-file",
+            files.keyFile,
+            "--tls-ca-cert-file",
+            files.caFile,
+            "--tls-auth-clients",
+            tlsOptions.authClients ?? "no"
+          ]),
       ...(options.args ?? [])
     ]
     const child = spawn(requireRedisServer(), args, { stdio: ["ignore", "pipe", "pipe"] })
@@ -319,28 +445,35 @@ const spawnRedis = (port: number, options: RedisServerOptions): Promise<Proc> =>
 class StartError extends Error {
   constructor(
     message: string,
-    readonly addressInUse: boolean
+    readonly addressInUse: boolean,
+    /** What redis-server printed. */
+    readonly output: string
   ) {
     super(message)
   }
 }
 
 /** Waits until the server on `port` answers PING, and is `proc` (not some other server that took the port). */
-const waitUntilReady = async (proc: Proc, port: number, password: string | undefined): Promise<void> => {
-  const auth = password === undefined ? "" : encodeCommand(["AUTH", password])
+const waitUntilReady = async (proc: Proc, port: number, setup: Setup): Promise<void> => {
+  const auth = setup.auth === undefined ? "" : encodeCommand(["AUTH", ...setup.auth])
   const payload = `${auth}${encodeCommand(["PING"])}${encodeCommand(["INFO", "server"])}`
-  const replies = password === undefined ? 2 : 3
+  const replies = setup.auth === undefined ? 2 : 3
   const deadline = Date.now() + readyTimeout
   for (;;) {
     if (proc.hasExited()) {
       const output = proc.output()
       throw new StartError(
         `redis-server on port ${port} exited before accepting connections:\n${output}`,
-        output.includes(addressInUse)
+        output.includes(addressInUse),
+        output
       )
     }
     try {
-      const reply = await rawRequest(port, payload, { replies, timeout: 250 })
+      const reply = await rawRequest(port, payload, {
+        replies,
+        timeout: 250,
+        ...(setup.tls === undefined ? {} : { tls: setup.tls })
+      })
       if (reply.at(-2) === "+PONG" && reply.at(-1)!.includes(`process_id:${proc.pid}\r\n`)) return
     } catch {
       // not listening yet
@@ -348,23 +481,36 @@ const waitUntilReady = async (proc: Proc, port: number, password: string | undef
     if (Date.now() >= deadline) {
       throw new StartError(
         `redis-server on port ${port} did not answer PING within ${readyTimeout} ms:\n${proc.output()}`,
-        false
+        false,
+        proc.output()
       )
     }
     await sleep(proc.hasExited() ? 0 : 20)
   }
 }
 
-/** Spawns redis-server on `port` and waits until it is ready; kills it if it never is. */
-const launch = async (port: number, options: RedisServerOptions): Promise<Proc> => {
-  const proc = await spawnRedis(port, options)
+/**
+ * Spawns redis-server on `port` and waits until it is ready; kills it if it never is. The certificate files, if any,
+ * exist only meanwhile: redis-server reads them once, at startup.
+ */
+const launch = async (port: number, setup: Setup): Promise<Proc> => {
+  const files = setup.certificates === undefined ? undefined : writeCertificates(setup.certificates)
+  if (files !== undefined) registry.tempDirs.add(files.dir)
   try {
-    await waitUntilReady(proc, port, options.password)
-    return proc
-  } catch (error) {
-    if (!proc.hasExited()) proc.child.kill("SIGKILL")
-    await proc.exit()
-    throw error
+    const proc = await spawnRedis(port, setup, files)
+    try {
+      await waitUntilReady(proc, port, setup)
+      return proc
+    } catch (error) {
+      if (!proc.hasExited()) proc.child.kill("SIGKILL")
+      await proc.exit()
+      throw error
+    }
+  } finally {
+    if (files !== undefined) {
+      files.remove()
+      registry.tempDirs.delete(files.dir)
+    }
   }
 }
 
@@ -376,22 +522,22 @@ const isAddressInUse = (error: unknown) => error instanceof StartError && error.
  */
 export const startRedisServer = async (options: RedisServerOptions = {}): Promise<RedisServer> => {
   requireRedisServer()
+  const setup = await resolveSetup(options)
   for (let attempt = 1; ; attempt++) {
     const port = await freePort()
     try {
-      return makeServer(port, options, await launch(port, options))
+      return makeServer(port, setup, await launch(port, setup))
     } catch (error) {
       if (!isAddressInUse(error) || attempt >= startAttempts) throw error
     }
   }
 }
 
-const makeServer = (port: number, options: RedisServerOptions, first: Proc): RedisServer => {
-  const { password } = options
+const makeServer = (port: number, setup: Setup, first: Proc): RedisServer => {
+  const { auth } = setup
   let proc = first
   let stopping: Promise<void> | undefined
-  const url =
-    password === undefined ? `redis://${HOST}:${port}` : `redis://:${encodeURIComponent(password)}@${HOST}:${port}`
+  const url = setup.url(port)
 
   const signal = (name: NodeJS.Signals) => {
     if (!proc.hasExited()) proc.child.kill(name)
@@ -429,7 +575,7 @@ const makeServer = (port: number, options: RedisServerOptions, first: Proc): Red
     const deadline = Date.now() + restartWindow
     for (;;) {
       try {
-        proc = await launch(port, options)
+        proc = await launch(port, setup)
         return
       } catch (error) {
         // Redis binds with SO_REUSEADDR, so TIME_WAIT should not get in the way; retry briefly in case it does.
@@ -440,11 +586,12 @@ const makeServer = (port: number, options: RedisServerOptions, first: Proc): Red
   }
 
   const command = async (...args: Array<string>): Promise<string> => {
-    const auth = password === undefined ? "" : encodeCommand(["AUTH", password])
-    const replies = await rawRequest(port, `${auth}${encodeCommand(args)}`, {
-      replies: password === undefined ? 1 : 2
+    const authenticate = auth === undefined ? "" : encodeCommand(["AUTH", ...auth])
+    const replies = await rawRequest(port, `${authenticate}${encodeCommand(args)}`, {
+      replies: auth === undefined ? 1 : 2,
+      ...(setup.tls === undefined ? {} : { tls: setup.tls })
     })
-    if (password !== undefined && replies[0] !== "+OK") throw new Error(`AUTH failed: ${replies[0]}`)
+    if (auth !== undefined && replies[0] !== "+OK") throw new Error(`AUTH failed: ${replies[0]}`)
     const reply = replies.at(-1)!
     if (reply.startsWith("-")) throw new Error(`${args.join(" ")}: ${reply.slice(1)}`)
     return reply
@@ -454,6 +601,7 @@ const makeServer = (port: number, options: RedisServerOptions, first: Proc): Red
     host: HOST,
     port,
     url,
+    tls: setup.certificates,
     get pid() {
       return proc.pid
     },
@@ -465,6 +613,51 @@ const makeServer = (port: number, options: RedisServerOptions, first: Proc): Red
     command,
     isRunning: () => !proc.hasExited()
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// TLS support
+// ---------------------------------------------------------------------------------------------------------------------
+
+export type TlsSupport = { readonly supported: true } | { readonly supported: false; readonly reason: string }
+
+let tlsProbe: Promise<TlsSupport> | undefined
+
+/** The lines of redis-server's output that say why it could not serve TLS (or its last lines). */
+const whyNot = (output: string): string => {
+  const lines = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+  const relevant = lines.filter((line) => /tls|ssl/i.test(line))
+  return (relevant.length > 0 ? relevant : lines.slice(-3))
+    .map((line) => line.replace(/^\d+:[A-Z] [^#*]*[#*] /, ""))
+    .join("; ")
+}
+
+/**
+ * Whether this redis-server can serve TLS: probed once per process by starting a TLS server and PINGing it over TLS.
+ * Resolves with the reason when it cannot (not built with TLS, no openssl to make certificates, ...).
+ */
+export const redisTlsSupport = (): Promise<TlsSupport> => {
+  tlsProbe ??= (async (): Promise<TlsSupport> => {
+    if (redisServerPath === undefined) return { supported: false, reason: "redis-server not found on PATH" }
+    let certificates: TestCertificates
+    try {
+      certificates = await testCertificates()
+    } catch (error) {
+      return { supported: false, reason: `no test certificates: ${(error as Error).message}` }
+    }
+    try {
+      const server = await startRedisServer({ tls: { certificates } })
+      await server.stop()
+      return { supported: true }
+    } catch (error) {
+      const detail = error instanceof StartError ? whyNot(error.output) : (error as Error).message
+      return { supported: false, reason: `${redisServerPath} does not serve TLS (${detail || "no output"})` }
+    }
+  })()
+  return tlsProbe
 }
 
 /**
