@@ -398,6 +398,32 @@ describe("retries", () => {
     expect(metrics.lastFailures.map((f) => f.error)).toEqual(errors)
   })
 
+  it("50 calls waiting for a retry at once: no MaxListenersExceededWarning, and dispose ends every wait", async () => {
+    useFakeClock()
+    const warnings: Array<string> = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on("warning", onWarning)
+    try {
+      const breaker = createAdvancedCircuitBreaker(() => Promise.reject(new Error("down")), {
+        maxRetries: 3,
+        retryDelay: 1000,
+        jitter: false,
+        failureThreshold: 1000
+      })
+      const calls = Array.from({ length: 50 }, () => track(breaker.execute()))
+      await vi.advanceTimersByTimeAsync(10)
+      expect(calls.every((c) => !c.settled)).toBe(true)
+      await breaker.dispose()
+      await vi.advanceTimersByTimeAsync(0)
+      expect(calls.every((c) => c.rejected && c.error instanceof CircuitBreakerDisposedError)).toBe(true)
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(warnings).toEqual([])
+    } finally {
+      process.off("warning", onWarning)
+    }
+  })
+
   it("maxRetries 0 makes a single attempt", async () => {
     const fn = vi.fn(() => Promise.reject(new Error("x")))
     const breaker = createAdvancedCircuitBreaker(fn, { maxRetries: 0 })

@@ -23,7 +23,7 @@ import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
 import * as Metrics from "../CircuitBreakerMetrics.js"
 import * as State from "../CircuitBreakerState.js"
 import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
-import { type MemoryCell, makeMemory, memoryCellsOf } from "./circuitBreakerStore.js"
+import { asMemoryStore, type MemoryCell, type MemoryStore, makeMemory } from "./circuitBreakerStore.js"
 import { Deadline, Deadlines } from "./deadlines.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
@@ -108,6 +108,8 @@ let nextInterruptorId = 1
 /** What `failed` needs to know of an attempt's timeout. */
 type AttemptContext = Pick<AttemptTimer, "timedOut">
 
+const NOT_BUILT: unique symbol = Symbol("NotBuilt")
+
 /** The context of an attempt that has no timer. */
 const NOT_TIMED: AttemptContext = { timedOut: false }
 
@@ -142,15 +144,15 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   /** The last state the store confirmed: the fallback when the store cannot be reached. */
   private lastKnown: CircuitState
   private deadlineList: Deadlines | undefined = undefined
-  /** The in-memory store's cells, read and written directly on the call path; `undefined` for other stores. */
-  private readonly cells: Map<string, MemoryCell> | undefined
+  private scheduleMemo: Schedule.Schedule<unknown, unknown> | undefined | typeof NOT_BUILT = NOT_BUILT
+  /** The store when it is the in-memory one: its cells are read and written directly on the call path. */
+  private readonly memory: MemoryStore | undefined
 
   constructor(
     readonly options: CB.CircuitBreaker.Resolved,
     readonly policy: Policy,
     private readonly store: Store,
     private readonly recorder: MetricsRecorder | undefined,
-    private readonly schedule: Schedule.Schedule<unknown, unknown> | undefined,
     createdAt: number
   ) {
     this.name = options.name
@@ -158,7 +160,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     this.lastKnown = this.initialState
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.isFailure = options_.isFailureOf(options)
-    this.cells = memoryCellsOf(store)
+    this.memory = asMemoryStore(store)
   }
 
   // --- state ---------------------------------------------------------------------
@@ -235,13 +237,20 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     )
   }
 
+  /** The retry Schedule, built at the first failure: an idle breaker holds none (one costs about 2 KB). */
+  private get schedule(): Schedule.Schedule<unknown, unknown> | undefined {
+    if (this.scheduleMemo === NOT_BUILT) this.scheduleMemo = options_.retrySchedule(this.options)
+    return this.scheduleMemo
+  }
+
   /** The attempts' timeouts on the live clock; made for the first timed attempt. */
   private deadlines(): Deadlines {
     return (this.deadlineList ??= new Deadlines(liveNow))
   }
 
   /** The in-memory cell of this circuit. */
-  private cell(cells: Map<string, MemoryCell>): MemoryCell {
+  private cell(memory: MemoryStore): MemoryCell {
+    const cells = memory.cells
     let cell = cells.get(this.name)
     if (cell === undefined) {
       cell = { state: this.initialState, version: 0 }
@@ -273,9 +282,9 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     cause?: unknown
   ): Step<CircuitState> {
     const event: State.CircuitEvent = { _tag: tag, now, generation: ticket.generation, trial: ticket.trial }
-    const cells = this.cells
-    if (cells !== undefined) {
-      const cell = this.cell(cells)
+    const memory = this.memory
+    if (memory !== undefined) {
+      const cell = this.cell(memory)
       return this.commit(cell, State.transition(this.policy, cell.state as CircuitState, event), cause)
     }
     const applied = this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause)
@@ -373,9 +382,9 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     // not admitted here: it takes a Half-Open slot, which must be given back even if the
     // call is interrupted, so it goes through `attemptMasked`.
     const now = attempt === 1 ? call.started : clockNow(call.clock)
-    const cells = this.cells
-    if (cells !== undefined) {
-      const cell = this.cell(cells)
+    const memory = this.memory
+    if (memory !== undefined) {
+      const cell = this.cell(memory)
       const current = cell.state as CircuitState
       const decision = State.decide(this.policy, current, now)
       if (decision._tag === "AdmitTrial") return this.attemptMasked(call, attempt, lastFailure)
@@ -570,7 +579,8 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       this.recorder?.failure(this.elapsed(call), isTimeout(cause))
       return Effect.failCause(cause)
     }
-    if (this.schedule === undefined || failed.final) return fail()
+    const schedule = this.schedule
+    if (schedule === undefined || failed.final) return fail()
     const input = Option.getOrUndefined(Cause.failureOption(cause))
     const next = (driver: Schedule.ScheduleDriver<unknown, unknown>) => {
       call.driver = driver
@@ -579,7 +589,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
         onSuccess: () => this.attempt(call, attempt + 1, cause)
       })
     }
-    return call.driver === undefined ? Effect.flatMap(Schedule.driver(this.schedule), next) : next(call.driver)
+    return call.driver === undefined ? Effect.flatMap(Schedule.driver(schedule), next) : next(call.driver)
   }
 
   /**
@@ -689,7 +699,7 @@ export const make = (
     const policy = options_.policyOf(o)
     const now = yield* Effect.clockWith((clock) => Effect.succeed(clockNow(clock)))
     const recorder = o.metricsTracking ? new MetricsRecorder(o.name, o.serviceId, o.failureHistorySize) : undefined
-    return new CircuitBreakerImpl(o, policy, store, recorder, options_.retrySchedule(o), now)
+    return new CircuitBreakerImpl(o, policy, store, recorder, now)
   })
 
 /** @internal */

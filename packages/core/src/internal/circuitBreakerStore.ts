@@ -14,66 +14,92 @@ export interface MemoryCell {
   version: number
 }
 
-const memoryCells = new WeakMap<Store, Map<string, MemoryCell>>()
-
 /**
- * The cells of an in-memory store, which a breaker reads and writes directly (no
- * closure per call); `undefined` for any other store.
+ * The in-memory store. Its map is made for the first circuit, and each of its functions
+ * when it is first read (a getter), so that a breaker made without a store layer (it gets
+ * a store of its own) stays small; the functions still work detached from the store.
  *
  * @internal
  */
-export const memoryCellsOf = (store: Store): Map<string, MemoryCell> | undefined => memoryCells.get(store)
+export class MemoryStore implements Store {
+  readonly shared = false
+  private map: Map<string, MemoryCell> | undefined = undefined
+  private fns: {
+    get?: Store["get"]
+    compareAndSet?: Store["compareAndSet"]
+    modify?: Store["modify"]
+    delete?: Store["delete"]
+    unsafeModify?: NonNullable<Store["unsafeModify"]>
+  } = {}
 
-/** @internal */
-export const makeMemory = (): Store => {
-  const cells = new Map<string, MemoryCell>()
-  const unsafeModify = <A>(
-    key: string,
-    initial: CircuitState<unknown>,
-    f: (current: CircuitState<unknown>) => readonly [A, CircuitState<unknown>]
-  ): A => {
-    let cell = cells.get(key)
-    if (cell === undefined) {
-      cell = { state: initial, version: 0 }
-      cells.set(key, cell)
-    }
-    const [result, next] = f(cell.state)
-    if (next !== cell.state) {
-      cell.state = next
-      cell.version++
-    }
-    return result
+  get cells(): Map<string, MemoryCell> {
+    return (this.map ??= new Map())
   }
-  const store: Store = {
-    shared: false,
-    get: (key) =>
+
+  get unsafeModify(): NonNullable<Store["unsafeModify"]> {
+    return (this.fns.unsafeModify ??= (key, initial, f) => {
+      const cells = this.cells
+      let cell = cells.get(key)
+      if (cell === undefined) {
+        cell = { state: initial, version: 0 }
+        cells.set(key, cell)
+      }
+      const [result, next] = f(cell.state)
+      if (next !== cell.state) {
+        cell.state = next
+        cell.version++
+      }
+      return result
+    })
+  }
+
+  get get(): Store["get"] {
+    return (this.fns.get ??= (key) =>
       Effect.sync(() => {
-        const cell = cells.get(key)
+        const cell = this.map?.get(key)
         return cell === undefined || cell.version === 0
           ? Option.none()
           : Option.some<Versioned>({ state: cell.state, version: cell.version })
-      }),
-    compareAndSet: (key, expectedVersion, next) =>
+      }))
+  }
+
+  get compareAndSet(): Store["compareAndSet"] {
+    return (this.fns.compareAndSet ??= (key, expectedVersion, next) =>
       Effect.sync(() => {
-        const cell = cells.get(key)
+        const cell = this.cells.get(key)
         if ((cell?.version ?? 0) !== expectedVersion) return false
-        if (cell === undefined) cells.set(key, { state: next, version: 1 })
+        if (cell === undefined) this.cells.set(key, { state: next, version: 1 })
         else {
           cell.state = next
           cell.version++
         }
         return true
-      }),
-    modify: (key, initial, f) => Effect.sync(() => unsafeModify(key, initial, f)),
-    unsafeModify,
-    delete: (key) =>
-      Effect.sync(() => {
-        cells.delete(key)
-      })
+      }))
   }
-  memoryCells.set(store, cells)
-  return store
+
+  get modify(): Store["modify"] {
+    return (this.fns.modify ??= (key, initial, f) => Effect.sync(() => this.unsafeModify(key, initial, f)))
+  }
+
+  get delete(): Store["delete"] {
+    return (this.fns.delete ??= (key) =>
+      Effect.sync(() => {
+        this.map?.delete(key)
+      }))
+  }
 }
+
+/**
+ * The store as an in-memory one, whose cells a breaker reads and writes directly (no
+ * closure per call); `undefined` for any other store.
+ *
+ * @internal
+ */
+export const asMemoryStore = (store: Store): MemoryStore | undefined =>
+  store instanceof MemoryStore ? store : undefined
+
+/** @internal */
+export const makeMemory = (): Store => new MemoryStore()
 
 /** @internal */
 export const modifyWithCompareAndSet =

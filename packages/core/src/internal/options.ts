@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError } from "../CircuitBreakerError.js"
 import type { Policy } from "../CircuitBreakerState.js"
-import { consecutiveFailures } from "../TripRule.js"
+import { consecutiveFailures, type TripRule } from "../TripRule.js"
 
 /** A predicate over a hostile value (a Proxy, a throwing getter) answers `false` rather than throwing. */
 const safely = (predicate: () => boolean): boolean => {
@@ -330,9 +330,20 @@ export const resolve = (
   })
 }
 
+/** Rules are pure and immutable: breakers with the same threshold share one. */
+const rules = new Map<number, TripRule<number>>()
+const ruleOf = (threshold: number): TripRule<number> => {
+  let rule = rules.get(threshold)
+  if (rule === undefined) {
+    rule = consecutiveFailures(threshold)
+    rules.set(threshold, rule)
+  }
+  return rule
+}
+
 /** @internal */
 export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<number> => ({
-  rule: consecutiveFailures(o.failureThreshold),
+  rule: ruleOf(o.failureThreshold),
   resetTimeout: Duration.toMillis(o.resetTimeout),
   successThreshold: o.successThreshold,
   trialPermitTtl: Duration.isFinite(o.trialPermitTtl) ? Duration.toMillis(o.trialPermitTtl) : undefined

@@ -58,32 +58,6 @@ const describeThrown = (error: unknown): string => {
   return CircuitBreakerError.describeValue(error)
 }
 
-/** A sleep that an abort of any of `signals` cuts short (rejecting with the signal's reason). */
-const sleep = (millis: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const onAbort = (event: Event) => {
-      clearTimeout(timer)
-      cleanup()
-      reject((event.target as AbortSignal).reason)
-    }
-    const cleanup = () => {
-      for (const signal of signals) signal?.removeEventListener("abort", onAbort)
-    }
-    const timer = setTimeout(() => {
-      cleanup()
-      resolve()
-    }, millis)
-    for (const signal of signals) {
-      if (signal?.aborted) {
-        clearTimeout(timer)
-        cleanup()
-        reject(signal.reason)
-        return
-      }
-      signal?.addEventListener("abort", onAbort, { once: true })
-    }
-  })
-
 /** The context of one attempt; its signal is built only if the function reads it. */
 class AttemptContext implements API.CallContext {
   private controller: AbortController | undefined
@@ -116,6 +90,8 @@ class AttemptContext implements API.CallContext {
 }
 
 const NoError = Symbol("NoError")
+/** A value not computed yet (the retry Schedule, a call's Schedule state). */
+const NOT_BUILT: unique symbol = Symbol("NotBuilt")
 
 class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCircuitBreaker<Args, R> {
   readonly name: string
@@ -133,7 +109,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   private readonly policy: CircuitBreakerState.Policy<number>
   private readonly initialState: CircuitState
   private readonly recorder: CircuitBreakerMetrics.Recorder | undefined
-  private readonly schedule: Schedule.Schedule<unknown, unknown> | undefined
+  private readonly options: CircuitBreaker.CircuitBreaker.Resolved
+  private scheduleMemo: Schedule.Schedule<unknown, unknown> | undefined | typeof NOT_BUILT = NOT_BUILT
   private readonly timeoutMillis: number
   private readonly isFailure: (error: unknown) => boolean
   private readonly disposal = new AbortController()
@@ -153,7 +130,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     this.recorder = options.metricsTracking
       ? CircuitBreakerMetrics.makeRecorder(options.name, options.serviceId, options.failureHistorySize)
       : undefined
-    this.schedule = CircuitBreakerOptions.retrySchedule(options)
+    this.options = options
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.isFailure = CircuitBreakerOptions.isFailureOf(options)
     this.lastKnown = this.initialState
@@ -338,7 +315,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   private call(args: ReadonlyArray<unknown>, signal: AbortSignal | undefined): Promise<R> {
     if (this.disposal.signal.aborted) return Promise.reject(this.disposal.signal.reason)
     if (signal?.aborted) return Promise.reject(signal.reason)
-    const call: Call = { args, signal, started: now(), scheduleState: this.schedule?.initial }
+    const call: Call = { args, signal, started: now(), scheduleState: NOT_BUILT }
     return this.attempt(call, 1, NoError)
   }
 
@@ -489,18 +466,28 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
       return Promise.reject(error)
     }
     call.scheduleState = delay.state
-    return sleep(delay.millis, [call.signal, this.disposal.signal]).then(() => {
+    return new Promise<void>((resolve, reject) =>
+      new RetryWait(this.deadlines(), call.signal, this.disposal.signal, resolve, reject).start(end + delay.millis)
+    ).then(() => {
       this.recorder?.retry()
       this.emit("retry", attempt + 1, now())
       return this.attempt(call, attempt + 1, error)
     })
   }
 
+  /** The retry Schedule, built at the first failure: an idle breaker holds none (one costs about 2 KB). */
+  private get schedule(): Schedule.Schedule<unknown, unknown> | undefined {
+    if (this.scheduleMemo === NOT_BUILT) this.scheduleMemo = CircuitBreakerOptions.retrySchedule(this.options)
+    return this.scheduleMemo
+  }
+
   /** One step of the retry Schedule: the delay before the next attempt, or `undefined` when it is done. */
   private nextDelay(time: number, error: unknown, state: unknown): { millis: number; state: unknown } | undefined {
-    if (this.schedule === undefined) return undefined
+    const schedule = this.schedule
+    if (schedule === undefined) return undefined
+    if (state === NOT_BUILT) state = schedule.initial
     // A Schedule whose step is asynchronous (or fails) cannot be stepped here: the call ends.
-    const step = Effect.runSyncExit(this.schedule.step(time, error, state))
+    const step = Effect.runSyncExit(schedule.step(time, error, state))
     if (Exit.isFailure(step)) return undefined
     const [next, , decision] = step.value
     if (ScheduleDecision.isDone(decision)) return undefined
@@ -586,6 +573,43 @@ class PendingAttempt<R> extends Deadlines.Deadline {
     const reason = this.call.signal!.reason
     this.ctx.abort(reason)
     this.breaker.failed(this.call, this.ticket, this.ctx, reason).then(this.resolve, this.reject)
+  }
+}
+
+/**
+ * The wait before a retry: a node of the breaker's deadlines (so that disposal, which
+ * expires them all, ends it, and no listener is added to the breaker's own signal per
+ * waiting call), cut short by the caller's signal.
+ */
+class RetryWait extends Deadlines.Deadline {
+  constructor(
+    private readonly list: Deadlines.Deadlines,
+    private readonly signal: AbortSignal | undefined,
+    private readonly disposal: AbortSignal,
+    private readonly resolve: () => void,
+    private readonly reject: (reason: unknown) => void
+  ) {
+    super()
+  }
+
+  start(at: number): void {
+    if (this.signal?.aborted) return this.reject(this.signal.reason)
+    this.at = at
+    this.list.insert(this)
+    this.signal?.addEventListener("abort", this, { once: true })
+  }
+
+  /** The delay passed, or the breaker was disposed. */
+  expire(): void {
+    this.signal?.removeEventListener("abort", this)
+    if (this.disposal.aborted) this.reject(this.disposal.reason)
+    else this.resolve()
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.list.remove(this)
+    this.reject(this.signal!.reason)
   }
 }
 

@@ -62,6 +62,8 @@ class Cell {
   readonly lock = Effect.unsafeMakeSemaphore(1)
   /** Counts this process's writes: a read issued before one of them is stale when it returns. */
   writes = 0
+  /** Used since the background loop last looked; it then sets `lastUsed`. */
+  used = true
   lastUsed = 0
 
   constructor(
@@ -378,7 +380,8 @@ export const make = (
         cells.set(name, cell)
         log(Effect.ignore(refresh(cell)))
       }
-      cell.lastUsed = Date.now()
+      // A flag, not a clock read (on the call path, twice a call): the background loop dates it.
+      cell.used = true
       return cell
     }
 
@@ -583,6 +586,10 @@ export const make = (
             Effect.forEach(
               cells.values(),
               (cell) => {
+                if (cell.used) {
+                  cell.used = false
+                  cell.lastUsed = now
+                }
                 if (sync && now - cell.lastUsed > 10 * 60_000 && cell.pending.length === 0) {
                   cells.delete(cell.name)
                   return Effect.void
