@@ -7,13 +7,18 @@
  * Environment: BENCH_ROUNDS (default 15), BENCH_ROUND_MS (default 40), BENCH_MEMORY_RUNS
  * (processes per library at 10k breakers, default 3), BENCH_MEMORY_RUNS_LARGE (at 100k,
  * default 1), BENCH_MEMORY_BUDGET_MB (a 100k child whose memory, projected from the 10k
- * figure, exceeds it is not started; default 2500), BENCH_CALLS (default 1000000).
+ * figure, exceeds it is not started; default 2500), BENCH_CALLS (default 1000000),
+ * BENCH_ONLY (a comma list of the sections to run, e.g. "redis" or "speed,memory": speed =
+ * the per-call timings, memory = memory per idle breaker and heap growth, redis = Redis
+ * mode; default all three; the target table lists the targets of the sections run).
+ * Redis mode (see redis.ts) also reads BENCH_REDIS_ROUNDS (default 15), BENCH_REDIS_ROUND_MS
+ * (default 400) and BENCH_REDIS_TRIPS (default 100); it is skipped, with no verdict, when
+ * redis-server is not on PATH.
  */
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { machineLines } from "./machine.js"
 import type { GrowthSample, HeapPoint, MemoryKind, MemorySample } from "./memory.js"
-import { measureRedisMode } from "./redis.js"
 import type { ContenderId, SpeedResult } from "./speed.js"
 import { num, range, type Summary, summarize, table, verdict } from "./stats.js"
 
@@ -30,6 +35,13 @@ const MEMORY_BUDGET_MB = envInt("BENCH_MEMORY_BUDGET_MB", 2500)
 const CALLS = envInt("BENCH_CALLS", 1_000_000)
 const SMALL = 10_000
 const LARGE = 100_000
+const SECTIONS = ["speed", "memory", "redis"] as const
+type Section = (typeof SECTIONS)[number]
+const ONLY = (process.env.BENCH_ONLY ?? "")
+  .split(",")
+  .map((s) => s.trim())
+  .filter((s) => s !== "")
+const runs = (section: Section): boolean => ONLY.length === 0 || ONLY.includes(section)
 const COUNTS = [SMALL, LARGE] as const
 const KINDS: ReadonlyArray<MemoryKind> = ["ours-promise", "ours-effect", "opossum", "cockatiel"]
 /** Heap checkpoints of the growth run; the first is the warm-up (the failure list full by then). */
@@ -323,6 +335,10 @@ const main = async (): Promise<void> => {
   if (typeof (globalThis as { gc?: unknown }).gc !== "function") {
     throw new Error("gc() is not exposed: run with NODE_OPTIONS=--expose-gc (npm run bench does)")
   }
+  const unknown = ONLY.filter((s) => !(SECTIONS as ReadonlyArray<string>).includes(s))
+  if (unknown.length > 0) {
+    throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(", ")}; known: ${SECTIONS.join(", ")}`)
+  }
   const startedAt = Date.now()
   const out: Array<string> = []
   const print = (line = "") => {
@@ -335,74 +351,98 @@ const main = async (): Promise<void> => {
   for (const line of machineLines()) print(line)
   print()
 
-  progress(`timing: ${ROUNDS} interleaved rounds, ~${ROUND_MS} ms per contender per round`)
-  const { runSpeed } = await import("./speed.js")
-  const speed = await runSpeed(ROUNDS, ROUND_MS, progress)
+  let speed: SpeedResult | undefined
+  if (runs("speed")) {
+    progress(`timing: ${ROUNDS} interleaved rounds, ~${ROUND_MS} ms per contender per round`)
+    const { runSpeed } = await import("./speed.js")
+    speed = await runSpeed(ROUNDS, ROUND_MS, progress)
+  }
 
-  progress(`memory: ${MEMORY_RUNS} fresh processes per library at ${SMALL} breakers`)
-  const samples: Array<MemorySample> = []
-  for (let run = 0; run < MEMORY_RUNS; run++) {
-    for (const kind of KINDS) samples.push(await spawnChild<MemorySample>(["idle", kind, String(SMALL)]))
-    progress(`  run ${run + 1}/${MEMORY_RUNS} done`)
-  }
-  const skipped = new Map<MemoryKind, number>()
-  for (const kind of KINDS) {
-    const mb = projectedMB(samples, kind)
-    if (mb > MEMORY_BUDGET_MB) skipped.set(kind, mb)
-  }
-  progress(`memory: ${MEMORY_RUNS_LARGE} fresh process(es) per library at ${LARGE} breakers`)
-  for (let run = 0; run < MEMORY_RUNS_LARGE; run++) {
-    for (const kind of KINDS) {
-      if (skipped.has(kind)) continue
-      samples.push(await spawnChild<MemorySample>(["idle", kind, String(LARGE)]))
-      progress(`  ${kind} done`)
+  let memory: { samples: Array<MemorySample>; skipped: Skipped; growth: GrowthSample } | undefined
+  if (runs("memory")) {
+    progress(`memory: ${MEMORY_RUNS} fresh processes per library at ${SMALL} breakers`)
+    const samples: Array<MemorySample> = []
+    for (let run = 0; run < MEMORY_RUNS; run++) {
+      for (const kind of KINDS) samples.push(await spawnChild<MemorySample>(["idle", kind, String(SMALL)]))
+      progress(`  run ${run + 1}/${MEMORY_RUNS} done`)
     }
+    const skipped = new Map<MemoryKind, number>()
+    for (const kind of KINDS) {
+      const mb = projectedMB(samples, kind)
+      if (mb > MEMORY_BUDGET_MB) skipped.set(kind, mb)
+    }
+    progress(`memory: ${MEMORY_RUNS_LARGE} fresh process(es) per library at ${LARGE} breakers`)
+    for (let run = 0; run < MEMORY_RUNS_LARGE; run++) {
+      for (const kind of KINDS) {
+        if (skipped.has(kind)) continue
+        samples.push(await spawnChild<MemorySample>(["idle", kind, String(LARGE)]))
+        progress(`  ${kind} done`)
+      }
+    }
+    progress(`growth: ${CALLS} calls through one breaker, fresh process`)
+    const growth = await spawnChild<GrowthSample>(["growth", String(CALLS)])
+    memory = { samples, skipped, growth }
   }
-  progress(`growth: ${CALLS} calls through one breaker, fresh process`)
-  const growth = await spawnChild<GrowthSample>(["growth", String(CALLS)])
 
-  print(
-    `## Per call: ${ROUNDS} interleaved rounds, n calibrated to ~${ROUND_MS} ms per round, full GC before each measurement`
-  )
-  print("Each cell: median over rounds (min–max). × and Δ are taken per round against the floor of the same round.")
-  print()
-  print(speedTable(speed))
-  print()
-  print("## Memory per idle breaker: a fresh process per (library, count, run), after forced GC")
-  print("Each cell: median over runs (min–max). total = heapUsed + ArrayBuffer backing stores (outside the JS heap).")
-  print()
-  print(memoryTable(samples, skipped))
-  print()
-  const lastPoint = growth.points.at(-1)!
-  const warmPoint = growth.points.find((p) => p.calls === WARMUP) ?? growth.points[0]!
-  print(`## Heap over ${lastPoint.calls} calls through one Promise-API breaker (fresh process, after forced GC)`)
-  print(
-    `Default options but retryDelay 1 ms; ${growth.failedAttempts} failed attempts mixed in; lastFailures holds ${growth.lastFailures}; totalCalls ${growth.totalCalls}; ${num(growth.seconds)} s.`
-  )
-  print("data = heapUsed without the code spaces + ArrayBuffers; code = the code spaces (JIT-compiled code).")
-  print()
-  print(
-    table(
-      ["calls", "data KB", "code KB", "total KB", `Δ total KB vs ${WARMUP} calls`],
-      growth.points.map((p) => [
-        String(p.calls),
-        num(p.data / 1024),
-        num(p.code / 1024),
-        num((p.data + p.code) / 1024),
-        p.calls < WARMUP ? "" : num((p.data + p.code - warmPoint.data - warmPoint.code) / 1024)
-      ]),
-      ["r", "r", "r", "r", "r"]
+  // Loaded only when it runs: the memory children import this file, and must not load the Redis code.
+  const redis = runs("redis") ? await (await import("./redis.js")).measureRedisMode(progress) : undefined
+
+  if (speed !== undefined) {
+    print(
+      `## Per call: ${ROUNDS} interleaved rounds, n calibrated to ~${ROUND_MS} ms per round, full GC before each measurement`
     )
-  )
-  print()
-  print("## Targets (issue 5)")
-  print()
-  print(targetTable([...speedTargets(speed), ...memoryTargets(samples, skipped, growth)]))
-  print()
-  print("## Redis mode (item 6)")
-  print()
-  for (const line of measureRedisMode()) print(line)
-  print()
+    print("Each cell: median over rounds (min–max). × and Δ are taken per round against the floor of the same round.")
+    print()
+    print(speedTable(speed))
+    print()
+  }
+  if (memory !== undefined) {
+    const { samples, skipped, growth } = memory
+    print("## Memory per idle breaker: a fresh process per (library, count, run), after forced GC")
+    print("Each cell: median over runs (min–max). total = heapUsed + ArrayBuffer backing stores (outside the JS heap).")
+    print()
+    print(memoryTable(samples, skipped))
+    print()
+    const lastPoint = growth.points.at(-1)!
+    const warmPoint = growth.points.find((p) => p.calls === WARMUP) ?? growth.points[0]!
+    print(`## Heap over ${lastPoint.calls} calls through one Promise-API breaker (fresh process, after forced GC)`)
+    print(
+      `Default options but retryDelay 1 ms; ${growth.failedAttempts} failed attempts mixed in; lastFailures holds ${growth.lastFailures}; totalCalls ${growth.totalCalls}; ${num(growth.seconds)} s.`
+    )
+    print("data = heapUsed without the code spaces + ArrayBuffers; code = the code spaces (JIT-compiled code).")
+    print()
+    print(
+      table(
+        ["calls", "data KB", "code KB", "total KB", `Δ total KB vs ${WARMUP} calls`],
+        growth.points.map((p) => [
+          String(p.calls),
+          num(p.data / 1024),
+          num(p.code / 1024),
+          num((p.data + p.code) / 1024),
+          p.calls < WARMUP ? "" : num((p.data + p.code - warmPoint.data - warmPoint.code) / 1024)
+        ]),
+        ["r", "r", "r", "r", "r"]
+      )
+    )
+    print()
+  }
+  if (redis !== undefined) {
+    print("## Redis mode (item 6)")
+    print()
+    for (const line of redis.lines) print(line)
+    print()
+  }
+  const targets: Array<Target> = [
+    ...(speed === undefined ? [] : speedTargets(speed)),
+    ...(memory === undefined ? [] : memoryTargets(memory.samples, memory.skipped, memory.growth)),
+    ...(redis?.targets ?? [])
+  ]
+  if (targets.length > 0) {
+    print("## Targets (issue 5; item 6: Redis mode)")
+    print()
+    print(targetTable(targets))
+    print()
+  }
   print(`Finished in ${num((Date.now() - startedAt) / 1000)} s.`)
 }
 
