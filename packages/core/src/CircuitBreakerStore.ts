@@ -60,6 +60,13 @@ export interface Store {
     initial: CircuitState<unknown>,
     f: (current: CircuitState<unknown>) => readonly [A, CircuitState<unknown>]
   ) => A
+  /**
+   * The state `unsafeModify` would hand to its function now, synchronously. A breaker reads
+   * it first, and calls `unsafeModify` only when its transition changes the state (most calls
+   * change nothing: a success in a Closed circuit with no failures counted, a rejection).
+   * Stores that provide it provide `unsafeModify` too.
+   */
+  readonly unsafeGet?: (key: string, initial: CircuitState<unknown>) => CircuitState<unknown>
 }
 
 /**

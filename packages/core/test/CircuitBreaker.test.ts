@@ -572,6 +572,84 @@ describe("retries and an opening circuit", () => {
 // ---------------------------------------------------------------------------------------------------------------------
 
 describe("timeouts", () => {
+  it.effect("a timeout interrupts only the attempt: the caller's own forked fibers keep running", () =>
+    Effect.gen(function* () {
+      const breaker = yield* build("timeout-spares-children", { timeout: 100, maxRetries: 0 })
+      const ticks = yield* Ref.make(0)
+      const release = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        Effect.gen(function* () {
+          // A child of the caller's fiber, forked before the call: it must outlive the timeout.
+          const background = yield* Effect.fork(
+            Effect.forever(
+              Effect.zipRight(
+                Effect.sleep(10),
+                Ref.update(ticks, (n) => n + 1)
+              )
+            )
+          )
+          const exit = yield* Effect.exit(breaker.execute(Effect.never))
+          yield* Deferred.await(release)
+          return { exit, background: yield* Fiber.poll(background) }
+        })
+      )
+      yield* TestClock.adjust(100)
+      const before = yield* Ref.get(ticks)
+      yield* TestClock.adjust(50)
+      expect(yield* Ref.get(ticks)).toBeGreaterThan(before)
+      yield* Deferred.succeed(release, undefined)
+      const { exit, background } = yield* Fiber.join(fiber)
+      assert(Exit.isFailure(exit))
+      expect(Cause.squash(exit.cause)).toBeInstanceOf(CircuitTimeoutError)
+      expect(background).toStrictEqual(Option.none())
+    })
+  )
+
+  it.effect("nested breakers: the inner timeout is the inner call's, and the outer call goes on", () =>
+    Effect.gen(function* () {
+      const outer = yield* build("timeout-outer", { timeout: 1000, maxRetries: 0 })
+      const inner = yield* build("timeout-inner", { timeout: 100, maxRetries: 0 })
+      const fiber = yield* Effect.fork(
+        outer.execute(
+          inner.execute(Effect.never).pipe(
+            Effect.catchTag("CircuitTimeoutError", () => Effect.succeed("inner timed out")),
+            Effect.zipLeft(Effect.sleep(200))
+          )
+        )
+      )
+      yield* TestClock.adjust(100)
+      yield* expectRunning(fiber)
+      yield* TestClock.adjust(200)
+      expect(yield* doneNow(fiber)).toStrictEqual(Exit.succeed("inner timed out"))
+      expect(yield* outer.state).toMatchObject({ _tag: "Closed", tally: 0 })
+      expect(yield* inner.state).toMatchObject({ _tag: "Closed", tally: 1 })
+    })
+  )
+
+  it.effect("an interruption of the caller during a timed attempt still interrupts the caller", () =>
+    Effect.gen(function* () {
+      const breaker = yield* build("timeout-caller-interrupted", { timeout: 1000, maxRetries: 0 })
+      const fiber = yield* Effect.fork(breaker.execute(Effect.never))
+      yield* TestClock.adjust(10)
+      const exit = yield* Fiber.interrupt(fiber)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      yield* TestClock.adjust(2000)
+      expect(yield* breaker.state).toMatchObject({ _tag: "Closed", tally: 0 })
+    })
+  )
+
+  it.effect(
+    "in an uninterruptible region the attempt completes, and a timeout is reported as with Effect.timeout",
+    () =>
+      Effect.gen(function* () {
+        const breaker = yield* build("timeout-uninterruptible", { timeout: 100, maxRetries: 0 })
+        const fiber = yield* Effect.fork(Effect.uninterruptible(breaker.execute(Effect.as(Effect.sleep(300), "done"))))
+        yield* TestClock.adjust(300)
+        const exit = yield* Fiber.await(fiber)
+        expect(Exit.isFailure(exit) ? Cause.squash(exit.cause) : exit.value).toBeInstanceOf(CircuitTimeoutError)
+      })
+  )
+
   it.effect("interrupts a slow attempt, counts it as a failure, retries, and fails with CircuitTimeoutError", () =>
     Effect.gen(function* () {
       const name = "timeout-interrupts"

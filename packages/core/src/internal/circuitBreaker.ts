@@ -15,6 +15,7 @@ import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
+import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type * as CB from "../CircuitBreaker.js"
@@ -259,19 +260,24 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     return cell
   }
 
+  /** Announces a change of state made elsewhere (another breaker, another process) and seen now. */
+  private observed(current: CircuitState, cause?: unknown): Step<CircuitState> {
+    const previous = this.lastKnown
+    this.lastKnown = current
+    if (current._tag === previous._tag) return current
+    return Effect.as(
+      this.announce({ circuit: this.name, from: previous._tag, to: current._tag, at: current.since, cause }),
+      current
+    )
+  }
+
   /** Writes `next` into an in-memory cell, and announces the change of state it makes. */
   private commit(cell: MemoryCell, next: CircuitState, cause: unknown): Step<CircuitState> {
     if (next !== cell.state) {
       cell.state = next
       cell.version++
     }
-    const previous = this.lastKnown
-    this.lastKnown = next
-    if (next._tag === previous._tag) return next
-    return Effect.as(
-      this.announce({ circuit: this.name, from: previous._tag, to: next._tag, at: next.since, cause }),
-      next
-    )
+    return this.observed(next, cause)
   }
 
   /** Records an attempt's outcome; the state after it. */
@@ -286,6 +292,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     if (memory !== undefined) {
       const cell = this.cell(memory)
       return this.commit(cell, State.transition(this.policy, cell.state as CircuitState, event), cause)
+    }
+    const store = this.store
+    if (store.unsafeGet !== undefined) {
+      // Most outcomes change nothing (a success with no failures counted): no modify then.
+      const current = store.unsafeGet(this.name, this.initialState) as CircuitState
+      if (State.transition(this.policy, current, event) === current) return this.observed(current, cause)
     }
     const applied = this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause)
     return applied instanceof Applied ? applied.state : Effect.map(applied, (a) => a.state)
@@ -361,9 +373,16 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   // --- execution -----------------------------------------------------------------
 
   execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
-    return Effect.withFiberRuntime((fiber) => {
+    return Effect.withFiberRuntime((fiber, status) => {
       const clock = clockOf(fiber.currentDefaultServices)
-      const call: Call<A, E, R> = { effect, fiber, clock, started: clockNow(clock), driver: undefined }
+      const call: Call<A, E, R> = {
+        effect,
+        fiber,
+        interruptible: RuntimeFlags.interruption(status.runtimeFlags),
+        clock,
+        started: clockNow(clock),
+        driver: undefined
+      }
       return this.attempt(call, 1, undefined)
     })
   }
@@ -394,6 +413,20 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
         ? this.run(call, decision, attempt, lastFailure)
         : Effect.flatMap(committed as Effect.Effect<CircuitState>, () => this.run(call, decision, attempt, lastFailure))
     }
+    const store = this.store
+    if (store.unsafeGet !== undefined) {
+      // Admitting outside Half-Open, or rejecting, changes nothing unless time moves the state.
+      const current = store.unsafeGet(this.name, this.initialState) as CircuitState
+      const decision = State.decide(this.policy, current, now)
+      if (decision._tag !== "AdmitTrial" && State.advance(this.policy, current, now) === current) {
+        const observed = this.observed(current)
+        return observed === current
+          ? this.run(call, decision, attempt, lastFailure)
+          : Effect.flatMap(observed as Effect.Effect<CircuitState>, () =>
+              this.run(call, decision, attempt, lastFailure)
+            )
+      }
+    }
     return andThen(
       this.apply((s) => {
         const decision = State.decide(this.policy, s, now)
@@ -413,14 +446,55 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     attempt: number,
     lastFailure: Cause.Cause<E | CircuitTimeoutError> | undefined
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
-    return decision._tag === "Admit" && this.timeoutMillis > 0
-      ? // A timed attempt runs in a region that its timer's interruption cannot leave.
-        this.settle(
-          call,
-          attempt,
-          Effect.uninterruptibleMask((restore) => this.admitted(call, decision, attempt, lastFailure, restore))
-        )
-      : this.admitted(call, decision, attempt, lastFailure, undefined)
+    if (decision._tag !== "Admit" || this.timeoutMillis === 0) {
+      return this.admitted(call, decision, attempt, lastFailure, undefined)
+    }
+    if (call.interruptible && !hasChildren(call.fiber)) {
+      return this.timedInCallersFiber(call, decision.generation, attempt)
+    }
+    // A timed attempt runs in a region that its timer's interruption cannot leave.
+    return this.settle(
+      call,
+      attempt,
+      Effect.uninterruptibleMask((restore) => this.admitted(call, decision, attempt, lastFailure, restore))
+    )
+  }
+
+  /**
+   * A timed attempt in the caller's fiber, which is interruptible and has no children (the
+   * common case): the attempt runs in the caller's fiber, and when the timeout passes the
+   * timer interrupts that fiber with an interruptor of its own. The interruption unwinds the
+   * effect (its finalizers run, an awaited promise's signal aborts) up to this region, which
+   * is uninterruptible so that its handlers run; they take the interruptor back, so the
+   * caller goes on and sees a timeout. It is `Effect.timeout`'s semantics without its fork
+   * (7 to 12 µs a call). The caller was interruptible, so the effect and any retry run
+   * interruptible again (no `uninterruptibleMask`, whose restore would do the same, costlier).
+   */
+  private timedInCallersFiber<A, E, R>(
+    call: Call<A, E, R>,
+    generation: number,
+    attempt: number
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
+    if (attempt > 1) this.countRetry(attempt)
+    const ticket: State.Ticket = { generation, trial: false }
+    const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
+    const onFailure = (cause: Cause.Cause<E>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> => {
+      timer.cancel()
+      const failed = this.failed(call, cause, ticket, timer, attempt)
+      const retry = Effect.interruptible(Effect.flatMap(failed, (f) => this.retryOrFail(call, attempt, f)))
+      // The interruptor is taken back before the region turns interruptible again.
+      return timer.interruptor === undefined ? retry : Effect.zipRight(withdrawInterruptor(timer.interruptor), retry)
+    }
+    return Effect.uninterruptible(
+      Effect.matchCauseEffect(Effect.interruptible(call.effect), {
+        onSuccess: (value) => {
+          timer.cancel()
+          // Finished after its timeout (an uninterruptible part ran on): a timeout, as with `Effect.timeout`.
+          return timer.timedOut ? onFailure(Cause.empty) : this.succeeded(call, value, ticket, attempt)
+        },
+        onFailure
+      })
+    )
   }
 
   /** Continues after a masked attempt: a retryable failure retries, outside the mask. */
@@ -473,11 +547,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       if (this.eventSubscribers > 0) this.emit({ _tag: "Rejected", circuit: this.name, attempt })
       return Effect.fail(new CircuitOpenError({ circuit: this.name, retryAfter: Duration.millis(decision.retryAfter) }))
     }
-    if (attempt > 1) {
-      // Counted once admitted: a retry the open circuit refuses never ran.
-      this.recorder?.retry()
-      if (this.eventSubscribers > 0) this.emit({ _tag: "Retry", circuit: this.name, attempt })
-    }
+    if (attempt > 1) this.countRetry(attempt)
     const ticket: State.Ticket = { generation: decision.generation, trial: decision._tag === "AdmitTrial" }
     if (restore === undefined) {
       // Untimed, outside any mask: a retryable failure retries directly.
@@ -499,7 +569,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       // Interrupting the caller's fiber would interrupt its children too: fork instead.
       const ctx: { timedOut: boolean } = { timedOut: false }
       return Effect.matchCauseEffect(restore(this.withTimeoutForked(call.effect, call, ctx)), {
-        onSuccess: (value) => this.succeeded(call, value, ticket, attempt),
+        onSuccess: (value): Effect.Effect<unknown, E> =>
+          ctx.timedOut
+            ? this.failed(call, Cause.empty, ticket, ctx, attempt)
+            : this.succeeded(call, value, ticket, attempt),
         onFailure: (cause) => this.failed(call, cause, ticket, ctx, attempt)
       })
     }
@@ -510,11 +583,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     // a timeout. It is `Effect.timeout`'s semantics without its fork (7 to 12 µs a call).
     const ctx = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
     return Effect.matchCauseEffect(restore(call.effect), {
-      onSuccess: (value) => {
+      onSuccess: (value): Effect.Effect<unknown, E> => {
         ctx.cancel()
+        // Finished after its timeout (an uninterruptible part ran on): a timeout, as with `Effect.timeout`.
         return ctx.interruptor === undefined
           ? this.succeeded(call, value, ticket, attempt)
-          : Effect.zipRight(withdrawInterruptor(ctx.interruptor), this.succeeded(call, value, ticket, attempt))
+          : Effect.zipRight(withdrawInterruptor(ctx.interruptor), this.failed(call, Cause.empty, ticket, ctx, attempt))
       },
       onFailure: (cause) => {
         ctx.cancel()
@@ -523,6 +597,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
           : Effect.zipRight(withdrawInterruptor(ctx.interruptor), this.failed(call, cause, ticket, ctx, attempt))
       }
     })
+  }
+
+  /** Counted once admitted: a retry the open circuit refuses never ran. */
+  private countRetry(attempt: number): void {
+    this.recorder?.retry()
+    if (this.eventSubscribers > 0) this.emit({ _tag: "Retry", circuit: this.name, attempt })
   }
 
   private succeeded<A>(call: Call<A, any, any>, value: A, ticket: State.Ticket, attempt: number): Effect.Effect<A> {
@@ -657,6 +737,8 @@ interface Call<A, E, R> {
   readonly effect: Effect.Effect<A, E, R>
   /** The caller's fiber, where the attempts run. */
   readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
+  /** Whether the caller's region was interruptible. */
+  readonly interruptible: boolean
   readonly clock: Clock.Clock
   /** When the call began (`clockNow`). */
   readonly started: number

@@ -202,8 +202,16 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
       generation: ticket.generation,
       trial: ticket.trial
     }
-    if (this.store === undefined)
+    const store = this.store
+    if (store === undefined) {
       return this.observeState(CircuitBreakerState.transition(this.policy, this.lastKnown, event), cause)
+    }
+    if (store.unsafeGet !== undefined) {
+      // Most outcomes change nothing (a success with no failures counted): no modify then.
+      const current = store.unsafeGet(this.name, this.initialState) as CircuitState
+      const next = CircuitBreakerState.transition(this.policy, current, event)
+      if (next === current) return this.observeState(current, cause)
+    }
     return this.apply((s) => [undefined, CircuitBreakerState.transition(this.policy, s, event)], cause)[1]
   }
 
@@ -333,6 +341,15 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
         undefined
       )
       return this.run(call, attempt, lastError, decision, admittedAt)
+    }
+    if (store.unsafeGet !== undefined) {
+      // Admitting outside Half-Open, or rejecting, changes nothing unless time moves the state.
+      const current = store.unsafeGet(this.name, this.initialState) as CircuitState
+      const decision = CircuitBreakerState.decide(this.policy, current, admittedAt)
+      if (decision._tag !== "AdmitTrial" && CircuitBreakerState.advance(this.policy, current, admittedAt) === current) {
+        this.observeState(current, undefined)
+        return this.run(call, attempt, lastError, decision, admittedAt)
+      }
     }
     const [decision] = this.apply((s) => {
       const d = CircuitBreakerState.decide(this.policy, s, admittedAt)

@@ -472,6 +472,11 @@ export const make = (
     const flush = (cell: Cell) =>
       cell.flushing || cell.pending.length === 0 ? Effect.void : Effect.ignore(withinBudget(write(cell, undefined)))
 
+    const unsafeGet = (name: string, initial: CircuitState): CircuitState => {
+      const cell = cellOf(name, initial)
+      return unavailableView(cell) ?? cell.view
+    }
+
     const unsafeModify = <A>(
       name: string,
       initial: CircuitState,
@@ -523,6 +528,7 @@ export const make = (
           return withinBudget(authoritative)
         }),
       unsafeModify,
+      unsafeGet,
       delete: (name) =>
         Effect.asVoid(
           Effect.zipRight(
