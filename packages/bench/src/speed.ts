@@ -1,6 +1,6 @@
 /**
  * Per-call timings, all contenders in one process, interleaved round by round: each round
- * measures every contender once (n sequential calls, n calibrated to ~40 ms), after a
+ * measures every contender once (n sequential calls, n calibrated to ~200 ms (BENCH_ROUND_MS)), after a
  * full GC. Ratios and differences are taken within a round, then the median over rounds.
  */
 import { CircuitBreaker } from "@circuit-breaker/core"

@@ -111,6 +111,15 @@ const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 // Closed → Open
 // ---------------------------------------------------------------------------------------------------------------------
 
+describe("a breaker made with Effect.runPromise", () => {
+  it("is not a thenable: the promise resolves with the breaker, which runs calls on the live clock", async () => {
+    const breaker = await Effect.runPromise(CircuitBreaker.make({ name: `${PREFIX}not-thenable` }))
+    expect(CircuitBreaker.isCircuitBreaker(breaker)).toBe(true)
+    expect("then" in breaker).toBe(false)
+    expect(await Effect.runPromise(breaker.execute(Effect.promise(async () => 42)))).toBe(42)
+  })
+})
+
 describe("Closed → Open", () => {
   it.effect("opens after failureThreshold consecutive failures", () =>
     Effect.gen(function* () {

@@ -33,7 +33,9 @@ import * as options_ from "./options.js"
 export const TypeId: CB.TypeId = Symbol.for("@circuit-breaker/core/CircuitBreaker") as CB.TypeId
 
 const liveClock = Context.get(DefaultServices.liveServices, ClockTag)
-const liveNow = (): number => performance.timeOrigin + performance.now()
+/** Read once: `performance.timeOrigin` is a getter that allocates a number on every read. */
+const timeOrigin = performance.timeOrigin
+const liveNow = (): number => timeOrigin + performance.now()
 
 type Policy = State.Policy<number>
 type CircuitState = State.CircuitState<number>
@@ -114,6 +116,9 @@ const NOT_BUILT: unique symbol = Symbol("NotBuilt")
 /** The context of an attempt that has no timer. */
 const NOT_TIMED: AttemptContext = { timedOut: false }
 
+/** The announcement of a change of state (it yields the new state), or `undefined` when nothing changed. */
+type Announced = Effect.Effect<CircuitState> | undefined
+
 /** A value now, or an Effect that produces it: lets the in-memory store stay synchronous. */
 type Step<A> = A | Effect.Effect<A>
 
@@ -121,11 +126,6 @@ const andThen = <A, B, E, R>(
   step: Step<Applied<A>>,
   f: (a: Applied<A>) => Effect.Effect<B, E, R>
 ): Effect.Effect<B, E, R> => (step instanceof Applied ? f(step) : Effect.flatMap(step, f))
-
-const whenState = <B, E, R>(
-  step: Step<CircuitState>,
-  f: (state: CircuitState) => Effect.Effect<B, E, R>
-): Effect.Effect<B, E, R> => (Effect.isEffect(step) ? Effect.flatMap(step, f) : f(step))
 
 const isTimeout = (cause: Cause.Cause<unknown>): boolean => {
   const failure = Cause.failureOption(cause)
@@ -261,10 +261,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   }
 
   /** Announces a change of state made elsewhere (another breaker, another process) and seen now. */
-  private observed(current: CircuitState, cause?: unknown): Step<CircuitState> {
+  private observed(current: CircuitState, cause?: unknown): Announced {
     const previous = this.lastKnown
     this.lastKnown = current
-    if (current._tag === previous._tag) return current
+    if (current._tag === previous._tag) return undefined
     return Effect.as(
       this.announce({ circuit: this.name, from: previous._tag, to: current._tag, at: current.since, cause }),
       current
@@ -272,7 +272,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   }
 
   /** Writes `next` into an in-memory cell, and announces the change of state it makes. */
-  private commit(cell: MemoryCell, next: CircuitState, cause: unknown): Step<CircuitState> {
+  private commit(cell: MemoryCell, next: CircuitState, cause: unknown): Announced {
     if (next !== cell.state) {
       cell.state = next
       cell.version++
@@ -280,13 +280,13 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     return this.observed(next, cause)
   }
 
-  /** Records an attempt's outcome; the state after it. */
+  /** Records an attempt's outcome. */
   private record(
     tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
     ticket: State.Ticket,
     now: number,
     cause?: unknown
-  ): Step<CircuitState> {
+  ): Announced {
     const event: State.CircuitEvent = { _tag: tag, now, generation: ticket.generation, trial: ticket.trial }
     const memory = this.memory
     if (memory !== undefined) {
@@ -300,7 +300,15 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       if (State.transition(this.policy, current, event) === current) return this.observed(current, cause)
     }
     const applied = this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause)
-    return applied instanceof Applied ? applied.state : Effect.map(applied, (a) => a.state)
+    return applied instanceof Applied ? undefined : Effect.map(applied, (a) => a.state)
+  }
+
+  /** Continues with the state after `announced`: this breaker's last known state. */
+  private afterRecord<B, E, R>(
+    announced: Announced,
+    f: (state: CircuitState) => Effect.Effect<B, E, R>
+  ): Effect.Effect<B, E, R> {
+    return announced === undefined ? f(this.lastKnown) : Effect.flatMap(announced, f)
   }
 
   private update(event: (now: number) => State.CircuitEvent): Effect.Effect<CircuitState> {
@@ -408,10 +416,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       const decision = State.decide(this.policy, current, now)
       if (decision._tag === "AdmitTrial") return this.attemptMasked(call, attempt, lastFailure)
       // Neither an admission nor a rejection outside Half-Open takes a slot: only time moves the state.
-      const committed = this.commit(cell, State.advance(this.policy, current, now), undefined)
-      return committed === cell.state
+      const announced = this.commit(cell, State.advance(this.policy, current, now), undefined)
+      return announced === undefined
         ? this.run(call, decision, attempt, lastFailure)
-        : Effect.flatMap(committed as Effect.Effect<CircuitState>, () => this.run(call, decision, attempt, lastFailure))
+        : Effect.flatMap(announced, () => this.run(call, decision, attempt, lastFailure))
     }
     const store = this.store
     if (store.unsafeGet !== undefined) {
@@ -419,12 +427,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       const current = store.unsafeGet(this.name, this.initialState) as CircuitState
       const decision = State.decide(this.policy, current, now)
       if (decision._tag !== "AdmitTrial" && State.advance(this.policy, current, now) === current) {
-        const observed = this.observed(current)
-        return observed === current
+        const announced = this.observed(current)
+        return announced === undefined
           ? this.run(call, decision, attempt, lastFailure)
-          : Effect.flatMap(observed as Effect.Effect<CircuitState>, () =>
-              this.run(call, decision, attempt, lastFailure)
-            )
+          : Effect.flatMap(announced, () => this.run(call, decision, attempt, lastFailure))
       }
     }
     return andThen(
@@ -609,7 +615,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     const now = clockNow(call.clock)
     if (this.eventSubscribers > 0) this.emit({ _tag: "Success", circuit: this.name, attempt })
     this.recorder?.success(this.elapsed(call, now))
-    return whenState(this.record("Succeeded", ticket, now), () => Effect.succeed(value))
+    return this.afterRecord(this.record("Succeeded", ticket, now), () => Effect.succeed(value))
   }
 
   /** Records a failed attempt; fails at once when the failure must not be retried. */
@@ -625,12 +631,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       const error = new CircuitTimeoutError({ circuit: this.name, timeout: this.options.timeout, attempt })
       this.recorder?.failedAttempt(error, now, attempt)
       if (this.eventSubscribers > 0) this.emit({ _tag: "Timeout", circuit: this.name, attempt, error })
-      return whenState(this.record("TimedOut", ticket, now, error), (state) =>
+      return this.afterRecord(this.record("TimedOut", ticket, now, error), (state) =>
         Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(Cause.fail(error), state._tag === "Open"))
       )
     }
     if (Cause.isInterruptedOnly(cause)) {
-      return whenState(this.record("Interrupted", ticket, now), () => Effect.failCause(cause))
+      return this.afterRecord(this.record("Interrupted", ticket, now), () => Effect.failCause(cause))
     }
     const failure = Cause.failureOption(cause)
     if (Option.isSome(failure) && !this.isFailure(failure.value)) {
@@ -638,12 +644,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       // circuit records a success, and the call fails with the error, without retrying.
       if (this.eventSubscribers > 0) this.emit({ _tag: "Failure", circuit: this.name, attempt, error: failure.value })
       this.recorder?.failure(this.elapsed(call), false)
-      return whenState(this.record("Succeeded", ticket, now), () => Effect.failCause(cause))
+      return this.afterRecord(this.record("Succeeded", ticket, now), () => Effect.failCause(cause))
     }
     const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
     this.recorder?.failedAttempt(error, now, attempt)
     if (this.eventSubscribers > 0) this.emit({ _tag: "Failure", circuit: this.name, attempt, error })
-    return whenState(this.record("Failed", ticket, now, error), (state) =>
+    return this.afterRecord(this.record("Failed", ticket, now, error), (state) =>
       // A defect is a bug, not a flaky service: it is counted, never retried.
       Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(cause, Option.isNone(failure) || state._tag === "Open"))
     )
@@ -747,7 +753,7 @@ interface Call<A, E, R> {
 
 /** @internal */
 export const clockNow = (clock: Clock.Clock): number =>
-  clock === liveClock ? performance.timeOrigin + performance.now() : clock.unsafeCurrentTimeMillis()
+  clock === liveClock ? liveNow() : clock.unsafeCurrentTimeMillis()
 
 let lastServices: Context.Context<DefaultServices.DefaultServices> = DefaultServices.liveServices
 let lastClock: Clock.Clock = liveClock

@@ -1,4 +1,5 @@
 import * as Metric from "effect/Metric"
+import type * as MetricHook from "effect/MetricHook"
 import * as MetricKey from "effect/MetricKey"
 import type * as MetricKeyType from "effect/MetricKeyType"
 import { v7 as uuidv7 } from "uuid"
@@ -10,8 +11,9 @@ const RESERVOIR_SIZE = 1024
 const SUM = RESERVOIR_SIZE
 const MAX = RESERVOIR_SIZE + 1
 
-type Counter = Metric.Metric.Counter<number>
+type Counter = MetricHook.MetricHook.Counter<number>
 
+/** The registry hooks of this circuit's Effect metrics, updated directly (what `Metric.update` ends in). */
 interface TaggedMetrics {
   readonly calls: Counter
   readonly successes: Counter
@@ -19,19 +21,16 @@ interface TaggedMetrics {
   readonly rejections: Counter
   readonly timeouts: Counter
   readonly retried: Counter
-  readonly gauge: Metric.Metric.Gauge<number>
-  readonly histogram: Metric.Metric.Histogram<number>
+  readonly gauge: MetricHook.MetricHook.Gauge<number>
+  readonly histogram: MetricHook.MetricHook.Histogram
 }
-
-/** No extra metric tags: one array for every update, rather than a new `[]` each. */
-const NO_TAGS: ReadonlyArray<never> = []
 
 /** @internal */
 export const stateGaugeValue = (state: StateName): number => (state === "Closed" ? 0 : state === "HalfOpen" ? 1 : 2)
 
-/** The metric of `key` tagged with the circuit: its registry hook is looked up once, on its first update. */
-const tagged = <Type extends MetricKeyType.MetricKeyType<any, any>>(key: MetricKey.MetricKey<Type>, circuit: string) =>
-  Metric.fromMetricKey(MetricKey.tagged(key, "circuit", circuit))
+const registry = Metric.globalMetricRegistry
+const tag = <Type extends MetricKeyType.MetricKeyType<any, any>>(key: MetricKey.MetricKey<Type>, circuit: string) =>
+  MetricKey.tagged(key, "circuit", circuit)
 
 /**
  * The mutable counters behind a breaker's metrics. Updated synchronously on the call
@@ -63,14 +62,14 @@ export class MetricsRecorder {
 
   private get m(): TaggedMetrics {
     return (this.tagged ??= {
-      calls: tagged(keys.calls, this.circuit),
-      successes: tagged(keys.successes, this.circuit),
-      failed: tagged(keys.failures, this.circuit),
-      rejections: tagged(keys.rejections, this.circuit),
-      timeouts: tagged(keys.timeouts, this.circuit),
-      retried: tagged(keys.retries, this.circuit),
-      gauge: tagged(keys.state, this.circuit),
-      histogram: tagged(keys.latency, this.circuit)
+      calls: registry.getCounter(tag(keys.calls, this.circuit)),
+      successes: registry.getCounter(tag(keys.successes, this.circuit)),
+      failed: registry.getCounter(tag(keys.failures, this.circuit)),
+      rejections: registry.getCounter(tag(keys.rejections, this.circuit)),
+      timeouts: registry.getCounter(tag(keys.timeouts, this.circuit)),
+      retried: registry.getCounter(tag(keys.retries, this.circuit)),
+      gauge: registry.getGauge(tag(keys.state, this.circuit)),
+      histogram: registry.getHistogram(tag(keys.latency, this.circuit))
     })
   }
 
@@ -86,25 +85,25 @@ export class MetricsRecorder {
     this.latencyCount++
     buffer[SUM] = buffer[SUM]! + millis
     if (millis > buffer[MAX]!) buffer[MAX] = millis
-    this.m.histogram.unsafeUpdate(millis, NO_TAGS)
+    this.m.histogram.update(millis)
   }
 
   success(latencyMillis: number): void {
     this.totalCalls++
     this.successCalls++
-    this.m.calls.unsafeUpdate(1, NO_TAGS)
-    this.m.successes.unsafeUpdate(1, NO_TAGS)
+    this.m.calls.update(1)
+    this.m.successes.update(1)
     this.latency(latencyMillis)
   }
 
   failure(latencyMillis: number, timedOut: boolean): void {
     this.totalCalls++
     this.failureCalls++
-    this.m.calls.unsafeUpdate(1, NO_TAGS)
-    this.m.failed.unsafeUpdate(1, NO_TAGS)
+    this.m.calls.update(1)
+    this.m.failed.update(1)
     if (timedOut) {
       this.timeoutCalls++
-      this.m.timeouts.unsafeUpdate(1, NO_TAGS)
+      this.m.timeouts.update(1)
     }
     this.latency(latencyMillis)
   }
@@ -113,18 +112,18 @@ export class MetricsRecorder {
     this.totalCalls++
     this.failureCalls++
     this.rejectedCalls++
-    this.m.calls.unsafeUpdate(1, NO_TAGS)
-    this.m.failed.unsafeUpdate(1, NO_TAGS)
-    this.m.rejections.unsafeUpdate(1, NO_TAGS)
+    this.m.calls.update(1)
+    this.m.failed.update(1)
+    this.m.rejections.update(1)
   }
 
   retry(): void {
     this.retries++
-    this.m.retried.unsafeUpdate(1, NO_TAGS)
+    this.m.retried.update(1)
   }
 
   state(state: StateName): void {
-    this.m.gauge.unsafeUpdate(stateGaugeValue(state), NO_TAGS)
+    this.m.gauge.update(stateGaugeValue(state))
   }
 
   failedAttempt(error: unknown, time: number, attempt: number): void {

@@ -28,8 +28,10 @@ const stateNames = { Closed: "CLOSED", Open: "OPEN", HalfOpen: "HALF_OPEN" } as 
   API.CircuitStateName
 >
 
+/** Read once: `performance.timeOrigin` is a getter that allocates a number on every read. */
+const timeOrigin = performance.timeOrigin
 /** Milliseconds since the epoch, from the monotonic clock (latencies need sub-millisecond precision). */
-const now = (): number => performance.timeOrigin + performance.now()
+const now = (): number => timeOrigin + performance.now()
 
 const isThenable = (u: unknown): u is PromiseLike<unknown> =>
   u !== null && (typeof u === "object" || typeof u === "function") && typeof (u as any).then === "function"
