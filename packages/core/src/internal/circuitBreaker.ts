@@ -116,6 +116,9 @@ const NOT_BUILT: unique symbol = Symbol("NotBuilt")
 /** The context of an attempt that has no timer. */
 const NOT_TIMED: AttemptContext = { timedOut: false }
 
+/** An admission decision: it identifies the state an admitted call belongs to (its ticket). */
+type Admission = Exclude<State.Decision, { readonly _tag: "Reject" }>
+
 /** The announcement of a change of state (it yields the new state), or `undefined` when nothing changed. */
 type Announced = Effect.Effect<CircuitState> | undefined
 
@@ -283,11 +286,16 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   /** Records an attempt's outcome. */
   private record(
     tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
-    ticket: State.Ticket,
+    ticket: Admission,
     now: number,
     cause?: unknown
   ): Announced {
-    const event: State.CircuitEvent = { _tag: tag, now, generation: ticket.generation, trial: ticket.trial }
+    const event: State.CircuitEvent = {
+      _tag: tag,
+      now,
+      generation: ticket.generation,
+      trial: ticket._tag === "AdmitTrial"
+    }
     const memory = this.memory
     if (memory !== undefined) {
       const cell = this.cell(memory)
@@ -404,7 +412,9 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     attempt: number,
     lastFailure: Cause.Cause<E | CircuitTimeoutError> | undefined
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
-    if (this.store.unsafeModify === undefined) return this.attemptMasked(call, attempt, lastFailure)
+    if (this.memory === undefined && this.store.unsafeModify === undefined) {
+      return this.attemptMasked(call, attempt, lastFailure)
+    }
     // Fast path: admit synchronously, without an uninterruptible region. A trial call is
     // not admitted here: it takes a Half-Open slot, which must be given back even if the
     // call is interrupted, so it goes through `attemptMasked`.
@@ -456,7 +466,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       return this.admitted(call, decision, attempt, lastFailure, undefined)
     }
     if (call.interruptible && !hasChildren(call.fiber)) {
-      return this.timedInCallersFiber(call, decision.generation, attempt)
+      return this.timedInCallersFiber(call, decision, attempt)
     }
     // A timed attempt runs in a region that its timer's interruption cannot leave.
     return this.settle(
@@ -478,11 +488,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
    */
   private timedInCallersFiber<A, E, R>(
     call: Call<A, E, R>,
-    generation: number,
+    ticket: Admission,
     attempt: number
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     if (attempt > 1) this.countRetry(attempt)
-    const ticket: State.Ticket = { generation, trial: false }
     const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
     const onFailure = (cause: Cause.Cause<E>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> => {
       timer.cancel()
@@ -554,7 +563,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       return Effect.fail(new CircuitOpenError({ circuit: this.name, retryAfter: Duration.millis(decision.retryAfter) }))
     }
     if (attempt > 1) this.countRetry(attempt)
-    const ticket: State.Ticket = { generation: decision.generation, trial: decision._tag === "AdmitTrial" }
+    const ticket = decision
     if (restore === undefined) {
       // Untimed, outside any mask: a retryable failure retries directly.
       return Effect.matchCauseEffect(call.effect, {
@@ -611,7 +620,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     if (this.eventSubscribers > 0) this.emit({ _tag: "Retry", circuit: this.name, attempt })
   }
 
-  private succeeded<A>(call: Call<A, any, any>, value: A, ticket: State.Ticket, attempt: number): Effect.Effect<A> {
+  private succeeded<A>(call: Call<A, any, any>, value: A, ticket: Admission, attempt: number): Effect.Effect<A> {
     const now = clockNow(call.clock)
     if (this.eventSubscribers > 0) this.emit({ _tag: "Success", circuit: this.name, attempt })
     this.recorder?.success(this.elapsed(call, now))
@@ -622,7 +631,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   private failed<E>(
     call: Call<any, E, any>,
     cause: Cause.Cause<E>,
-    ticket: State.Ticket,
+    ticket: Admission,
     ctx: AttemptContext,
     attempt: number
   ): Effect.Effect<FailedAttempt<E | CircuitTimeoutError>, E> {

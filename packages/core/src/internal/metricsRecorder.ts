@@ -77,7 +77,7 @@ export class MetricsRecorder {
     return (this.reservoir ??= new Float64Array(RESERVOIR_SIZE + 2))
   }
 
-  private latency(millis: number): void {
+  private latency(millis: number, m: TaggedMetrics): void {
     // The sum and the max live in the buffer too: a double in a field would be boxed (a new
     // heap number, written into a long-lived object) on every call.
     const buffer = this.buffer()
@@ -85,15 +85,16 @@ export class MetricsRecorder {
     this.latencyCount++
     buffer[SUM] = buffer[SUM]! + millis
     if (millis > buffer[MAX]!) buffer[MAX] = millis
-    this.m.histogram.update(millis)
+    m.histogram.update(millis)
   }
 
   success(latencyMillis: number): void {
     this.totalCalls++
     this.successCalls++
-    this.m.calls.update(1)
-    this.m.successes.update(1)
-    this.latency(latencyMillis)
+    const m = this.m
+    m.calls.update(1)
+    m.successes.update(1)
+    this.latency(latencyMillis, m)
   }
 
   failure(latencyMillis: number, timedOut: boolean): void {
@@ -105,7 +106,7 @@ export class MetricsRecorder {
       this.timeoutCalls++
       this.m.timeouts.update(1)
     }
-    this.latency(latencyMillis)
+    this.latency(latencyMillis, this.m)
   }
 
   rejected(): void {
