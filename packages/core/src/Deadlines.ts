@@ -1,16 +1,16 @@
 /**
- * Many timeouts of one length, served by one timer. Every call of a breaker has the same
- * timeout, so deadlines arrive in order: a linked list kept in insertion order is sorted,
- * adding and removing are O(1), and one Node timer set for the earliest deadline serves
- * them all (a Node timer per call costs more than the rest of the call). The timer keeps
- * the process alive only while some deadline is pending.
+ * Many deadlines served by one timer. Every call of a breaker has the same timeout, so
+ * deadlines mostly arrive in order: a linked list kept sorted takes them in O(1) (a deadline
+ * out of order, such as a retry's wait, is placed by walking back from the tail), removing
+ * is O(1), and one Node timer set for the earliest deadline serves them all (a Node timer
+ * per call costs more than the rest of the call). The timer keeps the process alive only
+ * while some deadline is pending.
  *
  * Used by the Effect executor and by `@circuit-breaker/promise`; not needed by
  * applications.
  *
  * @since 0.1.0
  */
-import * as internal from "./internal/deadlines.js"
 
 /**
  * One pending deadline: a node of the list. Subclass it (implementing `expire`) to carry
@@ -19,13 +19,26 @@ import * as internal from "./internal/deadlines.js"
  * @since 0.1.0
  * @category models
  */
-export const Deadline: typeof internal.Deadline = internal.Deadline
+export abstract class Deadline {
+  prev: Deadline | undefined = undefined
+  next: Deadline | undefined = undefined
+  /** When it expires (milliseconds, on the clock the `Deadlines` were made with); `Infinity`: never. */
+  at = Infinity
+  abstract expire(): void
+}
 
-/**
- * @since 0.1.0
- * @category models
- */
-export type Deadline = internal.Deadline
+class CallbackDeadline extends Deadline {
+  constructor(
+    at: number,
+    private readonly onExpire: () => void
+  ) {
+    super()
+    this.at = at
+  }
+  expire(): void {
+    this.onExpire()
+  }
+}
 
 /**
  * The list of pending deadlines and its one timer: `new Deadlines(now)`, where `now`
@@ -35,10 +48,97 @@ export type Deadline = internal.Deadline
  * @since 0.1.0
  * @category constructors
  */
-export const Deadlines: typeof internal.Deadlines = internal.Deadlines
+export class Deadlines {
+  private head: Deadline | undefined = undefined
+  private tail: Deadline | undefined = undefined
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined
+  private timerAt = 0
+  private referenced = false
 
-/**
- * @since 0.1.0
- * @category models
- */
-export type Deadlines = internal.Deadlines
+  constructor(private readonly now: () => number) {}
+
+  /** Adds a deadline at `at` (`Infinity`: never) that calls `onExpire` when it passes. */
+  add(at: number, onExpire: () => void): Deadline {
+    return this.insert(new CallbackDeadline(at, onExpire))
+  }
+
+  /** Adds a node whose `at` is set; its `expire` is called when `at` passes. */
+  insert<D extends Deadline>(entry: D): D {
+    const at = entry.at
+    if (this.tail === undefined) {
+      this.head = this.tail = entry
+    } else if (at >= this.tail.at) {
+      entry.prev = this.tail
+      this.tail.next = entry
+      this.tail = entry
+    } else {
+      this.insertSorted(entry)
+    }
+    if (this.head!.at === Infinity) return entry
+    if (this.timer === undefined || this.timerAt > this.head!.at) this.arm(this.head!.at)
+    else if (!this.referenced) {
+      this.timer.ref()
+      this.referenced = true
+    }
+    return entry
+  }
+
+  /** Takes a node out (the call ended first); removing one twice is harmless. */
+  remove(entry: Deadline): void {
+    if (entry.prev !== undefined) entry.prev.next = entry.next
+    else if (this.head === entry) this.head = entry.next
+    else return // already removed
+    if (entry.next !== undefined) entry.next.prev = entry.prev
+    else this.tail = entry.prev
+    entry.prev = entry.next = undefined
+    if ((this.head === undefined || this.head.at === Infinity) && this.timer !== undefined && this.referenced) {
+      // Nothing waits: the timer may fire once more, but must not keep the process alive.
+      this.timer.unref()
+      this.referenced = false
+    }
+  }
+
+  /** Expires every entry now, whatever its deadline, and clears the timer. */
+  expireAll(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    while (this.head !== undefined) {
+      const entry = this.head
+      this.remove(entry)
+      entry.expire()
+    }
+  }
+
+  private insertSorted(entry: Deadline): void {
+    let after = this.tail
+    while (after !== undefined && after.at > entry.at) after = after.prev
+    if (after === undefined) {
+      entry.next = this.head
+      this.head!.prev = entry
+      this.head = entry
+    } else {
+      entry.prev = after
+      entry.next = after.next
+      after.next!.prev = entry
+      after.next = entry
+    }
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timerAt = at
+    this.referenced = true
+    this.timer = setTimeout(() => this.fire(), Math.max(0, at - this.now()))
+  }
+
+  private fire(): void {
+    this.timer = undefined
+    const now = this.now()
+    while (this.head !== undefined && this.head.at <= now) {
+      const entry = this.head
+      this.remove(entry)
+      entry.expire()
+    }
+    if (this.head !== undefined && this.head.at !== Infinity) this.arm(this.head.at)
+  }
+}

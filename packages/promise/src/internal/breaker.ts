@@ -612,7 +612,10 @@ class RetryWait extends Deadlines.Deadline {
   }
 
   start(at: number): void {
-    if (this.signal?.aborted) return this.reject(this.signal.reason)
+    if (this.signal?.aborted) {
+      this.reject(this.signal.reason)
+      return
+    }
     this.at = at
     this.list.insert(this)
     this.signal?.addEventListener("abort", this, { once: true })
