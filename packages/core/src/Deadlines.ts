@@ -27,6 +27,9 @@ export abstract class Deadline {
   abstract expire(): void
 }
 
+/** The longest delay a Node timer takes. */
+const MAX_TIMER_MILLIS = 2 ** 31 - 1
+
 class CallbackDeadline extends Deadline {
   constructor(
     at: number,
@@ -128,7 +131,8 @@ export class Deadlines {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timerAt = at
     this.referenced = true
-    this.timer = setTimeout(() => this.fire(), Math.max(0, at - this.now()))
+    // Node turns a delay beyond 2^31 - 1 ms into 1 ms: wait the longest it takes, and `fire` re-arms.
+    this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MILLIS, Math.max(0, at - this.now())))
   }
 
   private fire(): void {

@@ -614,6 +614,42 @@ describe("timeouts", () => {
     })
   )
 
+  it.effect(
+    "a caller interrupted while the attempt's finalizers run past the timeout: interrupted, no failure counted",
+    () =>
+      Effect.gen(function* () {
+        const breaker = yield* build("timeout-during-interruption", { timeout: 50, maxRetries: 0, failureThreshold: 1 })
+        const fiber = yield* Effect.fork(breaker.execute(Effect.never.pipe(Effect.ensuring(Effect.sleep(100)))))
+        yield* TestClock.adjust(10)
+        const interruption = yield* Effect.fork(Fiber.interrupt(fiber))
+        yield* TestClock.adjust(100)
+        const exit = yield* Fiber.join(interruption)
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect(yield* breaker.state).toMatchObject({ _tag: "Closed", tally: 0 })
+        expect((yield* breaker.metrics).timeoutCalls).toBe(0)
+      })
+  )
+
+  it.effect("fibers forked by a timed attempt end with it, as with Effect.timeout", () =>
+    Effect.gen(function* () {
+      const breaker = yield* build("timeout-attempt-children", { timeout: 1000, maxRetries: 0 })
+      const ticks = yield* Ref.make(0)
+      const child = yield* breaker.execute(
+        Effect.fork(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.sleep(5),
+              Ref.update(ticks, (n) => n + 1)
+            )
+          )
+        )
+      )
+      yield* TestClock.adjust(50)
+      expect(yield* Ref.get(ticks)).toBe(0)
+      expect(Exit.isInterrupted(yield* Fiber.await(child))).toBe(true)
+    })
+  )
+
   it.effect("nested breakers: the inner timeout is the inner call's, and the outer call goes on", () =>
     Effect.gen(function* () {
       const outer = yield* build("timeout-outer", { timeout: 1000, maxRetries: 0 })

@@ -21,6 +21,31 @@ describe("memory store specifics", () => {
     })
   )
 
+  it.effect("spreads into a wrapping store: every function is its own property and works detached", () =>
+    Effect.gen(function* () {
+      const writes: Array<string> = []
+      const base = CircuitBreakerStore.makeMemory()
+      const wrapped: CircuitBreakerStore.Store = {
+        ...base,
+        compareAndSet: (key, expected, next) => {
+          writes.push(key)
+          return base.compareAndSet(key, expected, next)
+        }
+      }
+      for (const key of ["get", "compareAndSet", "modify", "delete", "unsafeModify"] as const) {
+        expect(typeof wrapped[key]).toBe("function")
+      }
+      const state = { _tag: "Closed", generation: 0, since: 0, tally: 2 } as const
+      expect(yield* wrapped.compareAndSet("k", 0, state)).toBe(true)
+      expect(writes).toStrictEqual(["k"])
+      expect(Option.map(yield* wrapped.get("k"), (v) => v.version)).toStrictEqual(Option.some(1))
+      const breaker = yield* CircuitBreaker.make({ name: "k" }).pipe(
+        Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, wrapped)
+      )
+      expect(yield* breaker.state).toMatchObject({ _tag: "Closed", tally: 2 })
+    })
+  )
+
   it.effect("distributedTracking is refused over the memory store", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(

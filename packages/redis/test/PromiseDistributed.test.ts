@@ -44,6 +44,44 @@ describeWithRedis("Promise API with distributedTracking", () => {
     }
   })
 
+  it("a caller that aborts while Redis admits its Half-Open trial: fn is not called, and the slot goes back", async () => {
+    const calls: Array<string> = []
+    let failing = true
+    const options = {
+      distributedTracking: true,
+      redis: server.url,
+      failureThreshold: 1,
+      successThreshold: 1,
+      resetTimeout: 100,
+      maxRetries: 0,
+      name: "aborted-trial"
+    }
+    const breaker = createAdvancedCircuitBreaker(async () => {
+      calls.push("called")
+      if (failing) throw new Error("down")
+      return "ok"
+    }, options)
+    try {
+      await eventually(async () => (await breaker.getDistributedState()) !== null)
+      await expect(breaker.execute()).rejects.toThrow("down")
+      await eventually(() => breaker.getState() === "HALF_OPEN", 1000)
+      failing = false
+      calls.length = 0
+      const controller = new AbortController()
+      const reason = new Error("caller gave up")
+      // The trial's admission goes to Redis (a round trip); the abort lands before it returns.
+      const aborted = breaker.executeWith({ signal: controller.signal })
+      controller.abort(reason)
+      await expect(aborted).rejects.toBe(reason)
+      expect(calls).toEqual([])
+      // The slot was given back: the next caller is admitted as the trial, and closes the circuit.
+      await expect(breaker.execute()).resolves.toBe("ok")
+      expect(breaker.getState()).toBe("CLOSED")
+    } finally {
+      await breaker.dispose()
+    }
+  })
+
   it("aggregateMetrics reports what Redis holds for circuits of other processes", async () => {
     const here = createCircuitBreakerManager()
     const elsewhere = createCircuitBreakerManager()

@@ -25,7 +25,7 @@ import * as Metrics from "../CircuitBreakerMetrics.js"
 import * as State from "../CircuitBreakerState.js"
 import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { Deadline, Deadlines } from "../Deadlines.js"
-import { asMemoryStore, type MemoryCell, type MemoryStore, makeMemory } from "./circuitBreakerStore.js"
+import { asMemoryStore, type MemoryCell, type MemoryStore, makePrivateMemory } from "./circuitBreakerStore.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
 
@@ -493,23 +493,60 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     if (attempt > 1) this.countRetry(attempt)
     const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
-    const onFailure = (cause: Cause.Cause<E>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> => {
-      timer.cancel()
-      const failed = this.failed(call, cause, ticket, timer, attempt)
-      const retry = Effect.interruptible(Effect.flatMap(failed, (f) => this.retryOrFail(call, attempt, f)))
-      // The interruptor is taken back before the region turns interruptible again.
-      return timer.interruptor === undefined ? retry : Effect.zipRight(withdrawInterruptor(timer.interruptor), retry)
-    }
+    const afterFailure = (cause: Cause.Cause<E>, ctx: AttemptContext) =>
+      Effect.interruptible(
+        Effect.flatMap(this.failed(call, cause, ticket, ctx, attempt), (f) => this.retryOrFail(call, attempt, f))
+      )
     return Effect.uninterruptible(
       Effect.matchCauseEffect(Effect.interruptible(call.effect), {
-        onSuccess: (value) => {
+        onSuccess: (value): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> => {
           timer.cancel()
+          if (!timer.timedOut && !hasChildren(call.fiber)) return this.succeeded(call, value, ticket, attempt)
           // Finished after its timeout (an uninterruptible part ran on): a timeout, as with `Effect.timeout`.
-          return timer.timedOut ? onFailure(Cause.empty) : this.succeeded(call, value, ticket, attempt)
+          return this.endTimed(timer, call.fiber, undefined, (ctx) =>
+            ctx.timedOut ? afterFailure(Cause.empty, ctx) : this.succeeded(call, value, ticket, attempt)
+          )
         },
-        onFailure
+        onFailure: (cause) => {
+          timer.cancel()
+          if (timer.interruptor === undefined && !hasChildren(call.fiber)) return afterFailure(cause, NOT_TIMED)
+          return this.endTimed(timer, call.fiber, cause, (ctx) => afterFailure(cause, ctx))
+        }
       })
     )
+  }
+
+  /**
+   * The end of a timed attempt that ran in the caller's fiber, when its timer fired or it
+   * forked fibers: the timer's interruptor is taken back, the fibers the attempt forked
+   * (children of the caller's fiber now, which had none before) are interrupted and awaited,
+   * as a forked attempt's children would be, and then `next` runs. A timer that fired while
+   * the caller was being interrupted from elsewhere (the attempt's finalizers ran past the
+   * deadline) did not time the attempt out: it was interrupted.
+   */
+  private endTimed<X, E2, R2>(
+    timer: AttemptTimer,
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    cause: Cause.Cause<unknown> | undefined,
+    next: (ctx: AttemptContext) => Effect.Effect<X, E2, R2>
+  ): Effect.Effect<X, E2, R2> {
+    const interruptor = timer.interruptor
+    const timedOut =
+      timer.timedOut && (cause === undefined || interruptor === undefined || !interruptedElsewhere(cause, interruptor))
+    let before: Effect.Effect<void> | undefined =
+      interruptor === undefined ? undefined : withdrawInterruptor(interruptor)
+    const children = childrenOf(fiber)
+    if (children !== undefined) {
+      before =
+        before === undefined ? Fiber.interruptAll(children) : Effect.zipRight(before, Fiber.interruptAll(children))
+    }
+    const ctx = timedOut ? timer : NOT_TIMED
+    return before === undefined
+      ? next(ctx)
+      : Effect.zipRight(
+          before,
+          Effect.suspend(() => next(ctx))
+        )
   }
 
   /** Continues after a masked attempt: a retryable failure retries, outside the mask. */
@@ -596,20 +633,28 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     // finalizers run, an awaited promise's signal aborts) up to here, where the mask lets
     // the handlers run and the interruptor is taken back, so the caller goes on and sees
     // a timeout. It is `Effect.timeout`'s semantics without its fork (7 to 12 µs a call).
-    const ctx = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
+    const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
     return Effect.matchCauseEffect(restore(call.effect), {
       onSuccess: (value): Effect.Effect<unknown, E> => {
-        ctx.cancel()
+        timer.cancel()
+        if (!timer.timedOut && !hasChildren(call.fiber)) return this.succeeded(call, value, ticket, attempt)
         // Finished after its timeout (an uninterruptible part ran on): a timeout, as with `Effect.timeout`.
-        return ctx.interruptor === undefined
-          ? this.succeeded(call, value, ticket, attempt)
-          : Effect.zipRight(withdrawInterruptor(ctx.interruptor), this.failed(call, Cause.empty, ticket, ctx, attempt))
+        return this.endTimed(
+          timer,
+          call.fiber,
+          undefined,
+          (ctx): Effect.Effect<unknown, E> =>
+            ctx.timedOut
+              ? this.failed(call, Cause.empty, ticket, ctx, attempt)
+              : this.succeeded(call, value, ticket, attempt)
+        )
       },
       onFailure: (cause) => {
-        ctx.cancel()
-        return ctx.interruptor === undefined
-          ? this.failed(call, cause, ticket, ctx, attempt)
-          : Effect.zipRight(withdrawInterruptor(ctx.interruptor), this.failed(call, cause, ticket, ctx, attempt))
+        timer.cancel()
+        if (timer.interruptor === undefined && !hasChildren(call.fiber)) {
+          return this.failed(call, cause, ticket, NOT_TIMED, attempt)
+        }
+        return this.endTimed(timer, call.fiber, cause, (ctx) => this.failed(call, cause, ticket, ctx, attempt))
       }
     })
   }
@@ -737,6 +782,17 @@ const hasChildren = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
   return children === undefined || (children !== null && children.size > 0)
 }
 
+/** The fibers the fiber has forked and that still run; `undefined` when none (or when it cannot tell). */
+const childrenOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Array<Fiber.RuntimeFiber<any, any>> | undefined => {
+  const children = (fiber as unknown as { readonly _children?: ReadonlySet<Fiber.RuntimeFiber<any, any>> | null })
+    ._children
+  return children === undefined || children === null || children.size === 0 ? undefined : Array.from(children)
+}
+
+/** Whether `cause` was interrupted by some fiber other than `interruptor`. */
+const interruptedElsewhere = (cause: Cause.Cause<unknown>, interruptor: FiberId.FiberId): boolean =>
+  HashSet.some(Cause.interruptors(cause), (id) => !Equal.equals(id, interruptor))
+
 /** Takes one interruptor off the current fiber's interruption, leaving any other in place. */
 const withdrawInterruptor = (interruptor: FiberId.FiberId): Effect.Effect<void> =>
   FiberRef.update(FiberRef.interruptedCause, (cause) => {
@@ -784,7 +840,7 @@ export const make = (
     const resolved = options_.resolve(options)
     if (Either.isLeft(resolved)) return yield* resolved.left
     const o = resolved.right
-    const store = Option.getOrElse(yield* Effect.serviceOption(CircuitBreakerStore), makeMemory)
+    const store = Option.getOrElse(yield* Effect.serviceOption(CircuitBreakerStore), makePrivateMemory)
     if (o.distributedTracking && !store.shared) {
       return yield* new CircuitBreakerConfigError({
         option: "distributedTracking",

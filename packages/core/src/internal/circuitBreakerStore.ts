@@ -89,6 +89,9 @@ export class MemoryStore implements Store {
   }
 }
 
+/** The in-memory store behind each store `makeMemory` returned. */
+const backing = new WeakMap<Store, MemoryStore>()
+
 /**
  * The store as an in-memory one, whose cells a breaker reads and writes directly (no
  * closure per call); `undefined` for any other store.
@@ -96,10 +99,35 @@ export class MemoryStore implements Store {
  * @internal
  */
 export const asMemoryStore = (store: Store): MemoryStore | undefined =>
-  store instanceof MemoryStore ? store : undefined
+  store instanceof MemoryStore ? store : backing.get(store)
 
-/** @internal */
-export const makeMemory = (): Store => new MemoryStore()
+/**
+ * A breaker's own in-memory store (made when no store layer is provided): small, its
+ * functions made on first use.
+ *
+ * @internal
+ */
+export const makePrivateMemory = (): Store => new MemoryStore()
+
+/**
+ * The public in-memory store: a plain object whose functions are its own properties, so
+ * that it can be spread into a wrapping store.
+ *
+ * @internal
+ */
+export const makeMemory = (): Store => {
+  const memory = new MemoryStore()
+  const store: Store = {
+    shared: false,
+    get: memory.get,
+    compareAndSet: memory.compareAndSet,
+    modify: memory.modify,
+    delete: memory.delete,
+    unsafeModify: memory.unsafeModify
+  }
+  backing.set(store, memory)
+  return store
+}
 
 /** @internal */
 export const modifyWithCompareAndSet =

@@ -373,6 +373,21 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
         const final = Either.isRight(admitted)
           ? this.observe([admitted.right, read as CircuitState])[0]
           : this.apply((s) => CircuitBreakerState.admit(this.policy, s, admittedAt))[0]
+        // Aborted or disposed while the store admitted the trial: the slot goes back, fn is not called.
+        const cancelled = this.disposal.signal.aborted
+          ? this.disposal.signal
+          : call.signal?.aborted
+            ? call.signal
+            : undefined
+        if (cancelled !== undefined && final._tag !== "Reject") {
+          const ticket = { generation: final.generation, trial: final._tag === "AdmitTrial" }
+          return this.failed(
+            call,
+            ticket,
+            new AttemptContext(attempt, call.signal, this.disposal.signal),
+            cancelled.reason
+          )
+        }
         return this.run(call, attempt, lastError, final, admittedAt)
       })
     }
