@@ -1,7 +1,8 @@
 /**
  * Many deadlines served by one timer. Every call of a breaker has the same timeout, so
  * deadlines mostly arrive in order: a linked list kept sorted takes them in O(1) (a deadline
- * out of order, such as a retry's wait, is placed by walking back from the tail), removing
+ * out of order, such as a retry's wait, is placed by walking back from the last finite one;
+ * the `Infinity` ones of calls without a timeout wait at the end, out of the way), removing
  * is O(1), and one Node timer set for the earliest deadline serves them all (a Node timer
  * per call costs more than the rest of the call). The timer keeps the process alive only
  * while some deadline is pending.
@@ -54,6 +55,8 @@ class CallbackDeadline extends Deadline {
 export class Deadlines {
   private head: Deadline | undefined = undefined
   private tail: Deadline | undefined = undefined
+  /** The last node with a finite deadline; the Infinity ones follow it. */
+  private lastFinite: Deadline | undefined = undefined
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private timerAt = 0
   private referenced = false
@@ -68,16 +71,17 @@ export class Deadlines {
   /** Adds a node whose `at` is set; its `expire` is called when `at` passes. */
   insert<D extends Deadline>(entry: D): D {
     const at = entry.at
-    if (this.tail === undefined) {
-      this.head = this.tail = entry
-    } else if (at >= this.tail.at) {
-      entry.prev = this.tail
-      this.tail.next = entry
-      this.tail = entry
-    } else {
-      this.insertSorted(entry)
+    if (at === Infinity) {
+      // Never expires by itself (a call without a timeout): kept at the end, out of the way.
+      this.insertAfter(this.tail, entry)
+      return entry
     }
-    if (this.head!.at === Infinity) return entry
+    // Finite deadlines come before the Infinity ones, mostly in order: placed after the last
+    // finite one, or by walking back from it.
+    let after = this.lastFinite
+    while (after !== undefined && after.at > at) after = after.prev
+    this.insertAfter(after, entry)
+    if (after === this.lastFinite) this.lastFinite = entry
     if (this.timer === undefined || this.timerAt > this.head!.at) this.arm(this.head!.at)
     else if (!this.referenced) {
       this.timer.ref()
@@ -88,9 +92,10 @@ export class Deadlines {
 
   /** Takes a node out (the call ended first); removing one twice is harmless. */
   remove(entry: Deadline): void {
+    if (entry.prev === undefined && this.head !== entry) return // already removed
+    if (entry === this.lastFinite) this.lastFinite = entry.prev
     if (entry.prev !== undefined) entry.prev.next = entry.next
-    else if (this.head === entry) this.head = entry.next
-    else return // already removed
+    else this.head = entry.next
     if (entry.next !== undefined) entry.next.prev = entry.prev
     else this.tail = entry.prev
     entry.prev = entry.next = undefined
@@ -112,19 +117,14 @@ export class Deadlines {
     }
   }
 
-  private insertSorted(entry: Deadline): void {
-    let after = this.tail
-    while (after !== undefined && after.at > entry.at) after = after.prev
-    if (after === undefined) {
-      entry.next = this.head
-      this.head!.prev = entry
-      this.head = entry
-    } else {
-      entry.prev = after
-      entry.next = after.next
-      after.next!.prev = entry
-      after.next = entry
-    }
+  /** Links `entry` in after `after`, or first when `after` is `undefined`. */
+  private insertAfter(after: Deadline | undefined, entry: Deadline): void {
+    entry.prev = after
+    entry.next = after === undefined ? this.head : after.next
+    if (entry.next !== undefined) entry.next.prev = entry
+    else this.tail = entry
+    if (after === undefined) this.head = entry
+    else after.next = entry
   }
 
   private arm(at: number): void {

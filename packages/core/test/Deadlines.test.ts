@@ -36,6 +36,24 @@ describe("Deadlines", () => {
     expect(fired).toStrictEqual(["later", "never"])
   })
 
+  it("finite deadlines expire in order among calls that have none (Infinity), which only expireAll ends", async () => {
+    const list = new Deadlines.Deadlines(now)
+    const fired: Array<string> = []
+    const start = now()
+    const never = Array.from({ length: 1000 }, (_, i) => list.add(Infinity, () => fired.push(`never ${i}`)))
+    list.add(start + 30, () => fired.push("retry b"))
+    const removed = list.add(start + 20, () => fired.push("removed"))
+    list.add(start + 10, () => fired.push("retry a"))
+    list.remove(removed)
+    list.add(start + 40, () => fired.push("retry c"))
+    await sleep(70)
+    expect(fired).toStrictEqual(["retry a", "retry b", "retry c"])
+    list.remove(never[0]!)
+    list.expireAll()
+    expect(fired.length).toBe(3 + 999)
+    expect(fired.at(-1)).toBe("never 999")
+  })
+
   it("a deadline beyond a Node timer's range (30 days) waits: no TimeoutOverflowWarning, no early expiry", async () => {
     const warnings: Array<string> = []
     const onWarning = (warning: Error) => warnings.push(warning.name)
