@@ -17,15 +17,11 @@
  */
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { envInt } from "./env.js"
 import { machineLines } from "./machine.js"
 import type { GrowthSample, HeapPoint, MemoryKind, MemorySample } from "./memory.js"
 import type { ContenderId, SpeedResult } from "./speed.js"
 import { num, range, type Summary, summarize, table, verdict } from "./stats.js"
-
-const envInt = (name: string, fallback: number): number => {
-  const value = Number(process.env[name])
-  return Number.isInteger(value) && value > 0 ? value : fallback
-}
 
 const ROUNDS = envInt("BENCH_ROUNDS", 15)
 /**

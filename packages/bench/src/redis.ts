@@ -34,6 +34,7 @@ import * as os from "node:os"
 import { delimiter, join, resolve as resolvePath } from "node:path"
 import { fileURLToPath } from "node:url"
 import { type AdvancedCircuitBreaker, createAdvancedCircuitBreaker, type Options } from "@circuit-breaker/promise"
+import { envInt } from "./env.js"
 import { num, range, summarize, table } from "./stats.js"
 
 /** A line of the target table (the shape main.ts prints). */
@@ -51,11 +52,6 @@ export interface RedisModeResult {
   readonly lines: ReadonlyArray<string>
   /** Empty when nothing was measured (no redis-server). */
   readonly targets: ReadonlyArray<RedisTarget>
-}
-
-const envInt = (name: string, fallback: number): number => {
-  const value = Number(process.env[name])
-  return Number.isInteger(value) && value > 0 ? value : fallback
 }
 
 const ROUNDS = envInt("BENCH_REDIS_ROUNDS", 15)

@@ -25,7 +25,7 @@ import * as Metrics from "../CircuitBreakerMetrics.js"
 import * as State from "../CircuitBreakerState.js"
 import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { Deadline, Deadlines } from "../Deadlines.js"
-import { asMemoryStore, type MemoryCell, type MemoryStore, makePrivateMemory } from "./circuitBreakerStore.js"
+import { makePrivateMemory } from "./circuitBreakerStore.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
 
@@ -149,8 +149,6 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   private lastKnown: CircuitState
   private deadlineList: Deadlines | undefined = undefined
   private scheduleMemo: Schedule.Schedule<unknown, unknown> | undefined | typeof NOT_BUILT = NOT_BUILT
-  /** The store when it is the in-memory one: its cells are read and written directly on the call path. */
-  private readonly memory: MemoryStore | undefined
 
   constructor(
     readonly options: CB.CircuitBreaker.Resolved,
@@ -164,7 +162,6 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     this.lastKnown = this.initialState
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.isFailure = options_.isFailureOf(options)
-    this.memory = asMemoryStore(store)
   }
 
   // --- state ---------------------------------------------------------------------
@@ -252,17 +249,6 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     return (this.deadlineList ??= new Deadlines(liveNow))
   }
 
-  /** The in-memory cell of this circuit. */
-  private cell(memory: MemoryStore): MemoryCell {
-    const cells = memory.cells
-    let cell = cells.get(this.name)
-    if (cell === undefined) {
-      cell = { state: this.initialState, version: 0 }
-      cells.set(this.name, cell)
-    }
-    return cell
-  }
-
   /** Announces a change of state made elsewhere (another breaker, another process) and seen now. */
   private observed(current: CircuitState, cause?: unknown): Announced {
     const previous = this.lastKnown
@@ -272,15 +258,6 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       this.announce({ circuit: this.name, from: previous._tag, to: current._tag, at: current.since, cause }),
       current
     )
-  }
-
-  /** Writes `next` into an in-memory cell, and announces the change of state it makes. */
-  private commit(cell: MemoryCell, next: CircuitState, cause: unknown): Announced {
-    if (next !== cell.state) {
-      cell.state = next
-      cell.version++
-    }
-    return this.observed(next, cause)
   }
 
   /** Records an attempt's outcome. */
@@ -295,11 +272,6 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       now,
       generation: ticket.generation,
       trial: ticket._tag === "AdmitTrial"
-    }
-    const memory = this.memory
-    if (memory !== undefined) {
-      const cell = this.cell(memory)
-      return this.commit(cell, State.transition(this.policy, cell.state as CircuitState, event), cause)
     }
     const store = this.store
     if (store.unsafeGet !== undefined) {
@@ -412,25 +384,11 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     attempt: number,
     lastFailure: Cause.Cause<E | CircuitTimeoutError> | undefined
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
-    if (this.memory === undefined && this.store.unsafeModify === undefined) {
-      return this.attemptMasked(call, attempt, lastFailure)
-    }
+    if (this.store.unsafeModify === undefined) return this.attemptMasked(call, attempt, lastFailure)
     // Fast path: admit synchronously, without an uninterruptible region. A trial call is
     // not admitted here: it takes a Half-Open slot, which must be given back even if the
     // call is interrupted, so it goes through `attemptMasked`.
     const now = attempt === 1 ? call.started : clockNow(call.clock)
-    const memory = this.memory
-    if (memory !== undefined) {
-      const cell = this.cell(memory)
-      const current = cell.state as CircuitState
-      const decision = State.decide(this.policy, current, now)
-      if (decision._tag === "AdmitTrial") return this.attemptMasked(call, attempt, lastFailure)
-      // Neither an admission nor a rejection outside Half-Open takes a slot: only time moves the state.
-      const announced = this.commit(cell, State.advance(this.policy, current, now), undefined)
-      return announced === undefined
-        ? this.run(call, decision, attempt, lastFailure)
-        : Effect.flatMap(announced, () => this.run(call, decision, attempt, lastFailure))
-    }
     const store = this.store
     if (store.unsafeGet !== undefined) {
       // Admitting outside Half-Open, or rejecting, changes nothing unless time moves the state.
@@ -492,28 +450,46 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     attempt: number
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     if (attempt > 1) this.countRetry(attempt)
-    const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
-    const afterFailure = (cause: Cause.Cause<E>, ctx: AttemptContext) =>
-      Effect.interruptible(
-        Effect.flatMap(this.failed(call, cause, ticket, ctx, attempt), (f) => this.retryOrFail(call, attempt, f))
-      )
     return Effect.uninterruptible(
-      Effect.matchCauseEffect(Effect.interruptible(call.effect), {
-        onSuccess: (value): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> => {
-          timer.cancel()
-          if (!timer.timedOut && !hasChildren(call.fiber)) return this.succeeded(call, value, ticket, attempt)
-          // Finished after its timeout (an uninterruptible part ran on): a timeout, as with `Effect.timeout`.
-          return this.endTimed(timer, call.fiber, undefined, (ctx) =>
-            ctx.timedOut ? afterFailure(Cause.empty, ctx) : this.succeeded(call, value, ticket, attempt)
-          )
-        },
-        onFailure: (cause) => {
-          timer.cancel()
-          if (timer.interruptor === undefined && !hasChildren(call.fiber)) return afterFailure(cause, NOT_TIMED)
-          return this.endTimed(timer, call.fiber, cause, (ctx) => afterFailure(cause, ctx))
-        }
-      })
+      this.runTimed(call, ticket, attempt, Effect.interruptible, (cause, ctx) =>
+        Effect.interruptible(
+          Effect.flatMap(this.failed(call, cause, ticket, ctx, attempt), (f) => this.retryOrFail(call, attempt, f))
+        )
+      )
     )
+  }
+
+  /**
+   * Runs a timed attempt in the caller's fiber, inside an uninterruptible region that
+   * `interruptible` opens for the effect (the timer's interruption reaches the effect, and
+   * the handlers run). `fail` continues after a failure or a timeout.
+   */
+  private runTimed<A, E, R>(
+    call: Call<A, E, R>,
+    ticket: Admission,
+    attempt: number,
+    interruptible: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
+    fail: (
+      cause: Cause.Cause<E>,
+      ctx: AttemptContext
+    ) => Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R>
+  ): Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R> {
+    const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
+    return Effect.matchCauseEffect(interruptible(call.effect), {
+      onSuccess: (value) => {
+        timer.cancel()
+        if (!timer.timedOut && !hasChildren(call.fiber)) return this.succeeded(call, value, ticket, attempt)
+        // Finished after its timeout (an uninterruptible part ran on): a timeout, as with `Effect.timeout`.
+        return this.endTimed(timer, call.fiber, undefined, (ctx) =>
+          ctx.timedOut ? fail(Cause.empty, ctx) : this.succeeded(call, value, ticket, attempt)
+        )
+      },
+      onFailure: (cause) => {
+        timer.cancel()
+        if (timer.interruptor === undefined && !hasChildren(call.fiber)) return fail(cause, NOT_TIMED)
+        return this.endTimed(timer, call.fiber, cause, (ctx) => fail(cause, ctx))
+      }
+    })
   }
 
   /**
@@ -628,35 +604,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
         onFailure: (cause) => this.failed(call, cause, ticket, ctx, attempt)
       })
     }
-    // The attempt runs in the caller's fiber; when the timeout passes, the timer interrupts
-    // that fiber with an interruptor of its own. The interruption unwinds the effect (its
-    // finalizers run, an awaited promise's signal aborts) up to here, where the mask lets
-    // the handlers run and the interruptor is taken back, so the caller goes on and sees
-    // a timeout. It is `Effect.timeout`'s semantics without its fork (7 to 12 µs a call).
-    const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
-    return Effect.matchCauseEffect(restore(call.effect), {
-      onSuccess: (value): Effect.Effect<unknown, E> => {
-        timer.cancel()
-        if (!timer.timedOut && !hasChildren(call.fiber)) return this.succeeded(call, value, ticket, attempt)
-        // Finished after its timeout (an uninterruptible part ran on): a timeout, as with `Effect.timeout`.
-        return this.endTimed(
-          timer,
-          call.fiber,
-          undefined,
-          (ctx): Effect.Effect<unknown, E> =>
-            ctx.timedOut
-              ? this.failed(call, Cause.empty, ticket, ctx, attempt)
-              : this.succeeded(call, value, ticket, attempt)
-        )
-      },
-      onFailure: (cause) => {
-        timer.cancel()
-        if (timer.interruptor === undefined && !hasChildren(call.fiber)) {
-          return this.failed(call, cause, ticket, NOT_TIMED, attempt)
-        }
-        return this.endTimed(timer, call.fiber, cause, (ctx) => this.failed(call, cause, ticket, ctx, attempt))
-      }
-    })
+    // The caller's region is uninterruptible (or this is a trial, admitted under a mask): the
+    // attempt runs in the caller's fiber as in `timedInCallersFiber`, `restore` reopening the
+    // caller's own interruptibility, and a retryable failure goes back to `settle`.
+    return this.runTimed(call, ticket, attempt, restore, (cause, ctx) => this.failed(call, cause, ticket, ctx, attempt))
   }
 
   /** Counted once admitted: a retry the open circuit refuses never ran. */
@@ -778,16 +729,21 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
  * there (another version of effect) the answer is "yes", the safe one.
  */
 const hasChildren = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
-  const children = (fiber as unknown as { readonly _children?: ReadonlySet<unknown> | null })._children
+  const children = childrenField(fiber)
   return children === undefined || (children !== null && children.size > 0)
 }
 
 /** The fibers the fiber has forked and that still run; `undefined` when none (or when it cannot tell). */
 const childrenOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Array<Fiber.RuntimeFiber<any, any>> | undefined => {
-  const children = (fiber as unknown as { readonly _children?: ReadonlySet<Fiber.RuntimeFiber<any, any>> | null })
-    ._children
+  const children = childrenField(fiber)
   return children === undefined || children === null || children.size === 0 ? undefined : Array.from(children)
 }
+
+/** The runtime's own set of a fiber's children (`null` before the first fork), or `undefined` if it has none. */
+const childrenField = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>
+): ReadonlySet<Fiber.RuntimeFiber<any, any>> | null | undefined =>
+  (fiber as unknown as { readonly _children?: ReadonlySet<Fiber.RuntimeFiber<any, any>> | null })._children
 
 /** Whether `cause` was interrupted by some fiber other than `interruptor`. */
 const interruptedElsewhere = (cause: Cause.Cause<unknown>, interruptor: FiberId.FiberId): boolean =>

@@ -4,12 +4,8 @@ import { CircuitStoreError } from "../CircuitBreakerError.js"
 import type { CircuitState } from "../CircuitBreakerState.js"
 import type { Store, Versioned } from "../CircuitBreakerStore.js"
 
-/**
- * A circuit's state in the in-memory store.
- *
- * @internal
- */
-export interface MemoryCell {
+/** A circuit's state in the in-memory store. */
+interface MemoryCell {
   state: CircuitState<unknown>
   version: number
 }
@@ -18,10 +14,8 @@ export interface MemoryCell {
  * The in-memory store. Its map is made for the first circuit, and each of its functions
  * when it is first read (a getter), so that a breaker made without a store layer (it gets
  * a store of its own) stays small; the functions still work detached from the store.
- *
- * @internal
  */
-export class MemoryStore implements Store {
+class MemoryStore implements Store {
   readonly shared = false
   private map: Map<string, MemoryCell> | undefined = undefined
   private fns: {
@@ -30,9 +24,10 @@ export class MemoryStore implements Store {
     modify?: Store["modify"]
     delete?: Store["delete"]
     unsafeModify?: NonNullable<Store["unsafeModify"]>
+    unsafeGet?: NonNullable<Store["unsafeGet"]>
   } = {}
 
-  get cells(): Map<string, MemoryCell> {
+  private get cells(): Map<string, MemoryCell> {
     return (this.map ??= new Map())
   }
 
@@ -51,6 +46,10 @@ export class MemoryStore implements Store {
       }
       return result
     })
+  }
+
+  get unsafeGet(): NonNullable<Store["unsafeGet"]> {
+    return (this.fns.unsafeGet ??= (key, initial) => this.map?.get(key)?.state ?? initial)
   }
 
   get get(): Store["get"] {
@@ -89,18 +88,6 @@ export class MemoryStore implements Store {
   }
 }
 
-/** The in-memory store behind each store `makeMemory` returned. */
-const backing = new WeakMap<Store, MemoryStore>()
-
-/**
- * The store as an in-memory one, whose cells a breaker reads and writes directly (no
- * closure per call); `undefined` for any other store.
- *
- * @internal
- */
-export const asMemoryStore = (store: Store): MemoryStore | undefined =>
-  store instanceof MemoryStore ? store : backing.get(store)
-
 /**
  * A breaker's own in-memory store (made when no store layer is provided): small, its
  * functions made on first use.
@@ -123,9 +110,9 @@ export const makeMemory = (): Store => {
     compareAndSet: memory.compareAndSet,
     modify: memory.modify,
     delete: memory.delete,
-    unsafeModify: memory.unsafeModify
+    unsafeModify: memory.unsafeModify,
+    unsafeGet: memory.unsafeGet
   }
-  backing.set(store, memory)
   return store
 }
 
