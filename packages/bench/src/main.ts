@@ -21,7 +21,7 @@ import { envInt } from "./env.js"
 import { machineLines } from "./machine.js"
 import type { GrowthSample, HeapPoint, MemoryKind, MemorySample } from "./memory.js"
 import type { ContenderId, SpeedResult } from "./speed.js"
-import { num, range, type Summary, summarize, table, verdict } from "./stats.js"
+import { num, range, type Summary, summarize, type Target, table, verdict } from "./stats.js"
 
 const ROUNDS = envInt("BENCH_ROUNDS", 15)
 /**
@@ -132,15 +132,6 @@ const floorName: Record<string, string> = { direct: "`await fn()`", effectStep: 
 
 const perRound = (speed: SpeedResult, f: (t: (id: ContenderId) => number) => number): ReadonlyArray<number> =>
   speed.perRound.direct.map((_, r) => f((id) => speed.perRound[id][r]!))
-
-interface Target {
-  readonly name: string
-  readonly measured: string
-  readonly limit: string
-  readonly ratio: string
-  readonly pass: boolean
-  readonly note?: string
-}
 
 const speedTable = (speed: SpeedResult): string =>
   table(

@@ -35,23 +35,13 @@ import { delimiter, join, resolve as resolvePath } from "node:path"
 import { fileURLToPath } from "node:url"
 import { type AdvancedCircuitBreaker, createAdvancedCircuitBreaker, type Options } from "@circuit-breaker/promise"
 import { envInt } from "./env.js"
-import { num, range, summarize, table } from "./stats.js"
-
-/** A line of the target table (the shape main.ts prints). */
-export interface RedisTarget {
-  readonly name: string
-  readonly measured: string
-  readonly limit: string
-  readonly ratio: string
-  readonly pass: boolean
-  readonly note?: string
-}
+import { num, range, summarize, type Target, table } from "./stats.js"
 
 export interface RedisModeResult {
   /** The section's text: tables and notes. */
   readonly lines: ReadonlyArray<string>
   /** Empty when nothing was measured (no redis-server). */
-  readonly targets: ReadonlyArray<RedisTarget>
+  readonly targets: ReadonlyArray<Target>
 }
 
 const ROUNDS = envInt("BENCH_REDIS_ROUNDS", 15)
@@ -626,7 +616,7 @@ export const measureRedisMode = async (progress: (line: string) => void): Promis
 
     const memoryCps = summarize(results.memory.map((r) => r.callsPerSecond))
     const redisCps = summarize(results.redis.map((r) => r.callsPerSecond))
-    const targets: Array<RedisTarget> = [
+    const targets: Array<Target> = [
       {
         name: `Redis mode: calls/s, one circuit, ${CALLERS} callers, Redis ≥ ${THROUGHPUT_LIMIT * 100}% of in-memory`,
         measured: `Redis ${range(redisCps)} vs memory ${range(memoryCps)} calls/s; per round ${range(redisRatio)}`,

@@ -45,3 +45,13 @@ export const table = (
 }
 
 export const verdict = (pass: boolean): string => (pass ? "PASS" : "FAIL")
+
+/** A line of the target table: what was measured, against which limit, the ratio, PASS or FAIL. */
+export interface Target {
+  readonly name: string
+  readonly measured: string
+  readonly limit: string
+  readonly ratio: string
+  readonly pass: boolean
+  readonly note?: string
+}
