@@ -6,6 +6,7 @@
 import { CircuitBreaker } from "@circuit-breaker/core"
 import { type AdvancedCircuitBreaker, createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from "cockatiel"
+import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import Opossum from "opossum"
 
@@ -29,6 +30,8 @@ export type ContenderId =
   | "cockatielOpen"
   | "effectDefault"
   | "effectLean"
+  | "wrapperFloor"
+  | "timedWrapperFloor"
 
 export interface Contender {
   readonly id: ContenderId
@@ -56,6 +59,22 @@ const fiberLoop =
     const items = new Array<number>(n).fill(0)
     return () => Effect.runPromise(Effect.forEach(items, () => step, { discard: true }))
   }
+
+/**
+ * References for item 4, no breaker in them: the least that an Effect executor which
+ * decides before a call and records after it costs (`withFiberRuntime` to run code when the
+ * step runs, a match on the outcome, the `succeed` of the value), and the same with the
+ * uninterruptible region around an interruptible attempt that a timeout by interruption of
+ * the caller's fiber needs. Handlers made once, so that they cost less than any real one.
+ */
+const outcome = {
+  onSuccess: (a: unknown) => Effect.succeed(a),
+  onFailure: (cause: Cause.Cause<unknown>) => Effect.failCause(cause)
+}
+const wrapperFloor = (step: Effect.Effect<unknown>): Effect.Effect<unknown, unknown> =>
+  Effect.withFiberRuntime(() => Effect.matchCauseEffect(step, outcome))
+const timedWrapperFloor = (step: Effect.Effect<unknown>): Effect.Effect<unknown, unknown> =>
+  Effect.withFiberRuntime(() => Effect.uninterruptible(Effect.matchCauseEffect(Effect.interruptible(step), outcome)))
 
 export const makeFixture = async (): Promise<Fixture> => {
   // 2. closed circuit, default options
@@ -131,7 +150,9 @@ export const makeFixture = async (): Promise<Fixture> => {
       })
     },
     { id: "effectDefault", prepare: fiberLoop(step.pipe(CircuitBreaker.withCircuitBreaker(effectDefault))) },
-    { id: "effectLean", prepare: fiberLoop(step.pipe(CircuitBreaker.withCircuitBreaker(effectLean))) }
+    { id: "effectLean", prepare: fiberLoop(step.pipe(CircuitBreaker.withCircuitBreaker(effectLean))) },
+    { id: "wrapperFloor", prepare: fiberLoop(wrapperFloor(step)) },
+    { id: "timedWrapperFloor", prepare: fiberLoop(timedWrapperFloor(step)) }
   ]
 
   const close = async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 import * as CircuitBreakerState from "../src/CircuitBreakerState.js"
+import { succeededLeavesClosed } from "../src/internal/circuitBreakerState.js"
 import * as TripRule from "../src/TripRule.js"
 
 type Policy = CircuitBreakerState.Policy<number>
@@ -396,6 +397,24 @@ describe("CircuitBreakerState (properties)", () => {
       expect(replay(makePolicy(params), structuredClone(run.initial), structuredClone(run.steps))).toStrictEqual(
         expected
       )
+    },
+    { fastCheck: { numRuns: 200 } }
+  )
+
+  it.prop(
+    "the executor's shortcut for a success agrees with transition on every reachable state",
+    { params: policyParams, startAt: start, ops: anyOps, later: FastCheck.integer({ min: 0, max: 50_000 }) },
+    ({ later, ops, params, startAt }) => {
+      const policy = makePolicy(params)
+      const run = simulate(policy, startAt, ops)
+      const now = run.now + later
+      for (const { next: state } of run.observed) {
+        for (const generation of [state.generation - 1, state.generation, state.generation + 1]) {
+          const event = { _tag: "Succeeded", now, generation, trial: false } as const
+          const unchanged = CircuitBreakerState.transition(policy, state, event) === state
+          expect(succeededLeavesClosed(policy, state, generation, now)).toBe(state._tag === "Closed" && unchanged)
+        }
+      }
     },
     { fastCheck: { numRuns: 200 } }
   )

@@ -10,6 +10,7 @@ import * as Equal from "effect/Equal"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
+import type * as FiberStatus from "effect/FiberStatus"
 import { dual } from "effect/Function"
 import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
@@ -25,6 +26,7 @@ import * as Metrics from "../CircuitBreakerMetrics.js"
 import * as State from "../CircuitBreakerState.js"
 import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { Deadline, Deadlines } from "../Deadlines.js"
+import { succeededLeavesClosed } from "./circuitBreakerState.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
@@ -74,9 +76,10 @@ class AttemptTimer extends Deadline {
     super()
   }
 
-  start(clock: Clock.Clock, millis: number, deadlines: Deadlines): this {
+  /** Starts the timer of an attempt that began at `now` on `clock`. */
+  start(clock: Clock.Clock, now: number, millis: number, deadlines: Deadlines): this {
     if (clock === liveClock) {
-      this.at = clockNow(clock) + millis
+      this.at = now + millis
       deadlines.insert(this)
       this.list = deadlines
     } else {
@@ -263,22 +266,24 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   /** Records an attempt's outcome. */
   private record(
     tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
-    ticket: Admission,
+    generation: number,
+    trial: boolean,
     now: number,
     cause?: unknown
   ): Announced {
-    const event: State.CircuitEvent = {
-      _tag: tag,
-      now,
-      generation: ticket.generation,
-      trial: ticket._tag === "AdmitTrial"
-    }
     const store = this.store
     if (store.unsafeGet !== undefined) {
       // Most outcomes change nothing (a success with no failures counted): no modify then.
       const current = store.unsafeGet(this.name, this.initialState) as CircuitState
-      if (State.transition(this.policy, current, event) === current) return this.observed(current, cause)
+      if (
+        tag === "Succeeded" && !trial
+          ? succeededLeavesClosed(this.policy, current, generation, now)
+          : State.transition(this.policy, current, { _tag: tag, now, generation, trial }) === current
+      ) {
+        return this.observed(current, cause)
+      }
     }
+    const event: State.CircuitEvent = { _tag: tag, now, generation, trial }
     const applied = this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause)
     return applied instanceof Applied ? undefined : Effect.map(applied, (a) => a.state)
   }
@@ -363,15 +368,53 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     return Effect.withFiberRuntime((fiber, status) => {
       const clock = clockOf(fiber.currentDefaultServices)
-      const call: Call<A, E, R> = {
-        effect,
-        fiber,
-        interruptible: RuntimeFlags.interruption(status.runtimeFlags),
-        clock,
-        started: clockNow(clock),
-        driver: undefined
+      const started = clockNow(clock)
+      const generation = this.closedGeneration()
+      if (generation >= 0 && this.timeoutMillis === 0) {
+        return this.untimedClosed(effect, fiber, status, clock, started, generation)
+      }
+      const call = makeCall(effect, fiber, status, clock, started)
+      if (generation >= 0 && call.interruptible && !hasChildren(fiber)) {
+        // Admitted on a Closed circuit (as `attempt` would), its deadline counted from `started`.
+        return this.timedInCallersFiber(call, { _tag: "Admit", generation }, 1, started)
       }
       return this.attempt(call, 1, undefined)
+    })
+  }
+
+  /**
+   * The generation of the circuit when the store's local view shows it Closed, as this
+   * breaker last saw it (a call is admitted, and there is no change to announce); -1 otherwise.
+   */
+  private closedGeneration(): number {
+    const store = this.store
+    if (store.unsafeGet === undefined || store.unsafeModify === undefined || this.lastKnown._tag !== "Closed") return -1
+    const current = store.unsafeGet(this.name, this.initialState) as CircuitState
+    if (current._tag !== "Closed") return -1
+    this.lastKnown = current
+    return current.generation
+  }
+
+  /**
+   * The first attempt of an untimed call on a Closed circuit (the common case, kept short):
+   * what `attempt` and `admitted` do for it, without building the call until it fails.
+   */
+  private untimedClosed<A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    status: FiberStatus.Running,
+    clock: Clock.Clock,
+    started: number,
+    generation: number
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
+    return Effect.matchCauseEffect(effect, {
+      onSuccess: (value) => this.succeededAt(clock, started, value, generation, false, 1),
+      onFailure: (cause) => {
+        const call = makeCall(effect, fiber, status, clock, started)
+        return Effect.flatMap(this.failed(call, cause, { _tag: "Admit", generation }, NOT_TIMED, 1), (f) =>
+          this.retryOrFail(call, 1, f)
+        )
+      }
     })
   }
 
@@ -424,7 +467,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       return this.admitted(call, decision, attempt, lastFailure, undefined)
     }
     if (call.interruptible && !hasChildren(call.fiber)) {
-      return this.timedInCallersFiber(call, decision, attempt)
+      return this.timedInCallersFiber(call, decision, attempt, clockNow(call.clock))
     }
     // A timed attempt runs in a region that its timer's interruption cannot leave.
     return this.settle(
@@ -447,11 +490,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   private timedInCallersFiber<A, E, R>(
     call: Call<A, E, R>,
     ticket: Admission,
-    attempt: number
+    attempt: number,
+    now: number
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     if (attempt > 1) this.countRetry(attempt)
     return Effect.uninterruptible(
-      this.runTimed(call, ticket, attempt, Effect.interruptible, (cause, ctx) =>
+      this.runTimed(call, ticket, attempt, now, Effect.interruptible, (cause, ctx) =>
         Effect.interruptible(
           Effect.flatMap(this.failed(call, cause, ticket, ctx, attempt), (f) => this.retryOrFail(call, attempt, f))
         )
@@ -468,13 +512,14 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     call: Call<A, E, R>,
     ticket: Admission,
     attempt: number,
+    now: number,
     interruptible: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
     fail: (
       cause: Cause.Cause<E>,
       ctx: AttemptContext
     ) => Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R>
   ): Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R> {
-    const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines())
+    const timer = new AttemptTimer(call.fiber).start(call.clock, now, this.timeoutMillis, this.deadlines())
     return Effect.matchCauseEffect(interruptible(call.effect), {
       onSuccess: (value) => {
         timer.cancel()
@@ -607,7 +652,9 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     // The caller's region is uninterruptible (or this is a trial, admitted under a mask): the
     // attempt runs in the caller's fiber as in `timedInCallersFiber`, `restore` reopening the
     // caller's own interruptibility, and a retryable failure goes back to `settle`.
-    return this.runTimed(call, ticket, attempt, restore, (cause, ctx) => this.failed(call, cause, ticket, ctx, attempt))
+    return this.runTimed(call, ticket, attempt, clockNow(call.clock), restore, (cause, ctx) =>
+      this.failed(call, cause, ticket, ctx, attempt)
+    )
   }
 
   /** Counted once admitted: a retry the open circuit refuses never ran. */
@@ -617,10 +664,23 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   }
 
   private succeeded<A>(call: Call<A, any, any>, value: A, ticket: Admission, attempt: number): Effect.Effect<A> {
-    const now = clockNow(call.clock)
+    return this.succeededAt(call.clock, call.started, value, ticket.generation, ticket._tag === "AdmitTrial", attempt)
+  }
+
+  /** Records a success of the attempt of a call that began at `started` on `clock`. */
+  private succeededAt<A>(
+    clock: Clock.Clock,
+    started: number,
+    value: A,
+    generation: number,
+    trial: boolean,
+    attempt: number
+  ): Effect.Effect<A> {
+    const now = clockNow(clock)
     if (this.eventSubscribers > 0) this.emit({ _tag: "Success", circuit: this.name, attempt })
-    this.recorder?.success(this.elapsed(call, now))
-    return this.afterRecord(this.record("Succeeded", ticket, now), () => Effect.succeed(value))
+    this.recorder?.success(now - started)
+    const announced = this.record("Succeeded", generation, trial, now)
+    return announced === undefined ? Effect.succeed(value) : Effect.as(announced, value)
   }
 
   /** Records a failed attempt; fails at once when the failure must not be retried. */
@@ -636,12 +696,15 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       const error = new CircuitTimeoutError({ circuit: this.name, timeout: this.options.timeout, attempt })
       this.recorder?.failedAttempt(error, now, attempt)
       if (this.eventSubscribers > 0) this.emit({ _tag: "Timeout", circuit: this.name, attempt, error })
-      return this.afterRecord(this.record("TimedOut", ticket, now, error), (state) =>
-        Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(Cause.fail(error), state._tag === "Open"))
+      return this.afterRecord(
+        this.record("TimedOut", ticket.generation, ticket._tag === "AdmitTrial", now, error),
+        (state) => Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(Cause.fail(error), state._tag === "Open"))
       )
     }
     if (Cause.isInterruptedOnly(cause)) {
-      return this.afterRecord(this.record("Interrupted", ticket, now), () => Effect.failCause(cause))
+      return this.afterRecord(this.record("Interrupted", ticket.generation, ticket._tag === "AdmitTrial", now), () =>
+        Effect.failCause(cause)
+      )
     }
     const failure = Cause.failureOption(cause)
     if (Option.isSome(failure) && !this.isFailure(failure.value)) {
@@ -649,14 +712,20 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       // circuit records a success, and the call fails with the error, without retrying.
       if (this.eventSubscribers > 0) this.emit({ _tag: "Failure", circuit: this.name, attempt, error: failure.value })
       this.recorder?.failure(this.elapsed(call), false)
-      return this.afterRecord(this.record("Succeeded", ticket, now), () => Effect.failCause(cause))
+      return this.afterRecord(this.record("Succeeded", ticket.generation, ticket._tag === "AdmitTrial", now), () =>
+        Effect.failCause(cause)
+      )
     }
     const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
     this.recorder?.failedAttempt(error, now, attempt)
     if (this.eventSubscribers > 0) this.emit({ _tag: "Failure", circuit: this.name, attempt, error })
-    return this.afterRecord(this.record("Failed", ticket, now, error), (state) =>
-      // A defect is a bug, not a flaky service: it is counted, never retried.
-      Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(cause, Option.isNone(failure) || state._tag === "Open"))
+    return this.afterRecord(
+      this.record("Failed", ticket.generation, ticket._tag === "AdmitTrial", now, error),
+      (state) =>
+        // A defect is a bug, not a flaky service: it is counted, never retried.
+        Effect.succeed(
+          new FailedAttempt<E | CircuitTimeoutError>(cause, Option.isNone(failure) || state._tag === "Open")
+        )
     )
   }
 
@@ -706,7 +775,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
           resume(Effect.zipRight(Fiber.inheritAll(fiber), done))
           return
         }
-        const timer = new AttemptTimer(fiber).start(call.clock, this.timeoutMillis, this.deadlines())
+        const timer = new AttemptTimer(fiber).start(
+          call.clock,
+          clockNow(call.clock),
+          this.timeoutMillis,
+          this.deadlines()
+        )
         fiber.addObserver((exit) => {
           timer.cancel()
           ctx.timedOut = timer.timedOut
@@ -771,6 +845,21 @@ interface Call<A, E, R> {
   readonly started: number
   driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
 }
+
+const makeCall = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  status: FiberStatus.Running,
+  clock: Clock.Clock,
+  started: number
+): Call<A, E, R> => ({
+  effect,
+  fiber,
+  interruptible: RuntimeFlags.interruption(status.runtimeFlags),
+  clock,
+  started,
+  driver: undefined
+})
 
 /** @internal */
 export const clockNow = (clock: Clock.Clock): number =>

@@ -121,6 +121,22 @@ const onOutcome = <T>(
   }
 }
 
+/**
+ * Whether a non-trial success of `generation` at `now` leaves `state` as it is:
+ * `transition(policy, state, { _tag: "Succeeded", now, generation, trial: false }) === state`
+ * for a Closed state, answered without building the event (the common case of a call).
+ *
+ * @internal
+ */
+export const succeededLeavesClosed = <T>(
+  policy: S.Policy<T>,
+  state: S.CircuitState<T>,
+  generation: number,
+  now: number
+): boolean =>
+  state._tag === "Closed" &&
+  (generation !== state.generation || policy.rule.onSuccess(state.tally, now) === state.tally)
+
 /** @internal */
 export const transition = <T>(
   policy: S.Policy<T>,
