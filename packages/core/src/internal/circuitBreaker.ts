@@ -76,7 +76,10 @@ class AttemptTimer extends Deadline {
     super()
   }
 
-  /** Starts the timer of an attempt that began at `now` on `clock`. */
+  /**
+   * Starts the timer of an attempt that began at `now` on the live clock (a deadline in
+   * the breaker's list); on another clock, a sleep of `millis` from the current time.
+   */
   start(clock: Clock.Clock, now: number, millis: number, deadlines: Deadlines): this {
     if (clock === liveClock) {
       this.at = now + millis
@@ -276,7 +279,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       // Most outcomes change nothing (a success with no failures counted): no modify then.
       const current = store.unsafeGet(this.name, this.initialState) as CircuitState
       if (
-        tag === "Succeeded" && !trial
+        tag === "Succeeded" && !trial && current._tag === "Closed"
           ? succeededLeavesClosed(this.policy, current, generation, now)
           : State.transition(this.policy, current, { _tag: tag, now, generation, trial }) === current
       ) {
