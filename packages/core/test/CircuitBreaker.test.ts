@@ -118,6 +118,35 @@ describe("a breaker made with Effect.runPromise", () => {
     expect("then" in breaker).toBe(false)
     expect(await Effect.runPromise(breaker.execute(Effect.promise(async () => 42)))).toBe(42)
   })
+
+  it("times an attempt out on the live clock, aborts it, and holds no timer that keeps the process alive", async () => {
+    const breaker = await Effect.runPromise(
+      CircuitBreaker.make({ name: `${PREFIX}live-timeout`, timeout: "40 millis", maxRetries: 0 })
+    )
+    const refTimers = () => process.getActiveResourcesInfo().filter((type) => type === "Timeout").length
+    const before = refTimers()
+    let aborted = false
+    const hanging = Effect.async<never>((_resume, signal) => {
+      signal.addEventListener("abort", () => {
+        aborted = true
+      })
+    })
+    const started = performance.now()
+    const exit = await Effect.runPromise(Effect.exit(breaker.execute(hanging)))
+    const elapsed = performance.now() - started
+    assert(Exit.isFailure(exit))
+    expect(Cause.failureOption(exit.cause).pipe(Option.getOrUndefined)).toBeInstanceOf(CircuitTimeoutError)
+    expect(aborted).toBe(true)
+    // Real time, so a tolerance: not before the deadline, and well before anything else would end it.
+    expect(elapsed).toBeGreaterThanOrEqual(38)
+    expect(elapsed).toBeLessThan(2000)
+    // The timer fired, and is gone.
+    expect(refTimers()).toBe(before)
+    // A call that ends before its deadline leaves the list's timer armed for that deadline,
+    // but unref'd: it does not keep the process alive.
+    expect(await Effect.runPromise(breaker.execute(Effect.promise(async () => 7)))).toBe(7)
+    expect(refTimers()).toBe(before)
+  })
 })
 
 describe("Closed → Open", () => {
