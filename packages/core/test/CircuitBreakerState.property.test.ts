@@ -361,6 +361,14 @@ const replay = (policy: Policy, initial: State, steps: ReadonlyArray<Step>): Arr
 // Properties
 // ---------------------------------------------------------------------------------------------------------------------
 
+/** A run of any steps from any policy, and a time up to 50 s after its last step. */
+const reachedThenLater = {
+  params: policyParams,
+  startAt: start,
+  ops: anyOps,
+  later: FastCheck.integer({ min: 0, max: 50_000 })
+}
+
 describe("CircuitBreakerState (properties)", () => {
   it.prop(
     "every step keeps the invariants, on frozen inputs that stay unchanged",
@@ -403,7 +411,7 @@ describe("CircuitBreakerState (properties)", () => {
 
   it.prop(
     "the executor's shortcut for a success agrees with transition on every reachable state",
-    { params: policyParams, startAt: start, ops: anyOps, later: FastCheck.integer({ min: 0, max: 50_000 }) },
+    reachedThenLater,
     ({ later, ops, params, startAt }) => {
       const policy = makePolicy(params)
       const run = simulate(policy, startAt, ops)
@@ -421,7 +429,7 @@ describe("CircuitBreakerState (properties)", () => {
 
   it.prop(
     "Reset from any reachable state, at any later time, gives Closed with the rule's initial tally",
-    { params: policyParams, startAt: start, ops: anyOps, later: FastCheck.integer({ min: 0, max: 50_000 }) },
+    reachedThenLater,
     ({ later, ops, params, startAt }) => {
       const policy = makePolicy(params)
       const run = simulate(policy, startAt, ops)

@@ -10,7 +10,6 @@ import * as Equal from "effect/Equal"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
-import type * as FiberStatus from "effect/FiberStatus"
 import { dual } from "effect/Function"
 import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
@@ -77,12 +76,13 @@ class AttemptTimer extends Deadline {
   }
 
   /**
-   * Starts the timer of an attempt that began at `now` on the live clock (a deadline in
-   * the breaker's list); on another clock, a sleep of `millis` from the current time.
+   * Starts the timer: on the live clock a deadline in the breaker's list, `millis` after
+   * `now` (when the attempt began, if the caller read the clock already); on another clock,
+   * a sleep of `millis` from the current time.
    */
-  start(clock: Clock.Clock, now: number, millis: number, deadlines: Deadlines): this {
+  start(clock: Clock.Clock, millis: number, deadlines: Deadlines, now?: number): this {
     if (clock === liveClock) {
-      this.at = now + millis
+      this.at = (now ?? clockNow(clock)) + millis
       deadlines.insert(this)
       this.list = deadlines
     } else {
@@ -269,11 +269,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   /** Records an attempt's outcome. */
   private record(
     tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
-    generation: number,
-    trial: boolean,
+    ticket: Admission,
     now: number,
     cause?: unknown
   ): Announced {
+    const generation = ticket.generation
+    const trial = ticket._tag === "AdmitTrial"
     const store = this.store
     if (store.unsafeGet !== undefined) {
       // Most outcomes change nothing (a success with no failures counted): no modify then.
@@ -371,17 +372,19 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     return Effect.withFiberRuntime((fiber, status) => {
       const clock = clockOf(fiber.currentDefaultServices)
-      const started = clockNow(clock)
+      const call: Call<A, E, R> = {
+        effect,
+        fiber,
+        interruptible: RuntimeFlags.interruption(status.runtimeFlags),
+        clock,
+        started: clockNow(clock),
+        driver: undefined
+      }
+      // The common case, kept short: a Closed circuit admits the call, with nothing to write or announce.
       const generation = this.closedGeneration()
-      if (generation >= 0 && this.timeoutMillis === 0) {
-        return this.untimedClosed(effect, fiber, status, clock, started, generation)
-      }
-      const call = makeCall(effect, fiber, status, clock, started)
-      if (generation >= 0 && call.interruptible && !hasChildren(fiber)) {
-        // Admitted on a Closed circuit (as `attempt` would), its deadline counted from `started`.
-        return this.timedInCallersFiber(call, { _tag: "Admit", generation }, 1, started)
-      }
-      return this.attempt(call, 1, undefined)
+      return generation >= 0
+        ? this.run(call, { _tag: "Admit", generation }, 1, undefined, call.started)
+        : this.attempt(call, 1, undefined)
     })
   }
 
@@ -396,29 +399,6 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     if (current._tag !== "Closed") return -1
     this.lastKnown = current
     return current.generation
-  }
-
-  /**
-   * The first attempt of an untimed call on a Closed circuit (the common case, kept short):
-   * what `attempt` and `admitted` do for it, without building the call until it fails.
-   */
-  private untimedClosed<A, E, R>(
-    effect: Effect.Effect<A, E, R>,
-    fiber: Fiber.RuntimeFiber<unknown, unknown>,
-    status: FiberStatus.Running,
-    clock: Clock.Clock,
-    started: number,
-    generation: number
-  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
-    return Effect.matchCauseEffect(effect, {
-      onSuccess: (value) => this.succeededAt(clock, started, value, generation, false, 1),
-      onFailure: (cause) => {
-        const call = makeCall(effect, fiber, status, clock, started)
-        return Effect.flatMap(this.failed(call, cause, { _tag: "Admit", generation }, NOT_TIMED, 1), (f) =>
-          this.retryOrFail(call, 1, f)
-        )
-      }
-    })
   }
 
   private elapsed(call: Call<any, any, any>, now = clockNow(call.clock)): number {
@@ -443,8 +423,8 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       if (decision._tag !== "AdmitTrial" && State.advance(this.policy, current, now) === current) {
         const announced = this.observed(current)
         return announced === undefined
-          ? this.run(call, decision, attempt, lastFailure)
-          : Effect.flatMap(announced, () => this.run(call, decision, attempt, lastFailure))
+          ? this.run(call, decision, attempt, lastFailure, now)
+          : Effect.flatMap(announced, () => this.run(call, decision, attempt, lastFailure, now))
       }
     }
     return andThen(
@@ -455,22 +435,23 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       ({ value: decision }) =>
         decision._tag === "AdmitTrial"
           ? this.attemptMasked(call, attempt, lastFailure)
-          : this.run(call, decision, attempt, lastFailure)
+          : this.run(call, decision, attempt, lastFailure, now)
     )
   }
 
-  /** Runs an attempt admitted (or rejected) outside Half-Open. */
+  /** Runs an attempt admitted (or rejected) outside Half-Open at `now`. */
   private run<A, E, R>(
     call: Call<A, E, R>,
     decision: State.Decision,
     attempt: number,
-    lastFailure: Cause.Cause<E | CircuitTimeoutError> | undefined
+    lastFailure: Cause.Cause<E | CircuitTimeoutError> | undefined,
+    now: number
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     if (decision._tag !== "Admit" || this.timeoutMillis === 0) {
       return this.admitted(call, decision, attempt, lastFailure, undefined)
     }
     if (call.interruptible && !hasChildren(call.fiber)) {
-      return this.timedInCallersFiber(call, decision, attempt, clockNow(call.clock))
+      return this.timedInCallersFiber(call, decision, attempt, now)
     }
     // A timed attempt runs in a region that its timer's interruption cannot leave.
     return this.settle(
@@ -515,14 +496,14 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     call: Call<A, E, R>,
     ticket: Admission,
     attempt: number,
-    now: number,
+    now: number | undefined,
     interruptible: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
     fail: (
       cause: Cause.Cause<E>,
       ctx: AttemptContext
     ) => Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R>
   ): Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R> {
-    const timer = new AttemptTimer(call.fiber).start(call.clock, now, this.timeoutMillis, this.deadlines())
+    const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines(), now)
     return Effect.matchCauseEffect(interruptible(call.effect), {
       onSuccess: (value) => {
         timer.cancel()
@@ -655,7 +636,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     // The caller's region is uninterruptible (or this is a trial, admitted under a mask): the
     // attempt runs in the caller's fiber as in `timedInCallersFiber`, `restore` reopening the
     // caller's own interruptibility, and a retryable failure goes back to `settle`.
-    return this.runTimed(call, ticket, attempt, clockNow(call.clock), restore, (cause, ctx) =>
+    return this.runTimed(call, ticket, attempt, undefined, restore, (cause, ctx) =>
       this.failed(call, cause, ticket, ctx, attempt)
     )
   }
@@ -667,22 +648,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   }
 
   private succeeded<A>(call: Call<A, any, any>, value: A, ticket: Admission, attempt: number): Effect.Effect<A> {
-    return this.succeededAt(call.clock, call.started, value, ticket.generation, ticket._tag === "AdmitTrial", attempt)
-  }
-
-  /** Records a success of the attempt of a call that began at `started` on `clock`. */
-  private succeededAt<A>(
-    clock: Clock.Clock,
-    started: number,
-    value: A,
-    generation: number,
-    trial: boolean,
-    attempt: number
-  ): Effect.Effect<A> {
-    const now = clockNow(clock)
+    const now = clockNow(call.clock)
     if (this.eventSubscribers > 0) this.emit({ _tag: "Success", circuit: this.name, attempt })
-    this.recorder?.success(now - started)
-    const announced = this.record("Succeeded", generation, trial, now)
+    this.recorder?.success(this.elapsed(call, now))
+    const announced = this.record("Succeeded", ticket, now)
     return announced === undefined ? Effect.succeed(value) : Effect.as(announced, value)
   }
 
@@ -699,15 +668,12 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       const error = new CircuitTimeoutError({ circuit: this.name, timeout: this.options.timeout, attempt })
       this.recorder?.failedAttempt(error, now, attempt)
       if (this.eventSubscribers > 0) this.emit({ _tag: "Timeout", circuit: this.name, attempt, error })
-      return this.afterRecord(
-        this.record("TimedOut", ticket.generation, ticket._tag === "AdmitTrial", now, error),
-        (state) => Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(Cause.fail(error), state._tag === "Open"))
+      return this.afterRecord(this.record("TimedOut", ticket, now, error), (state) =>
+        Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(Cause.fail(error), state._tag === "Open"))
       )
     }
     if (Cause.isInterruptedOnly(cause)) {
-      return this.afterRecord(this.record("Interrupted", ticket.generation, ticket._tag === "AdmitTrial", now), () =>
-        Effect.failCause(cause)
-      )
+      return this.afterRecord(this.record("Interrupted", ticket, now), () => Effect.failCause(cause))
     }
     const failure = Cause.failureOption(cause)
     if (Option.isSome(failure) && !this.isFailure(failure.value)) {
@@ -715,20 +681,14 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
       // circuit records a success, and the call fails with the error, without retrying.
       if (this.eventSubscribers > 0) this.emit({ _tag: "Failure", circuit: this.name, attempt, error: failure.value })
       this.recorder?.failure(this.elapsed(call), false)
-      return this.afterRecord(this.record("Succeeded", ticket.generation, ticket._tag === "AdmitTrial", now), () =>
-        Effect.failCause(cause)
-      )
+      return this.afterRecord(this.record("Succeeded", ticket, now), () => Effect.failCause(cause))
     }
     const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
     this.recorder?.failedAttempt(error, now, attempt)
     if (this.eventSubscribers > 0) this.emit({ _tag: "Failure", circuit: this.name, attempt, error })
-    return this.afterRecord(
-      this.record("Failed", ticket.generation, ticket._tag === "AdmitTrial", now, error),
-      (state) =>
-        // A defect is a bug, not a flaky service: it is counted, never retried.
-        Effect.succeed(
-          new FailedAttempt<E | CircuitTimeoutError>(cause, Option.isNone(failure) || state._tag === "Open")
-        )
+    return this.afterRecord(this.record("Failed", ticket, now, error), (state) =>
+      // A defect is a bug, not a flaky service: it is counted, never retried.
+      Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(cause, Option.isNone(failure) || state._tag === "Open"))
     )
   }
 
@@ -778,12 +738,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
           resume(Effect.zipRight(Fiber.inheritAll(fiber), done))
           return
         }
-        const timer = new AttemptTimer(fiber).start(
-          call.clock,
-          clockNow(call.clock),
-          this.timeoutMillis,
-          this.deadlines()
-        )
+        const timer = new AttemptTimer(fiber).start(call.clock, this.timeoutMillis, this.deadlines())
         fiber.addObserver((exit) => {
           timer.cancel()
           ctx.timedOut = timer.timedOut
@@ -848,21 +803,6 @@ interface Call<A, E, R> {
   readonly started: number
   driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
 }
-
-const makeCall = <A, E, R>(
-  effect: Effect.Effect<A, E, R>,
-  fiber: Fiber.RuntimeFiber<unknown, unknown>,
-  status: FiberStatus.Running,
-  clock: Clock.Clock,
-  started: number
-): Call<A, E, R> => ({
-  effect,
-  fiber,
-  interruptible: RuntimeFlags.interruption(status.runtimeFlags),
-  clock,
-  started,
-  driver: undefined
-})
 
 /** @internal */
 export const clockNow = (clock: Clock.Clock): number =>
