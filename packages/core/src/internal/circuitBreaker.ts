@@ -12,7 +12,9 @@ import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import * as HashSet from "effect/HashSet"
+import { format, NodeInspectSymbol } from "effect/Inspectable"
 import * as Option from "effect/Option"
+import { pipeArguments } from "effect/Pipeable"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
@@ -324,6 +326,25 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   /** @internal */
   snapshot(state: StateName): CircuitMetrics {
     return this.recorder?.snapshot(state) ?? Metrics.empty(this.name, state)
+  }
+
+  pipe() {
+    // biome-ignore lint/complexity/noArguments: Effect's pipeArguments takes the call's arguments
+    return pipeArguments(this, arguments)
+  }
+
+  /** The name, the last state this breaker saw, and its counters: no internals, no store. */
+  toJSON(): CB.CircuitBreaker.Json {
+    const state = this.lastKnown._tag
+    return { _id: "CircuitBreaker", name: this.name, state, metrics: this.snapshot(state) }
+  }
+
+  toString(): string {
+    return format(this.toJSON())
+  }
+
+  [NodeInspectSymbol](): unknown {
+    return this.toJSON()
   }
 
   get reset(): Effect.Effect<void> {
