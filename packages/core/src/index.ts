@@ -62,6 +62,13 @@ export * as CircuitBreakerStore from "./CircuitBreakerStore.js"
  */
 export * as Deadlines from "./Deadlines.js"
 /**
+ * The built-in retry backoffs as pure functions (the Promise API's retry delays).
+ *
+ * @since 0.1.0
+ */
+export * as RetryBackoff from "./RetryBackoff.js"
+
+/**
  * Rules that trip a Closed circuit.
  *
  * @since 0.1.0

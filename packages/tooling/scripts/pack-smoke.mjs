@@ -4,7 +4,7 @@
  *
  *   1. builds and packs every publishable package (packages/<name>, not `private`);
  *   2. checks each tarball with `publint` (the package.json against the files) and `@arethetypeswrong/cli` (the
- *      types of every public module resolve for node10, node16 from ESM and from CommonJS, and bundlers), and that
+ *      types of every export resolve for node10, node16 from ESM and from CommonJS, and bundlers), and that
  *      it ships its README and LICENSE and no source, source map or test;
  *   3. installs the tarballs into a plain project outside the repository and runs a breaker from each entry point,
  *      once with `import` and once with `require`;
@@ -19,6 +19,7 @@ import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
+import { exportsFor } from "./exports.mjs"
 
 const args = process.argv.slice(2)
 const verbose = args.includes("--verbose")
@@ -67,13 +68,6 @@ const discover = () => {
     .filter(({ manifest }) => manifest.private !== true)
 }
 
-/** The public modules: `src/<Module>.ts`, the entry itself as ".". */
-const entrypoints = (pkg) =>
-  fs
-    .readdirSync(path.join(pkg.dir, "src"))
-    .filter((file) => file.endsWith(".ts"))
-    .map((file) => (file === "index.ts" ? "." : file.slice(0, -3)))
-
 const pack = (pkg, dest) => {
   run("npm", ["run", "build", "--workspace", pkg.manifest.name], root)
   const out = run(
@@ -91,8 +85,11 @@ const pack = (pkg, dest) => {
 }
 
 const lint = (pkg, tarball) => {
+  if (JSON.stringify(pkg.manifest.exports) !== JSON.stringify(exportsFor(pkg.dir))) {
+    throw new Error("its exports map is not that of its src/*.ts modules: run `npm run sync-exports`")
+  }
   run(tool("publint"), ["run", tarball, "--strict"], root)
-  run(tool("attw"), [tarball, "--entrypoints", ...entrypoints(pkg)], root)
+  run(tool("attw"), [tarball], root)
 }
 
 /** Runs a breaker call through each package; the same source, as ESM and as CommonJS. */
@@ -207,7 +204,8 @@ const main = () => {
         tarballs.push([pkg, pack(pkg, packDir)])
       )
     }
-    for (const [pkg, tarball] of tarballs) check(`${pkg.manifest.name}: publint and attw`, () => lint(pkg, tarball))
+    for (const [pkg, tarball] of tarballs)
+      check(`${pkg.manifest.name}: exports map, publint and attw`, () => lint(pkg, tarball))
     if (tarballs.length > 0) {
       let checks = []
       check("install the tarballs into a plain project", () => {
