@@ -19,6 +19,7 @@ import {
   type CircuitMetrics,
   createAdvancedCircuitBreaker,
   type DistributedState,
+  type ExecuteArgs,
   type Options
 } from "./AdvancedCircuitBreaker.js"
 
@@ -80,7 +81,7 @@ export interface CircuitBreakerManager {
     name: string,
     fn: (...args: Args) => R | PromiseLike<R>,
     options?: Omit<Options, "name">
-  ): AdvancedCircuitBreaker<Args, Awaited<R>>
+  ): AdvancedCircuitBreaker<ExecuteArgs<Args>, Awaited<R>>
   /**
    * The breaker registered under `name`, or `undefined`. The caller names the arguments and
    * result it expects (`get<[Order], Receipt>("payment-service")`), as with `Map.get` these
@@ -107,7 +108,7 @@ class Manager implements CircuitBreakerManager {
     name: string,
     fn: (...args: Args) => R | PromiseLike<R>,
     options?: Omit<Options, "name">
-  ): AdvancedCircuitBreaker<Args, Awaited<R>> {
+  ): AdvancedCircuitBreaker<ExecuteArgs<Args>, Awaited<R>> {
     if (typeof name !== "string" || name.trim().length === 0) {
       throw new CircuitBreakerConfigError({ option: "name", value: name, reason: "must be a non-empty string" })
     }
