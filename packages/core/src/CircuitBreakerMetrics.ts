@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
+import * as emptyMetrics from "./internal/emptyMetrics.js"
 import { effectMetricKeys as keys } from "./internal/metricKeys.js"
 import * as internal from "./internal/metricsRecorder.js"
 
@@ -88,19 +89,7 @@ export interface MetricsTotals {
  * @since 0.1.0
  * @category constructors
  */
-export const empty = (name: string, state: StateName): CircuitMetrics => ({
-  name,
-  state,
-  totalCalls: 0,
-  successCalls: 0,
-  failureCalls: 0,
-  rejectedCalls: 0,
-  timeoutCalls: 0,
-  ignoredCalls: 0,
-  retries: 0,
-  latency: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
-  lastFailures: []
-})
+export const empty: (name: string, state: StateName) => CircuitMetrics = emptyMetrics.empty
 
 /**
  * @since 0.1.0

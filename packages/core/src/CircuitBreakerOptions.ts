@@ -6,7 +6,6 @@
  * @since 0.1.0
  */
 import type * as Either from "effect/Either"
-import type * as Schedule from "effect/Schedule"
 import type { CircuitBreaker } from "./CircuitBreaker.js"
 import type { CircuitBreakerConfigError } from "./CircuitBreakerError.js"
 import type { Policy } from "./CircuitBreakerState.js"
@@ -29,16 +28,6 @@ export const resolve: (input: unknown) => Either.Either<CircuitBreaker.Resolved,
  * @category constructors
  */
 export const policyOf: (options: CircuitBreaker.Resolved) => Policy<number> = internal.policyOf
-
-/**
- * The retry Schedule that resolved options describe (fed with each attempt's error), or
- * `undefined` when retrying is off.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const retrySchedule: (options: CircuitBreaker.Resolved) => Schedule.Schedule<unknown, unknown> | undefined =
-  internal.retrySchedule
 
 /**
  * The names of every option.

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type { CircuitMetrics, StateName } from "./CircuitBreakerMetrics.js"
+import { empty } from "./internal/emptyMetrics.js"
 import * as internal from "./internal/metricsRecorder.js"
 
 /**
@@ -40,3 +41,12 @@ export interface Recorder {
  */
 export const makeRecorder = (circuit: string, serviceId: string, failureHistorySize: number): Recorder =>
   new internal.MetricsRecorder(circuit, serviceId, failureHistorySize)
+
+/**
+ * The metrics of a circuit that counts nothing (`metricsTracking: false`): the same as
+ * `CircuitBreakerMetrics.empty`, without loading `effect/Metric`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const emptyMetrics: (name: string, state: StateName) => CircuitMetrics = empty

@@ -33,3 +33,9 @@ export * as Deadlines from "./Deadlines.js"
  * @since 0.1.0
  */
 export { makeRecorder, type Recorder } from "./MetricsRecorder.js"
+/**
+ * The retry Schedule that resolved options describe.
+ *
+ * @since 0.1.0
+ */
+export * as RetrySchedule from "./RetrySchedule.js"

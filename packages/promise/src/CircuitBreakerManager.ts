@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { CircuitBreakerConfigError } from "@circuit-breaker/core"
+import { CircuitBreakerConfigError } from "@circuit-breaker/core/CircuitBreakerError"
 import {
   type AdvancedCircuitBreaker,
   type CircuitMetrics,

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-export { CircuitBreakerConfigError } from "@circuit-breaker/core"
+export { CircuitBreakerConfigError } from "@circuit-breaker/core/CircuitBreakerError"
 
 /**
  * The circuit rejected the call: `fn` was not called. `retryAfter` is in milliseconds.

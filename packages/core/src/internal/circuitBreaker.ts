@@ -33,6 +33,7 @@ import { succeededLeavesClosed } from "./circuitBreakerState.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
+import { retrySchedule } from "./retrySchedule.js"
 
 /** @internal */
 export const TypeId: CB.TypeId = Symbol.for("@circuit-breaker/core/CircuitBreaker") as CB.TypeId
@@ -242,7 +243,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
 
   /** The retry Schedule, built at the first failure: an idle breaker holds none (one costs about 2 KB). */
   private get schedule(): Schedule.Schedule<unknown, unknown> | undefined {
-    if (this.scheduleMemo === NOT_BUILT) this.scheduleMemo = options_.retrySchedule(this.options)
+    if (this.scheduleMemo === NOT_BUILT) this.scheduleMemo = retrySchedule(this.options)
     return this.scheduleMemo
   }
 

@@ -1,10 +1,10 @@
-import * as Metric from "effect/Metric"
 import type * as MetricHook from "effect/MetricHook"
 import * as MetricKey from "effect/MetricKey"
 import type * as MetricKeyType from "effect/MetricKeyType"
 import { v7 as uuidv7 } from "uuid"
 import type { CircuitMetrics, FailureContext, LatencySummary, StateName } from "../CircuitBreakerMetrics.js"
 import { effectMetricKeys as keys } from "./metricKeys.js"
+import { globalMetricRegistry as registry } from "./metricRegistry.js"
 
 const RESERVOIR_SIZE = 1024
 /** Slots after the reservoir: the sum and the max of every latency. */
@@ -28,7 +28,6 @@ interface TaggedMetrics {
 /** @internal */
 export const stateGaugeValue = (state: StateName): number => (state === "Closed" ? 0 : state === "HalfOpen" ? 1 : 2)
 
-const registry = Metric.globalMetricRegistry
 const tag = <Type extends MetricKeyType.MetricKeyType<any, any>>(key: MetricKey.MetricKey<Type>, circuit: string) =>
   MetricKey.tagged(key, "circuit", circuit)
 

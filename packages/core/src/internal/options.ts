@@ -1,10 +1,8 @@
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
-import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
+import type * as Schedule from "effect/Schedule"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError } from "../CircuitBreakerError.js"
 import type { Policy } from "../CircuitBreakerState.js"
@@ -63,44 +61,50 @@ const checkDurationUnsafe = (u: unknown, rule: DurationRule): string | Duration.
   return d
 }
 
-const DurationOption = (rule: DurationRule) =>
-  Schema.transformOrFail(Schema.Unknown, Schema.DurationFromSelf, {
-    strict: true,
-    decode: (u, _, ast) => {
-      const result = checkDuration(u, rule)
-      return typeof result === "string"
-        ? ParseResult.fail(new ParseResult.Type(ast, u, result))
-        : ParseResult.succeed(result)
-    },
-    encode: ParseResult.succeed
-  })
+/**
+ * A decoder of one option: the decoded value, or `Invalid` (the reason then comes from the
+ * field's table entry). Plain functions rather than `Schema`s, so that validating options
+ * does not load `effect/Schema`: a Promise-API user pays for what the call needs.
+ */
+type Decode<A> = (u: unknown) => A | typeof Invalid
+
+const Invalid: unique symbol = Symbol("Invalid")
+
+const refine =
+  <A>(is: (u: unknown) => u is A): Decode<A> =>
+  (u) =>
+    is(u) ? u : Invalid
+
+const DurationOption =
+  (rule: DurationRule): Decode<Duration.Duration> =>
+  (u) => {
+    const result = checkDuration(u, rule)
+    return typeof result === "string" ? Invalid : result
+  }
 
 const integerReason = (min: number) =>
   min === 0 ? "must be a whole number, 0 or more" : `must be a whole number, ${min} or more`
 
 const Integer = (min: number) =>
-  Schema.Unknown.pipe(Schema.filter((u): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= min))
+  refine((u): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= min)
 
-const Bool = Schema.Unknown.pipe(Schema.filter((u): u is boolean => typeof u === "boolean"))
+const Bool = refine((u): u is boolean => typeof u === "boolean")
 
-const Name = Schema.Unknown.pipe(
-  Schema.filter((u): u is string => typeof u === "string" && u.trim().length > 0 && u.length <= 256)
+const Name = refine((u): u is string => typeof u === "string" && u.trim().length > 0 && u.length <= 256)
+
+const Fn = refine((u): u is CircuitBreaker.CircuitBreaker.FailurePredicate => typeof u === "function")
+
+/** `Schedule.isSchedule` without loading `effect/Schedule`: its type id is a registered symbol. */
+const ScheduleTypeId = Symbol.for("effect/Schedule")
+
+const ScheduleOption = refine((u): u is Schedule.Schedule<unknown, unknown> =>
+  safely(() => typeof u === "object" && u !== null && ScheduleTypeId in u)
 )
 
-const Fn = Schema.Unknown.pipe(
-  Schema.filter((u): u is CircuitBreaker.CircuitBreaker.FailurePredicate => typeof u === "function")
-)
+const Backoff = refine((u): u is "exponential" | "linear" => u === "exponential" || u === "linear")
 
-const ScheduleOption = Schema.Unknown.pipe(
-  Schema.filter((u): u is Schedule.Schedule<unknown, unknown> => safely(() => Schedule.isSchedule(u)))
-)
-
-const Backoff = Schema.Unknown.pipe(
-  Schema.filter((u): u is "exponential" | "linear" => u === "exponential" || u === "linear")
-)
-
-/** A field: its Schema, and the reason given when a value fails it. */
-const field = <S extends Schema.Schema.AnyNoContext>(schema: S, reason: (u: unknown) => string) => ({ schema, reason })
+/** A field: its decoder, and the reason given when a value fails it. */
+const field = <A>(decode: Decode<A>, reason: (u: unknown) => string) => ({ decode, reason })
 
 const durationField = (rule: DurationRule) =>
   field(DurationOption(rule), (u) => {
@@ -131,19 +135,14 @@ const fields = {
 
 type Fields = typeof fields
 
-type Decoded = { -readonly [K in keyof Fields]?: Schema.Schema.Type<Fields[K]["schema"]> }
+type Decoded = { -readonly [K in keyof Fields]?: Exclude<ReturnType<Fields[K]["decode"]>, typeof Invalid> }
 
 /** @internal */
 export const knownOptions: ReadonlyArray<string> = Object.keys(fields)
 
-const decoders = Object.fromEntries(
-  Object.entries(fields).map(([key, f]) => [key, Schema.decodeUnknownEither(f.schema as Schema.Schema<unknown>)])
-) as Record<keyof Fields, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>
-
 /**
- * Each option is decoded with its own Schema. The reason of a failure comes from our table,
- * never from Effect's issue formatter, which would stringify the value (and run its
- * getters, or its Proxy traps).
+ * Each option is decoded on its own. The reason of a failure comes from our table, and never
+ * stringifies the value (which would run its getters, or its Proxy traps).
  */
 const decodeOptions = (input: Record<string, unknown>): Either.Either<Decoded, CircuitBreakerConfigError> => {
   const decoded: Record<string, unknown> = {}
@@ -161,11 +160,11 @@ const decodeOptions = (input: Record<string, unknown>): Either.Either<Decoded, C
   for (const key of knownOptions as ReadonlyArray<keyof Fields>) {
     const value = input[key]
     if (value === undefined) continue
-    const result = decoders[key](value)
-    if (Either.isLeft(result)) {
+    const result = fields[key].decode(value)
+    if (result === Invalid) {
       return Either.left(new CircuitBreakerConfigError({ option: key, value, reason: fields[key].reason(value) }))
     }
-    decoded[key] = result.right
+    decoded[key] = result
   }
   return Either.right(decoded as Decoded)
 }
@@ -351,16 +350,3 @@ export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<numb
   maxConcurrentTrials: o.maxConcurrentTrials,
   trialPermitTtl: Duration.isFinite(o.trialPermitTtl) ? Duration.toMillis(o.trialPermitTtl) : undefined
 })
-
-/** @internal */
-export const retrySchedule = (
-  o: CircuitBreaker.CircuitBreaker.Resolved
-): Schedule.Schedule<unknown, unknown> | undefined => {
-  if (o.retrySchedule !== undefined) return o.retrySchedule
-  if (o.maxRetries === 0) return undefined
-  const base: Schedule.Schedule<Duration.Duration> =
-    o.retryBackoff === "exponential" ? Schedule.exponential(o.retryDelay, 2) : Schedule.linear(o.retryDelay)
-  const jittered = o.jitter ? Schedule.jittered(base) : base
-  const capped = Schedule.modifyDelay(jittered, (_, delay) => Duration.min(delay, o.maxRetryDelay))
-  return Schedule.intersect(capped, Schedule.recurs(o.maxRetries))
-}

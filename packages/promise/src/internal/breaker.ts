@@ -1,30 +1,21 @@
-import {
-  type CircuitBreaker,
-  CircuitBreakerConfigError,
-  CircuitBreakerError,
-  CircuitBreakerMetrics,
-  CircuitBreakerState,
-  type CircuitBreakerStore
-} from "@circuit-breaker/core"
-import {
-  CallPolicy,
-  CircuitBreakerOptions,
-  Deadlines,
-  makeRecorder,
-  type Recorder
-} from "@circuit-breaker/core/internal"
-import * as Cause from "effect/Cause"
+// Module by module, never the entry points: importing the Promise API loads only what a call needs.
+
+import * as CallPolicy from "@circuit-breaker/core/CallPolicy"
+import type * as CircuitBreaker from "@circuit-breaker/core/CircuitBreaker"
+import * as CircuitBreakerError from "@circuit-breaker/core/CircuitBreakerError"
+import { CircuitBreakerConfigError } from "@circuit-breaker/core/CircuitBreakerError"
+import * as CircuitBreakerOptions from "@circuit-breaker/core/CircuitBreakerOptions"
+import * as CircuitBreakerState from "@circuit-breaker/core/CircuitBreakerState"
+import type * as CircuitBreakerStore from "@circuit-breaker/core/CircuitBreakerStore"
+import * as Deadlines from "@circuit-breaker/core/Deadlines"
+import { emptyMetrics, makeRecorder, type Recorder } from "@circuit-breaker/core/MetricsRecorder"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import type * as Schedule from "effect/Schedule"
-import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitBreakerDisposedError, CircuitOpenError, CircuitTimeoutError } from "../errors.js"
-import { type Connection, connect, type RedisTarget, resolveTarget } from "./distributed.js"
+import { type Connection, connect, type RedisTarget, resolveTarget, runEither, runOrThrow } from "./distributed.js"
+import { initialRetryState, type RetryDelay, RetryDelays } from "./retryDelays.js"
 
 type CircuitState = CircuitBreakerState.CircuitState<number>
 
@@ -97,8 +88,6 @@ class AttemptContext implements API.CallContext {
 }
 
 const NoError = Symbol("NoError")
-/** A value not computed yet (the retry Schedule, a call's Schedule state). */
-const NOT_BUILT: unique symbol = Symbol("NotBuilt")
 
 class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCircuitBreaker<Args, R> {
   readonly name: string
@@ -117,7 +106,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   private readonly initialState: CircuitState
   private readonly recorder: Recorder | undefined
   private readonly options: CircuitBreaker.CircuitBreaker.Resolved
-  private scheduleMemo: Schedule.Schedule<unknown, unknown> | undefined | typeof NOT_BUILT = NOT_BUILT
+  /** Made at the first failure: an idle breaker holds none. */
+  private retryDelays: RetryDelays | undefined = undefined
   private readonly timeoutMillis: number
   private readonly callPolicy: CallPolicy.CallPolicy
   private readonly disposal = new AbortController()
@@ -256,7 +246,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
 
   getMetrics(): API.CircuitMetrics {
     const tag = this.current()._tag
-    const snapshot = this.recorder?.snapshot(tag) ?? CircuitBreakerMetrics.empty(this.name, tag)
+    const snapshot = this.recorder?.snapshot(tag) ?? emptyMetrics(this.name, tag)
     return { ...snapshot, state: stateNames[tag] }
   }
 
@@ -269,7 +259,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   getDistributedState(): Promise<API.DistributedState | null> {
     if (this.connection === undefined) return Promise.resolve(null)
     return this.connection.ready
-      .then((store) => run(store.snapshot(this.name)))
+      .then((store) => runOrThrow(store.snapshot(this.name)))
       .then((snapshot) => toDistributedState(this.name, snapshot))
   }
 
@@ -277,10 +267,10 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   sharedCircuits(): Promise<Record<string, API.DistributedState>> | undefined {
     if (this.connection === undefined) return undefined
     return this.connection.ready.then(async (store) => {
-      const names = await run(store.listCircuits)
+      const names = await runOrThrow(store.listCircuits)
       const out: Record<string, API.DistributedState> = {}
       for (const name of names) {
-        out[name] = toDistributedState(name, await run(store.snapshot(name)))
+        out[name] = toDistributedState(name, await runOrThrow(store.snapshot(name)))
       }
       return out
     })
@@ -343,7 +333,14 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     if (this.disposal.signal.aborted) return Promise.reject(this.disposal.signal.reason)
     if (signal?.aborted) return Promise.reject(signal.reason)
     const started = now()
-    const call: Call = { args, signal, started, attemptStarted: started, last: undefined, scheduleState: NOT_BUILT }
+    const call: Call = {
+      args,
+      signal,
+      started,
+      attemptStarted: started,
+      last: undefined,
+      scheduleState: initialRetryState
+    }
     return this.attempt(call, 1, NoError)
   }
 
@@ -379,11 +376,9 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
         : CircuitBreakerState.admit(this.policy, s, admittedAt)
     })
     if (store !== undefined && decision._tag === "AdmitTrial") {
-      return Effect.runPromise(
-        Effect.either(
-          store.modify(this.name, this.initialState, (s) =>
-            CircuitBreakerState.admit(this.policy, s as CircuitState, admittedAt)
-          )
+      return runEither(
+        store.modify(this.name, this.initialState, (s) =>
+          CircuitBreakerState.admit(this.policy, s as CircuitState, admittedAt)
         )
       ).then((admitted) => {
         const read = store.unsafeModify!(this.name, this.initialState, (s) => [s, s])
@@ -519,7 +514,23 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     const state = this.record(outcome.event, ticket, end, outcome.verdict === "failure" ? error : undefined)
     call.last = outcome
     if (outcome.invalid !== undefined) return Promise.reject(outcome.invalid)
-    const delay = CallPolicy.isFinal(outcome, state) ? undefined : this.nextDelay(end, error, call.scheduleState)
+    const delay = CallPolicy.isFinal(outcome, state)
+      ? undefined
+      : (this.retryDelays ??= new RetryDelays(this.options)).next(attempt, end, error, call.scheduleState)
+    return delay instanceof Promise
+      ? delay.then((d) => this.retryAfter(call, outcome, attempt, end, error, d))
+      : this.retryAfter(call, outcome, attempt, end, error, delay)
+  }
+
+  /** Retries after `delay`, or rejects with `error` when there is no retry left. */
+  private retryAfter(
+    call: Call,
+    outcome: CallPolicy.Outcome,
+    attempt: number,
+    end: number,
+    error: unknown,
+    delay: RetryDelay | undefined
+  ): Promise<R> {
     if (delay === undefined) {
       CallPolicy.record(this.recorder, CallPolicy.ending(outcome), end - call.started)
       return Promise.reject(error)
@@ -532,25 +543,6 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
       this.emit("retry", attempt + 1, now(), call.args)
       return this.attempt(call, attempt + 1, error)
     })
-  }
-
-  /** The retry Schedule, built at the first failure: an idle breaker holds none (one costs about 2 KB). */
-  private get schedule(): Schedule.Schedule<unknown, unknown> | undefined {
-    if (this.scheduleMemo === NOT_BUILT) this.scheduleMemo = CircuitBreakerOptions.retrySchedule(this.options)
-    return this.scheduleMemo
-  }
-
-  /** One step of the retry Schedule: the delay before the next attempt, or `undefined` when it is done. */
-  private nextDelay(time: number, error: unknown, state: unknown): { millis: number; state: unknown } | undefined {
-    const schedule = this.schedule
-    if (schedule === undefined) return undefined
-    if (state === NOT_BUILT) state = schedule.initial
-    // A Schedule whose step is asynchronous (or fails) cannot be stepped here: the call ends.
-    const step = Effect.runSyncExit(schedule.step(time, error, state))
-    if (Exit.isFailure(step)) return undefined
-    const [next, , decision] = step.value
-    if (ScheduleDecision.isDone(decision)) return undefined
-    return { millis: Math.max(0, ScheduleIntervals.start(decision.intervals) - time), state: next }
   }
 }
 
@@ -714,13 +706,6 @@ const openError = (circuit: string, retryAfter: number): CircuitOpenError => {
     Error.stackTraceLimit = limit
   }
 }
-
-/** Runs an effect for a Promise caller: it rejects with the error itself (a `CircuitStoreError`), not a wrapper. */
-const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-  Effect.runPromiseExit(effect).then((exit) => {
-    if (Exit.isSuccess(exit)) return exit.value
-    throw Cause.squash(exit.cause)
-  })
 
 /** The Promise API's own options, which the core does not know. */
 interface PromiseOnly {

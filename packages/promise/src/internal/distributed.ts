@@ -1,7 +1,7 @@
-import { CircuitBreakerConfigError, type CircuitBreakerStore } from "@circuit-breaker/core"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
+import { CircuitBreakerConfigError } from "@circuit-breaker/core/CircuitBreakerError"
+import type * as CircuitBreakerStore from "@circuit-breaker/core/CircuitBreakerStore"
+import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import type * as API from "../AdvancedCircuitBreaker.js"
 
 /** Where the shared store connects: a URL, ioredis options, or a client the caller owns. */
@@ -88,23 +88,54 @@ export interface Connection {
   close(): Promise<void>
 }
 
-/** Opens the Redis store; its code is loaded only now, when a breaker asks for it. */
+/** The Effect runtime, once `connect` has loaded it: a shared store exists only after that. */
+let effectRuntime: typeof Effect | undefined
+let causeModule: typeof import("effect/Cause") | undefined
+
+/** Runs a store operation for a Promise caller; only called with a store that `connect` opened. */
+export const runEither = <A, E>(effect: Effect.Effect<A, E>): Promise<Either.Either<A, E>> =>
+  effectRuntime!.runPromise(effectRuntime!.either(effect))
+
+/** Runs a store operation for a Promise caller: it rejects with the error itself (a `CircuitStoreError`), not a wrapper. */
+export const runOrThrow = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
+  effectRuntime!.runPromiseExit(effect).then((exit) => {
+    if (exit._tag === "Success") return exit.value
+    throw causeModule!.squash(exit.cause)
+  })
+
+/**
+ * Opens the Redis store. Its code, and the Effect runtime that runs it, are loaded only now,
+ * when a breaker asks for it: importing the Promise API loads neither.
+ */
 export const connect = (target: RedisTarget): Connection => {
-  const scope = Effect.runSync(Scope.make())
-  const ready = import("@circuit-breaker/redis").then(({ RedisCircuitBreakerStore }) =>
-    Effect.runPromise(
-      Scope.extend(
-        target._tag === "Client"
-          ? RedisCircuitBreakerStore.makeFromClient(target.client as never)
-          : RedisCircuitBreakerStore.make(target._tag === "Url" ? { url: target.url } : { redis: target.options }),
-        scope
-      )
-    )
-  )
+  const opened = Promise.all([
+    import("effect/Effect"),
+    import("effect/Cause"),
+    import("effect/Exit"),
+    import("effect/Scope"),
+    import("@circuit-breaker/redis")
+  ]).then(([Effect, Cause, Exit, Scope, { RedisCircuitBreakerStore }]) => {
+    effectRuntime = Effect
+    causeModule = Cause
+    const scope = Effect.runSync(Scope.make())
+    const store =
+      target._tag === "Client"
+        ? RedisCircuitBreakerStore.makeFromClient(target.client as never)
+        : RedisCircuitBreakerStore.make(target._tag === "Url" ? { url: target.url } : { redis: target.options })
+    return {
+      ready: Effect.runPromise(Scope.extend(store, scope)) as Promise<SharedStore>,
+      close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+  const ready = opened.then(({ ready }) => ready)
   // A failure to load is reported by whoever awaits `ready`; never as an unhandled rejection.
   ready.catch(() => {})
   return {
-    ready: ready as Promise<SharedStore>,
-    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    ready,
+    close: () =>
+      opened.then(
+        ({ close }) => close(),
+        () => undefined
+      )
   }
 }
