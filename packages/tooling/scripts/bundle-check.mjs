@@ -6,9 +6,16 @@
  * loaded only by a breaker with `distributedTracking`) stays external, as in a bundle that does
  * not use it. Bundles from the sources (the "source" export condition), so it needs no build.
  *
+ *
+ * It also checks what importing the Promise API loads before a breaker needs more: the entry
+ * chunk (esbuild code splitting: what a dynamic import brings is in other chunks) holds none of
+ * the heavy `effect` modules (the runtime, Schema, Metric, Schedule, Stream, Layer).
+ *
  * Usage: node scripts/bundle-check.mjs
  * Ends with `bundle-check: N passed, M failed`; exits non-zero when a bundle failed.
  */
+import fs from "node:fs"
+import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
@@ -30,6 +37,39 @@ const bundle = (entry, platform) =>
     logLevel: "silent"
   })
 
+/** `effect` modules the Promise API must not load up front. */
+const HEAVY = /node_modules\/effect\/dist\/esm\/(Effect|Schema|Metric|Schedule|Stream|Layer|Runtime)\.js$/
+
+/** The heavy `effect` modules in the chunk that `import { ... } from "@circuit-breaker/promise"` loads at once. */
+const heavyModulesLoadedUpFront = async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bundle-check-"))
+  try {
+    const entry = path.join(dir, "entry.js")
+    fs.writeFileSync(
+      entry,
+      'export { createAdvancedCircuitBreaker, CircuitBreakerManager } from "@circuit-breaker/promise"\n'
+    )
+    const result = await build({
+      entryPoints: [entry],
+      nodePaths: [path.join(root, "node_modules")],
+      bundle: true,
+      splitting: true,
+      write: false,
+      outdir: path.join(dir, "out"),
+      format: "esm",
+      platform: "neutral",
+      conditions: ["source"],
+      external: ["@circuit-breaker/redis"],
+      metafile: true,
+      logLevel: "silent"
+    })
+    const [, output] = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint !== undefined)
+    return Object.keys(output.inputs).filter((input) => HEAVY.test(input))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 let passed = 0
 let failed = 0
 for (const entry of ENTRIES) {
@@ -45,6 +85,15 @@ for (const entry of ENTRIES) {
       failed++
     }
   }
+}
+try {
+  const heavy = await heavyModulesLoadedUpFront()
+  if (heavy.length > 0) throw new Error(`loads ${heavy.join(", ")} up front`)
+  console.log("bundle-check: ok   importing @circuit-breaker/promise loads no heavy effect module up front")
+  passed++
+} catch (error) {
+  console.error(`bundle-check: FAIL importing @circuit-breaker/promise: ${error.message}`)
+  failed++
 }
 console.log(`bundle-check: ${passed} passed, ${failed} failed`)
 process.exitCode = failed > 0 ? 1 : 0
