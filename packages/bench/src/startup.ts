@@ -35,7 +35,8 @@ const effectModulesOfCore = (): ReadonlyArray<string> => {
   )
   const modules = new Set<string>()
   for (const file of files) {
-    for (const match of readFileSync(join(dist, file), "utf8").matchAll(/from\s*"(effect(?:\/[\w]+)?)"/g)) {
+    const source = readFileSync(join(dist, file), "utf8")
+    for (const match of source.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*"(effect(?:\/\w+)?)"/gm)) {
       modules.add(match[1]!)
     }
   }
