@@ -76,11 +76,47 @@ export interface Options
    */
   readonly redis?: string | { readonly [key: string]: unknown } | undefined
   /**
+   * Where the breaker's log entries go (its changes of state; with `distributedTracking`, the
+   * shared store's connection news): a function of a {@link LogEntry}, or `console` (anything
+   * with `debug`, `info`, `warn`, `error`). Default: none, the breaker logs nothing.
+   */
+  readonly logger?: ((entry: LogEntry) => void) | ConsoleLike | undefined
+  /**
    * Append a {@link CallContext} (`{ signal, attempt }`) after the caller's arguments (default
    * false: your function receives exactly the caller's arguments). Use it for `fetch`-style
    * work: only a function that passes `signal` on can be aborted when its attempt times out.
    */
   readonly passContext?: boolean | undefined
+}
+
+/**
+ * One log entry of a breaker (the `logger` option). State changes are `info`; the shared
+ * store's connection news `info` (reachable), `warn` (unreachable) or `debug`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LogEntry {
+  readonly level: "debug" | "info" | "warn" | "error"
+  readonly message: string
+  readonly circuit: string
+  /** Milliseconds since the epoch. */
+  readonly time: number
+  /** Structured details, such as `from` and `to` of a change of state (never a secret). */
+  readonly annotations: Readonly<Record<string, unknown>>
+}
+
+/**
+ * A console, for the `logger` option: `console` itself, or any object with these methods.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsoleLike {
+  debug(message: string, ...rest: ReadonlyArray<unknown>): void
+  info(message: string, ...rest: ReadonlyArray<unknown>): void
+  warn(message: string, ...rest: ReadonlyArray<unknown>): void
+  error(message: string, ...rest: ReadonlyArray<unknown>): void
 }
 
 /**

@@ -7,11 +7,13 @@ export {
   type CallOutcomeEvent,
   type CircuitMetrics,
   type CircuitStateName,
+  type ConsoleLike,
   createAdvancedCircuitBreaker,
   type DistributedState,
   type ExecuteArgs,
   type ExecuteOptions,
   type FailureContext,
+  type LogEntry,
   type Options,
   type StateChangeEvent
 } from "./AdvancedCircuitBreaker.js"

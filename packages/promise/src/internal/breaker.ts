@@ -14,7 +14,8 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitBreakerDisposedError, CircuitOpenError, CircuitTimeoutError } from "../errors.js"
-import { type Connection, connect, type RedisTarget, resolveTarget, runEither, runOrThrow } from "./distributed.js"
+import { type Connection, connect, type RedisTarget, resolveTarget } from "./distributed.js"
+import { type Log, toLog } from "./logger.js"
 import { initialRetryState, type RetryDelay, RetryDelays } from "./retryDelays.js"
 
 type CircuitState = CircuitBreakerState.CircuitState<number>
@@ -120,7 +121,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     private readonly fn: (...args: ReadonlyArray<unknown>) => unknown,
     options: CircuitBreaker.CircuitBreaker.Resolved,
     target: RedisTarget | undefined,
-    private readonly passContext: boolean
+    private readonly passContext: boolean,
+    private readonly log: Log | undefined
   ) {
     this.name = options.name
     this.policy = CircuitBreakerOptions.policyOf(options)
@@ -133,7 +135,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     this.callPolicy = CallPolicy.fromOptions(options)
     this.lastKnown = this.initialState
     if (target !== undefined) {
-      this.connection = connect(target)
+      this.connection = connect(target, this.name, log)
       this.connection.ready.then(
         (store) => {
           if (!this.disposal.signal.aborted) this.store = store
@@ -177,12 +179,15 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     this.lastKnown = next
     if (next._tag !== previous._tag) {
       this.recorder?.state(next._tag)
-      notify(this.stateListeners, {
+      const from = stateNames[previous._tag]
+      const to = stateNames[next._tag]
+      notify(this.stateListeners, { circuit: this.name, from, to, time: next.since, cause })
+      this.log?.({
+        level: "info",
+        message: `circuit ${from} -> ${to}`,
         circuit: this.name,
-        from: stateNames[previous._tag],
-        to: stateNames[next._tag],
-        time: next.since,
-        cause
+        time: Date.now(),
+        annotations: { from, to }
       })
     }
     return next
@@ -257,20 +262,22 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   }
 
   getDistributedState(): Promise<API.DistributedState | null> {
-    if (this.connection === undefined) return Promise.resolve(null)
-    return this.connection.ready
-      .then((store) => runOrThrow(store.snapshot(this.name)))
+    const connection = this.connection
+    if (connection === undefined) return Promise.resolve(null)
+    return connection.ready
+      .then((store) => connection.runOrThrow(store.snapshot(this.name)))
       .then((snapshot) => toDistributedState(this.name, snapshot))
   }
 
   /** @internal What the shared store holds for every circuit under its prefix. */
   sharedCircuits(): Promise<Record<string, API.DistributedState>> | undefined {
-    if (this.connection === undefined) return undefined
-    return this.connection.ready.then(async (store) => {
-      const names = await runOrThrow(store.listCircuits)
+    const connection = this.connection
+    if (connection === undefined) return undefined
+    return connection.ready.then(async (store) => {
+      const names = await connection.runOrThrow(store.listCircuits)
       const out: Record<string, API.DistributedState> = {}
       for (const name of names) {
-        out[name] = toDistributedState(name, await runOrThrow(store.snapshot(name)))
+        out[name] = toDistributedState(name, await connection.runOrThrow(store.snapshot(name)))
       }
       return out
     })
@@ -376,7 +383,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
         : CircuitBreakerState.admit(this.policy, s, admittedAt)
     })
     if (store !== undefined && decision._tag === "AdmitTrial") {
-      return runEither(
+      return this.connection!.runEither(
         store.modify(this.name, this.initialState, (s) =>
           CircuitBreakerState.admit(this.policy, s as CircuitState, admittedAt)
         )
@@ -711,16 +718,23 @@ const openError = (circuit: string, retryAfter: number): CircuitOpenError => {
 interface PromiseOnly {
   readonly redis: API.Options["redis"]
   readonly passContext: unknown
+  readonly logger: unknown
 }
 
-/** Takes the Promise API's own options (`redis`, `passContext`) out of the options the core validates. */
+/** Takes the Promise API's own options (`redis`, `passContext`, `logger`) out of the options the core validates. */
 const splitPromiseOptions = (options: unknown): readonly [unknown, PromiseOnly] => {
-  const none: PromiseOnly = { redis: undefined, passContext: undefined }
+  const none: PromiseOnly = { redis: undefined, passContext: undefined, logger: undefined }
   if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, none]
   try {
-    if (!Object.hasOwn(options, "redis") && !Object.hasOwn(options, "passContext")) return [options, none]
-    const { redis, passContext, ...rest } = options as API.Options & { readonly passContext?: unknown }
-    return [rest, { redis, passContext }]
+    if (
+      !Object.hasOwn(options, "redis") &&
+      !Object.hasOwn(options, "passContext") &&
+      !Object.hasOwn(options, "logger")
+    ) {
+      return [options, none]
+    }
+    const { redis, passContext, logger, ...rest } = options as API.Options & { readonly passContext?: unknown }
+    return [rest, { redis, passContext, logger }]
   } catch {
     // A hostile object: the core's validation reports it.
     return [options, none]
@@ -775,10 +789,11 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
   if (typeof fn !== "function") {
     throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
   }
-  const [coreOptions, { passContext, redis }] = splitPromiseOptions(options)
+  const [coreOptions, { passContext, redis, logger }] = splitPromiseOptions(options)
   if (passContext !== undefined && typeof passContext !== "boolean") {
     throw new CircuitBreakerConfigError({ option: "passContext", value: passContext, reason: "must be true or false" })
   }
+  const log = toLog(logger)
   const resolved = CircuitBreakerOptions.resolve(withDefaultName(coreOptions, fn))
   if (Either.isLeft(resolved)) throw resolved.left
   if (redis !== undefined && !resolved.right.distributedTracking) {
@@ -793,6 +808,7 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
     fn as (...args: ReadonlyArray<unknown>) => unknown,
     resolved.right,
     target,
-    passContext === true
+    passContext === true,
+    log
   )
 }

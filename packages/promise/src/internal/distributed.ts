@@ -3,6 +3,7 @@ import type * as CircuitBreakerStore from "@circuit-breaker/core/CircuitBreakerS
 import type * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import type * as API from "../AdvancedCircuitBreaker.js"
+import type { Log } from "./logger.js"
 
 /** Where the shared store connects: a URL, ioredis options, or a client the caller owns. */
 export type RedisTarget =
@@ -86,45 +87,41 @@ export interface SharedStore extends CircuitBreakerStore.Store {
 export interface Connection {
   readonly ready: Promise<SharedStore>
   close(): Promise<void>
+  /** Runs a store operation with the breaker's logger; an `Either` of its outcome. */
+  runEither<A, E>(effect: Effect.Effect<A, E>): Promise<Either.Either<A, E>>
+  /** Runs a store operation with the breaker's logger; rejects with its error itself (a `CircuitStoreError`). */
+  runOrThrow<A, E>(effect: Effect.Effect<A, E>): Promise<A>
 }
-
-/** The Effect runtime, once `connect` has loaded it: a shared store exists only after that. */
-let effectRuntime: typeof Effect | undefined
-let causeModule: typeof import("effect/Cause") | undefined
-
-/** Runs a store operation for a Promise caller; only called with a store that `connect` opened. */
-export const runEither = <A, E>(effect: Effect.Effect<A, E>): Promise<Either.Either<A, E>> =>
-  effectRuntime!.runPromise(effectRuntime!.either(effect))
-
-/** Runs a store operation for a Promise caller: it rejects with the error itself (a `CircuitStoreError`), not a wrapper. */
-export const runOrThrow = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-  effectRuntime!.runPromiseExit(effect).then((exit) => {
-    if (exit._tag === "Success") return exit.value
-    throw causeModule!.squash(exit.cause)
-  })
 
 /**
  * Opens the Redis store. Its code, and the Effect runtime that runs it, are loaded only now,
  * when a breaker asks for it: importing the Promise API loads neither.
  */
-export const connect = (target: RedisTarget): Connection => {
+export const connect = (target: RedisTarget, circuit: string, log: Log | undefined): Connection => {
   const opened = Promise.all([
     import("effect/Effect"),
     import("effect/Cause"),
     import("effect/Exit"),
     import("effect/Scope"),
+    import("./storeLogger.js"),
     import("@circuit-breaker/redis")
-  ]).then(([Effect, Cause, Exit, Scope, { RedisCircuitBreakerStore }]) => {
-    effectRuntime = Effect
-    causeModule = Cause
+  ]).then(([Effect, Cause, Exit, Scope, { withStoreLogger }, { RedisCircuitBreakerStore }]) => {
+    // The store's logs (and those of the fibers it forks) go to the breaker's logger, or nowhere.
+    const logged = <A, E>(effect: Effect.Effect<A, E>) => withStoreLogger(effect, circuit, log)
     const scope = Effect.runSync(Scope.make())
     const store =
       target._tag === "Client"
         ? RedisCircuitBreakerStore.makeFromClient(target.client as never)
         : RedisCircuitBreakerStore.make(target._tag === "Url" ? { url: target.url } : { redis: target.options })
     return {
-      ready: Effect.runPromise(Scope.extend(store, scope)) as Promise<SharedStore>,
-      close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+      ready: Effect.runPromise(logged(Scope.extend(store, scope))) as Promise<SharedStore>,
+      close: () => Effect.runPromise(logged(Scope.close(scope, Exit.void))),
+      runEither: <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(Effect.either(logged(effect))),
+      runOrThrow: <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.runPromiseExit(logged(effect)).then((exit) => {
+          if (Exit.isSuccess(exit)) return exit.value
+          throw Cause.squash(exit.cause)
+        })
     }
   })
   const ready = opened.then(({ ready }) => ready)
@@ -136,6 +133,8 @@ export const connect = (target: RedisTarget): Connection => {
       opened.then(
         ({ close }) => close(),
         () => undefined
-      )
+      ),
+    runEither: (effect) => opened.then(({ runEither }) => runEither(effect)),
+    runOrThrow: (effect) => opened.then(({ runOrThrow }) => runOrThrow(effect))
   }
 }
