@@ -1,8 +1,10 @@
 import { defineConfig } from "vitest/config"
+import { dropDefaultEffectLogs } from "./vitest.logs.js"
 import projects from "./vitest.workspace.js"
 
 export default defineConfig({
   test: {
-    projects
+    projects,
+    onConsoleLog: dropDefaultEffectLogs
   }
 })

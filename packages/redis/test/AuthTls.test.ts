@@ -415,7 +415,8 @@ describeWithRedis("AUTH and ACL", () => {
     const tripIsShared = async (first: unknown, second: unknown) => {
       const name = freshName("promise")
       const boom = new Error("card declined")
-      const options = { distributedTracking: true, failureThreshold: 1, maxRetries: 0, name }
+      // logger: console, so that the store's log lines reach the console (silent by default).
+      const options = { distributedTracking: true, failureThreshold: 1, maxRetries: 0, name, logger: console }
       const a = createAdvancedCircuitBreaker(async () => Promise.reject(boom), { ...options, redis: first as never })
       const b = createAdvancedCircuitBreaker(async () => "ok", { ...options, redis: second as never })
       try {
