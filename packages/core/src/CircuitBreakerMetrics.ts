@@ -12,6 +12,7 @@
 import * as Metric from "effect/Metric"
 import { effectMetricKeys as keys } from "./internal/metricKeys.js"
 import * as internal from "./internal/metricsRecorder.js"
+import type { MetricSeries } from "./LiveCircuits.js"
 
 /**
  * @since 0.1.0
@@ -155,7 +156,10 @@ export const effectMetrics = {
   timeouts: Metric.fromMetricKey(keys.timeouts),
   retries: Metric.fromMetricKey(keys.retries),
   state: Metric.fromMetricKey(keys.state),
-  latency: Metric.fromMetricKey(keys.latency)
+  /** `circuit_breaker_call_duration_seconds`: the duration of completed calls, in seconds. */
+  latency: Metric.fromMetricKey(keys.duration),
+  /** `circuit_breaker_transitions_total`, also tagged `from` and `to`. */
+  transitions: Metric.fromMetricKey(keys.transitions)
 } as const
 
 /**
@@ -187,6 +191,8 @@ export interface Recorder {
   /** Keeps a failed attempt in `lastFailures`. */
   failedAttempt(error: unknown, timestamp: number, attempt: number): void
   snapshot(state: StateName): CircuitMetrics
+  /** The counters and the call-duration histogram, for a Prometheus exposition. */
+  series(): MetricSeries
 }
 
 /**

@@ -62,6 +62,12 @@ export * as CircuitBreakerStore from "./CircuitBreakerStore.js"
  */
 export * as Deadlines from "./Deadlines.js"
 /**
+ * The breakers alive in this process, held weakly, with their metric series: what monitors read.
+ *
+ * @since 0.1.0
+ */
+export * as LiveCircuits from "./LiveCircuits.js"
+/**
  * Rules that trip a Closed circuit.
  *
  * @since 0.1.0

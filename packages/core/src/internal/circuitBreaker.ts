@@ -27,6 +27,7 @@ import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { Deadline, Deadlines } from "../Deadlines.js"
 import { succeededLeavesClosed } from "./circuitBreakerState.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
+import * as LiveCircuits from "./liveCircuits.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
 
@@ -168,6 +169,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     this.lastKnown = this.initialState
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.isFailure = options_.isFailureOf(options)
+    LiveCircuits.register(this, recorder)
   }
 
   // --- state ---------------------------------------------------------------------

@@ -6,7 +6,8 @@ import {
   CircuitBreakerOptions,
   CircuitBreakerState,
   type CircuitBreakerStore,
-  Deadlines
+  Deadlines,
+  LiveCircuits
 } from "@circuit-breaker/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -136,6 +137,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.isFailure = CircuitBreakerOptions.isFailureOf(options)
     this.lastKnown = this.initialState
+    LiveCircuits.register(this, this.recorder)
     if (target !== undefined) {
       this.connection = connect(target)
       this.connection.ready.then(
