@@ -39,7 +39,7 @@ export interface SharedStore extends CircuitBreakerStore.Store {
 }
 
 export const isSharedStore = (store: CircuitBreakerStore.Store | undefined): store is SharedStore =>
-  store?.shared &&
+  store?.shared === true &&
   typeof (store as SharedStore).snapshot === "function" &&
   Effect.isEffect((store as SharedStore).listCircuits)
 
