@@ -54,8 +54,8 @@ export const clusterCircuit = (
       name,
       state: state._tag,
       generation: state.generation,
-      since: state.since,
-      retryAt: state._tag === "Open" ? state.retryAt : null,
+      since: Math.round(state.since),
+      retryAt: state._tag === "Open" ? Math.round(state.retryAt) : null,
       updatedAt,
       updatedBy
     }))

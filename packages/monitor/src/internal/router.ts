@@ -65,7 +65,8 @@ const guard = <E, R>(
       : Effect.succeed(onRefusal("a valid bearer token is required"))
   })
 
-const MAX_NAME = 512
+/** The longest path parameter the router matches (find-my-way's default `maxParamLength`). */
+const MAX_NAME = 100
 
 /** The circuit name of a path, or a reason it is malformed. */
 const nameParam = Effect.map(HttpRouter.params, (params): string | { readonly malformed: string } => {
@@ -149,7 +150,10 @@ export const makeRouter = (config: RouterConfig): HttpRouter.HttpRouter<never, n
       "/",
       guard(config, Effect.succeed(HttpServerResponse.html(dashboardHtml)), () =>
         // The page asks for the token itself; it holds no data and no secret.
-        HttpServerResponse.html(dashboardHtml).pipe(HttpServerResponse.setStatus(401))
+        HttpServerResponse.html(dashboardHtml).pipe(
+          HttpServerResponse.setStatus(401),
+          HttpServerResponse.setHeader("www-authenticate", 'Bearer realm="circuit-breaker"')
+        )
       ).pipe(Effect.map(HttpServerResponse.setHeaders({ ...common, "content-security-policy": csp })))
     ),
     HttpRouter.get(
@@ -187,7 +191,6 @@ export const makeRouter = (config: RouterConfig): HttpRouter.HttpRouter<never, n
       )
     ),
     HttpRouter.post("/circuits/:name/:action", guard(config, control(config, circuits))),
-    HttpRouter.all("*", Effect.succeed(error(404, "no such route"))),
     HttpRouter.catchAllCause(() => Effect.succeed(error(500, "internal error")))
   ) as HttpRouter.HttpRouter<never, never>
 }
@@ -209,6 +212,14 @@ const isMalformedUrl = (url: string): boolean => {
 export const makeApp = (config: RouterConfig) => {
   const router = makeRouter(config)
   return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-    isMalformedUrl(request.url) ? Effect.succeed(error(400, "the URL is not validly percent-encoded")) : router
+    isMalformedUrl(request.url)
+      ? Effect.succeed(error(400, "the URL is not validly percent-encoded"))
+      : Effect.catchTag(router, "RouteNotFound", () =>
+          Effect.succeed(
+            new URL(request.url, "http://monitor").pathname.startsWith("/circuits/")
+              ? error(400, `a circuit route is /circuits/NAME[/ACTION], NAME at most ${MAX_NAME} characters`)
+              : error(404, "no such route")
+          )
+        )
   )
 }
