@@ -144,7 +144,10 @@ const run = (args: Parsed, io: Io, store: Cluster.SharedStore): Effect.Effect<nu
   )
   switch (args.command) {
     case "status":
-      return Effect.map(status, (text) => (io.out(text), 0))
+      return Effect.map(status, (text) => {
+        io.out(text)
+        return 0
+      })
     case "watch":
       return Effect.as(
         Effect.raceFirst(
