@@ -88,8 +88,8 @@ function windowed(c) {
     sum.calls += s.calls; sum.failures += s.failures;
     s.buckets.forEach((n, i) => (sum.counts[i] += n));
   }
-  const last = c.seconds.filter((s) => s.at >= Date.now() - 1500).reduce((a, s) => a + s.calls, 0);
-  return { ...sum, rate: last };
+  const last = c.seconds[c.seconds.length - 1];
+  return { ...sum, rate: last && last.at >= Date.now() - 2000 ? last.calls : 0 };
 }
 function render() {
   const rows = [...state.circuits.values()].sort((a, b) => a.name.localeCompare(b.name)).map((c) => {
