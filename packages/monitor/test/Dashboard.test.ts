@@ -31,7 +31,9 @@ const traffic = async (names: { payments: string; search: string; inventory: str
   await Effect.runPromise(
     Effect.either(inventory.execute(Effect.fail(new Error("connection refused: inventory-db:5432"))))
   )
-  await Effect.runPromise(Effect.either(inventory.execute(Effect.fail(new Error("connection refused: inventory-db:5432")))))
+  await Effect.runPromise(
+    Effect.either(inventory.execute(Effect.fail(new Error("connection refused: inventory-db:5432"))))
+  )
   let i = 0
   while (Date.now() < until) {
     i++

@@ -30,7 +30,7 @@ const sse = (response: Response) => {
       }
       const next = await Promise.race([
         reader.read(),
-        new Promise<undefined>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())))
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now())))
       ])
       if (next === undefined || next.done) break
       buffer += next.value
