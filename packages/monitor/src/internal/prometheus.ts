@@ -12,7 +12,8 @@ interface Row {
 }
 
 const definitions = LiveCircuits.metricDefinitions
-const bounds = LiveCircuits.durationBuckets.map(String)
+/** The `le` label of each bucket, ready to append. */
+const leLabels = [...LiveCircuits.durationBuckets.map((bound) => `,le="${bound}"} `), ',le="+Inf"} ']
 
 /** A label value with `\`, `"` and newlines escaped, as the text format requires. */
 export const escapeLabel = (value: string): string =>
@@ -78,12 +79,12 @@ const header = (lines: Array<string>, definition: LiveCircuits.MetricDefinition)
 
 const histogram = (lines: Array<string>, label: string, series: Series): void => {
   const name = definitions.duration.name
+  const bucket = `${name}_bucket{${label}`
   let cumulative = 0
-  for (let i = 0; i < bounds.length; i++) {
+  for (let i = 0; i < leLabels.length; i++) {
     cumulative += series.durationBuckets[i] ?? 0
-    lines.push(`${name}_bucket{${label},le="${bounds[i]}"} ${cumulative}`)
+    lines.push(bucket + leLabels[i] + cumulative)
   }
-  lines.push(`${name}_bucket{${label},le="+Inf"} ${series.durationCount}`)
   lines.push(`${name}_sum{${label}} ${series.durationSumSeconds}`, `${name}_count{${label}} ${series.durationCount}`)
 }
 
