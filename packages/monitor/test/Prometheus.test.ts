@@ -4,6 +4,9 @@
  * the Effect metrics the breakers update.
  */
 import { spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { CircuitBreaker } from "@circuit-breaker/core"
 import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import * as OtelMetrics from "@effect/opentelemetry/Metrics"
@@ -88,5 +91,20 @@ describeWith("promtool", promtoolPath, "Prometheus exposition", () => {
     expect(verdict.output).toBe("")
     expect(verdict.status).toBe(0)
     await exporter.shutdown()
+  })
+
+  it("the README's example alert rules load in Prometheus (promtool check rules)", () => {
+    const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8")
+    const rules = /```yaml\n# rules.yml\n([\s\S]*?)```/.exec(readme)?.[1]
+    expect(rules).toContain("circuit_breaker_state")
+    const dir = mkdtempSync(join(tmpdir(), "monitor-rules-"))
+    try {
+      writeFileSync(join(dir, "rules.yml"), rules!)
+      const result = spawnSync(promtoolPath!, ["check", "rules", join(dir, "rules.yml")], { encoding: "utf8" })
+      expect(`${result.stdout}${result.stderr}`).toContain("SUCCESS: 3 rules found")
+      expect(result.status).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
