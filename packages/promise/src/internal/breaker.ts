@@ -4,7 +4,8 @@ import {
   CircuitBreakerError,
   CircuitBreakerMetrics,
   CircuitBreakerState,
-  type CircuitBreakerStore
+  type CircuitBreakerStore,
+  LiveCircuits
 } from "@circuit-breaker/core"
 import {
   CallPolicy,
@@ -142,6 +143,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.callPolicy = CallPolicy.fromOptions(options)
     this.lastKnown = this.initialState
+    LiveCircuits.register(this, this.recorder)
     if (target !== undefined) {
       this.connection = connect(target)
       this.connection.ready.then(
