@@ -12,6 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
+import { keepServing } from "./monitor.js"
 
 type Health = "healthy" | "down" | "slow"
 
@@ -145,6 +146,7 @@ const program = Effect.gen(function* () {
       `  attempt ${f.attempt} at +${f.timestamp - started} ms: ${f.error instanceof Error ? f.error.message : String(f.error)}`
     )
   }
+  if (process.argv.includes("--monitor")) yield* keepServing(breaker, service)
 })
 
 Effect.runPromise(program.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).catch((error) => {

@@ -31,6 +31,7 @@ import { Deadline, Deadlines } from "../Deadlines.js"
 import * as callPolicy from "./callPolicy.js"
 import { succeededLeavesClosed } from "./circuitBreakerState.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
+import * as LiveCircuits from "./liveCircuits.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
 import { retrySchedule } from "./retrySchedule.js"
@@ -165,6 +166,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     this.lastKnown = this.initialState
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.callPolicy = callPolicy.fromOptions(options)
+    LiveCircuits.register(this, recorder)
   }
 
   // --- state ---------------------------------------------------------------------

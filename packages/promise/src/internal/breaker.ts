@@ -8,6 +8,7 @@ import * as CircuitBreakerOptions from "@circuit-breaker/core/CircuitBreakerOpti
 import * as CircuitBreakerState from "@circuit-breaker/core/CircuitBreakerState"
 import type * as CircuitBreakerStore from "@circuit-breaker/core/CircuitBreakerStore"
 import * as Deadlines from "@circuit-breaker/core/Deadlines"
+import * as LiveCircuits from "@circuit-breaker/core/LiveCircuits"
 import { emptyMetrics, makeRecorder, type Recorder } from "@circuit-breaker/core/MetricsRecorder"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
@@ -134,6 +135,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.callPolicy = CallPolicy.fromOptions(options)
     this.lastKnown = this.initialState
+    LiveCircuits.register(this, this.recorder)
     if (target !== undefined) {
       this.connection = connect(target, this.name, log)
       this.connection.ready.then(
