@@ -41,8 +41,17 @@ export interface CallContext {
 }
 
 /**
- * The options of `createAdvancedCircuitBreaker`: those of the core, with durations in
- * milliseconds. Defaults: failureThreshold 5, resetTimeout 30000, timeout 10000,
+ * A duration option: milliseconds, or a string such as `"30 seconds"`, or an Effect `Duration`
+ * (what the core's validation takes).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DurationOption = CircuitBreaker.CircuitBreaker.DurationOption
+
+/**
+ * The options of `createAdvancedCircuitBreaker`: those of the core. A duration is a number
+ * of milliseconds, or any duration the core takes (`"30 seconds"`, an Effect `Duration`). Defaults: failureThreshold 5, resetTimeout 30000, timeout 10000,
  * successThreshold 3, trialPermitTtl timeout + 1000, retryBackoff "exponential",
  * maxRetries 3, metricsTracking true, distributedTracking false.
  *
@@ -55,20 +64,20 @@ export interface Options
     "resetTimeout" | "timeout" | "trialPermitTtl" | "retryDelay" | "maxRetryDelay"
   > {
   /** Milliseconds the circuit stays Open before trial calls (default 30000). */
-  readonly resetTimeout?: number | undefined
+  readonly resetTimeout?: DurationOption | undefined
   /** Per-attempt timeout in milliseconds (default 10000); `false` disables it. */
-  readonly timeout?: number | false | undefined
+  readonly timeout?: DurationOption | false | undefined
   /**
    * Milliseconds a Half-Open trial keeps its slot if it never reports back (an instance that
    * died mid-trial); then the slot is given back and its late outcome ignored. Default:
    * `timeout` + 1000 (a trial permit covers one attempt, which ends at `timeout`), or 60000
    * when the timeout is disabled; `false` disables expiry.
    */
-  readonly trialPermitTtl?: number | false | undefined
+  readonly trialPermitTtl?: DurationOption | false | undefined
   /** The first retry delay in milliseconds (default 100). */
-  readonly retryDelay?: number | undefined
+  readonly retryDelay?: DurationOption | undefined
   /** The longest retry delay in milliseconds (default 10000). */
-  readonly maxRetryDelay?: number | undefined
+  readonly maxRetryDelay?: DurationOption | undefined
   /**
    * With `distributedTracking: true`, where the shared circuit lives: a `redis://` or
    * `rediss://` URL, ioredis options, or an ioredis client (which is never closed). Without

@@ -10,6 +10,7 @@ export {
   type ConsoleLike,
   createAdvancedCircuitBreaker,
   type DistributedState,
+  type DurationOption,
   type ExecuteArgs,
   type ExecuteOptions,
   type FailureContext,

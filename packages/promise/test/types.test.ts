@@ -1,5 +1,10 @@
 import { describe, expect, expectTypeOf, it } from "vitest"
-import { type AdvancedCircuitBreaker, createCircuitBreakerManager } from "../src/index.js"
+import {
+  type AdvancedCircuitBreaker,
+  CircuitOpenError,
+  createAdvancedCircuitBreaker,
+  createCircuitBreakerManager
+} from "../src/index.js"
 
 interface Order {
   readonly id: string
@@ -33,5 +38,24 @@ describe("CircuitBreakerManager types", () => {
     expectTypeOf(untyped?.execute).returns.toEqualTypeOf<Promise<unknown>>()
     expect(manager.get("nothing-here")).toBeUndefined()
     await manager.clear()
+  })
+})
+
+describe("duration options", () => {
+  it("take what the runtime takes: milliseconds or a duration string", async () => {
+    const breaker = createAdvancedCircuitBreaker(() => Promise.reject(new Error("down")), {
+      resetTimeout: "30 seconds",
+      timeout: "2 seconds",
+      retryDelay: 0,
+      maxRetries: 0,
+      failureThreshold: 1
+    })
+    await expect(breaker.execute()).rejects.toThrow("down")
+    const rejection = await breaker.execute().catch((error: unknown) => error)
+    expect(rejection).toBeInstanceOf(CircuitOpenError)
+    const { retryAfter } = rejection as CircuitOpenError
+    expect(retryAfter).toBeGreaterThan(25_000)
+    expect(retryAfter).toBeLessThanOrEqual(30_000)
+    await breaker.dispose()
   })
 })
