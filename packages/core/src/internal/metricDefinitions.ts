@@ -8,10 +8,10 @@ export const durationBuckets: ReadonlyArray<number> = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 ]
 
-/** @internal */
+/** Kept in the declarations: `LiveCircuits` exposes it. */
 export type MetricType = "counter" | "gauge" | "histogram"
 
-/** @internal */
+/** Kept in the declarations: `LiveCircuits` exposes it. */
 export interface MetricDefinition {
   readonly name: string
   readonly type: MetricType
@@ -23,7 +23,7 @@ export interface MetricDefinition {
  * exposition of the monitor are both made from these. Every one is tagged `circuit`;
  * `transitions` also `from` and `to`.
  *
- * @internal
+ * (Kept in the declarations: `LiveCircuits` exposes it.)
  */
 export const metricDefinitions = {
   calls: { name: "circuit_breaker_calls_total", type: "counter", help: "Calls made through the breaker" },
