@@ -164,38 +164,51 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   /** Applies a pure transition to the stored state, synchronously, and announces a change of state. */
   private apply<A>(
     f: (state: CircuitState) => readonly [A, CircuitState],
-    cause?: unknown
+    cause?: unknown,
+    reason?: API.StateChangeEvent["reason"]
   ): readonly [A, CircuitState] {
     const store = this.store
-    if (store === undefined) return this.observe(f(this.lastKnown), cause)
+    if (store === undefined) return this.observe(f(this.lastKnown), cause, reason)
     let result!: readonly [A, CircuitState]
     store.unsafeModify!(this.name, this.initialState, (current) => {
       result = f(current as CircuitState)
       return result
     })
-    return this.observe(result, cause)
+    return this.observe(result, cause, reason)
   }
 
   /** Announces a change from the state this breaker saw last. */
-  private observe<A>(result: readonly [A, CircuitState], cause?: unknown): readonly [A, CircuitState] {
-    this.observeState(result[1], cause)
+  private observe<A>(
+    result: readonly [A, CircuitState],
+    cause?: unknown,
+    reason?: API.StateChangeEvent["reason"]
+  ): readonly [A, CircuitState] {
+    this.observeState(result[1], cause, reason)
     return result
   }
 
-  private observeState(next: CircuitState, cause: unknown): CircuitState {
+  private observeState(next: CircuitState, cause: unknown, reason?: API.StateChangeEvent["reason"]): CircuitState {
     const previous = this.lastKnown
     this.lastKnown = next
-    if (next._tag !== previous._tag) {
-      this.recorder?.state(next._tag)
+    // A reset is always announced, even from CLOSED to CLOSED.
+    if (next._tag !== previous._tag || reason === "reset") {
+      if (next._tag !== previous._tag) this.recorder?.state(next._tag)
       notify(this.stateListeners, {
         circuit: this.name,
         from: stateNames[previous._tag],
         to: stateNames[next._tag],
         time: next.since,
-        cause
+        cause,
+        reason
       })
     }
     return next
+  }
+
+  /** Applies a manual operation's event now. */
+  private manual(event: (now: number) => CircuitBreakerState.CircuitEvent, reason: API.StateChangeEvent["reason"]) {
+    const e = event(now())
+    return this.apply((s) => [undefined, CircuitBreakerState.transition(this.policy, s, e)], undefined, reason)[1]
   }
 
   private record(
@@ -261,9 +274,25 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   }
 
   reset(): Promise<void> {
-    const t = now()
-    this.apply((s) => [undefined, CircuitBreakerState.transition(this.policy, s, { _tag: "Reset", now: t })])
+    this.manual((t) => ({ _tag: "Reset", now: t }), "reset")
     return Promise.resolve()
+  }
+
+  trip(): Promise<void> {
+    this.manual((t) => ({ _tag: "Tripped", now: t }), "trip")
+    return Promise.resolve()
+  }
+
+  isolate(): API.IsolationHandle {
+    if (this.disposal.signal.aborted) throw new CircuitBreakerDisposedError(this.name)
+    const { generation } = this.manual((t) => ({ _tag: "Isolated", now: t }), "isolate")
+    let released = false
+    const release = (): void => {
+      if (released || this.disposal.signal.aborted) return
+      released = true
+      this.manual((t) => ({ _tag: "Released", now: t, generation }), "release")
+    }
+    return { release, [Symbol.dispose]: release }
   }
 
   getDistributedState(): Promise<API.DistributedState | null> {
