@@ -99,8 +99,9 @@ export abstract class AttemptOutcomes extends StateCell {
         attempt
       })
     }
-    if (Cause.isInterruptedOnly(cause) || (Cause.isInterrupted(cause) && callerInterrupted(call.fiber))) {
-      // Cancelled by the caller, whatever the effect did meanwhile: neither a success nor a failure.
+    if (Cause.isInterruptedOnly(cause) || callerInterrupted(call.fiber)) {
+      // Cancelled by the caller, whatever the effect did meanwhile (an uninterruptible part may
+      // have failed after the interruption): neither a success nor a failure.
       return this.afterRecord(this.record("Interrupted", ticket, now), () => Effect.failCause(cause))
     }
     const failure = Cause.failureOption(cause)

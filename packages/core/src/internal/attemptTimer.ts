@@ -1,6 +1,6 @@
 /**
- * How an Effect attempt is timed: the attempt timer (a node of the breaker's deadline list on
- * the live clock, a sleeper fiber on any other clock), and the Effect-runtime details that a
+ * How an Effect attempt is timed: the attempt timer (a node of a deadline list: the breaker's
+ * own on the live clock, one per clock on a test clock), and the Effect-runtime details that a
  * timeout without a fork relies on (a fiber's children, its interruption). The fence tests in
  * `test/runtimeFence.test.ts` fail if a version of effect changes either.
  */
@@ -18,7 +18,7 @@ import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
 import * as Runtime from "effect/Runtime"
-import { Deadline, type Deadlines } from "../Deadlines.js"
+import { Deadline, Deadlines, type Timers } from "../Deadlines.js"
 
 const liveClock = Context.get(DefaultServices.liveServices, ClockTag)
 /** Read once: `performance.timeOrigin` is a getter that allocates a number on every read. */
@@ -43,9 +43,36 @@ export const clockOf = (services: Context_.Context<DefaultServices.DefaultServic
 }
 
 /**
- * One attempt's timeout, and what happened when it fired. On the live clock it is a node
- * of the breaker's `Deadlines` (one Node timer serves every attempt, and no closure is
- * made per attempt); on a test clock, a sleeper fiber that the clock's adjustments wake.
+ * Timers that sleep on an Effect Clock (a TestClock): what the deadline list of a test clock
+ * arms, so that its adjustments expire the deadlines.
+ */
+const clockTimers = (clock: Clock.Clock): Timers<Fiber.RuntimeFiber<void>> => ({
+  set: (callback, delay) => Effect.runFork(Effect.zipRight(clock.sleep(Duration.millis(delay)), Effect.sync(callback))),
+  clear: (sleeper) => sleeper.unsafeInterruptAsFork(FiberId.none),
+  ref: () => {},
+  unref: () => {}
+})
+
+const otherClocks = new WeakMap<Clock.Clock, Deadlines>()
+
+/**
+ * The deadline list of the attempts timed on `clock`: the breaker's own on the live clock
+ * (`live`, one Node timer for every attempt), else one per clock, whose timer sleeps on it.
+ * Every attempt is timed by a deadline list: the test clock's runs the very same code.
+ */
+export const deadlinesOn = (clock: Clock.Clock, live: () => Deadlines): Deadlines => {
+  if (clock === liveClock) return live()
+  let list = otherClocks.get(clock)
+  if (list === undefined) {
+    list = new Deadlines(() => clock.unsafeCurrentTimeMillis(), clockTimers(clock))
+    otherClocks.set(clock, list)
+  }
+  return list
+}
+
+/**
+ * One attempt's timeout, and what happened when it fired: a node of a deadline list (one
+ * timer serves every attempt, and no closure is made per attempt).
  */
 export class AttemptTimer extends Deadline {
   timedOut = false
@@ -53,30 +80,16 @@ export class AttemptTimer extends Deadline {
   interruptor: FiberId.FiberId | undefined = undefined
   private settled = false
   private list: Deadlines | undefined = undefined
-  private sleeper: Fiber.RuntimeFiber<void> | undefined = undefined
 
   constructor(private readonly target: Fiber.RuntimeFiber<unknown, unknown>) {
     super()
   }
 
-  /**
-   * Starts the timer: on the live clock a deadline in the breaker's list, `millis` after
-   * `now` (when the attempt began, if the caller read the clock already); on another clock,
-   * a sleep of `millis` from the current time.
-   */
+  /** Starts the timer: a deadline `millis` after `now` (when the attempt began, if the caller read the clock already). */
   start(clock: Clock.Clock, millis: number, deadlines: Deadlines, now?: number): this {
-    if (clock === liveClock) {
-      this.at = (now ?? clockNow(clock)) + millis
-      deadlines.insert(this)
-      this.list = deadlines
-    } else {
-      this.sleeper = Effect.runFork(
-        Effect.zipRight(
-          clock.sleep(Duration.millis(millis)),
-          Effect.sync(() => this.expire())
-        )
-      )
-    }
+    this.at = (now ?? clockNow(clock)) + millis
+    deadlines.insert(this)
+    this.list = deadlines
     return this
   }
 
@@ -91,8 +104,7 @@ export class AttemptTimer extends Deadline {
 
   cancel(): void {
     this.settled = true
-    if (this.list !== undefined) this.list.remove(this)
-    else this.sleeper?.unsafeInterruptAsFork(FiberId.none)
+    this.list?.remove(this)
   }
 }
 

@@ -1,4 +1,5 @@
 import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -13,6 +14,7 @@ import {
   AttemptTimer,
   clockNow,
   clockOf,
+  deadlinesOn,
   endTimed,
   hasChildren,
   liveNow,
@@ -45,9 +47,9 @@ export abstract class Executor extends AttemptOutcomes {
     return this.scheduleMemo
   }
 
-  /** The attempts' timeouts on the live clock; made for the first timed attempt. */
-  protected deadlines(): Deadlines {
-    return (this.deadlineList ??= new Deadlines(liveNow))
+  /** The attempts' timeouts on `clock`; on the live clock, the breaker's own list, made for its first timed attempt. */
+  protected deadlines(clock: Clock.Clock): Deadlines {
+    return deadlinesOn(clock, () => (this.deadlineList ??= new Deadlines(liveNow)))
   }
 
   execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
@@ -174,13 +176,13 @@ export abstract class Executor extends AttemptOutcomes {
   ): Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R> {
     if (hasChildren(call.fiber)) {
       const ctx: { timedOut: boolean } = { timedOut: false }
-      const forked = withTimeoutForked(call.effect, call.clock, this.timeoutMillis, this.deadlines(), ctx)
+      const forked = withTimeoutForked(call.effect, call.clock, this.timeoutMillis, this.deadlines(call.clock), ctx)
       return Effect.matchCauseEffect(interruptible(forked), {
         onSuccess: (value) => (ctx.timedOut ? fail(Cause.empty, ctx) : this.succeeded(call, value, ticket, attempt)),
         onFailure: (cause) => fail(cause, ctx)
       })
     }
-    const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines(), now)
+    const timer = new AttemptTimer(call.fiber).start(call.clock, this.timeoutMillis, this.deadlines(call.clock), now)
     return Effect.matchCauseEffect(interruptible(call.effect), {
       onSuccess: (value) => {
         timer.cancel()
