@@ -103,31 +103,30 @@ export abstract class StateCell {
     }
     return Effect.matchCauseEffect(this.store.modify(this.name, this.initialState, step), {
       onFailure: (storeCause) => {
-        // The store cannot be reached. Its trouble is never the service's failure, and the
-        // call must not wait for it: decide on the store's local view, or on the last state
-        // this breaker saw.
-        let value: A
-        let next: CircuitState
-        if (this.store.unsafeModify !== undefined) {
-          this.store.unsafeModify(this.name, this.initialState, step)
-          value = applied!.value
-          next = applied!.state
-        } else {
-          ;[value, next] = f(this.lastKnown)
-        }
-        this.lastKnown = next
-        return Effect.as(
-          Effect.logWarning("circuit store unavailable; deciding on local state", storeCause).pipe(
-            Effect.annotateLogs({ circuit: this.name })
-          ),
-          new Applied(value, next, undefined)
-        )
+        if (this.store.unsafeModify === undefined) return this.applyLocally(f(this.lastKnown), storeCause)
+        this.store.unsafeModify(this.name, this.initialState, step)
+        return this.applyLocally([applied!.value, applied!.state], storeCause)
       },
       onSuccess: () => {
         const result = committed()
         return result instanceof Applied ? Effect.succeed(result) : result
       }
     })
+  }
+
+  /**
+   * The store cannot be reached. Its trouble is never the service's failure, and the call must
+   * not wait for it: what was decided on the store's local view, or on the last state this
+   * breaker saw, stands.
+   */
+  private applyLocally<A>([value, next]: readonly [A, CircuitState], storeCause: unknown): Effect.Effect<Applied<A>> {
+    this.lastKnown = next
+    return Effect.as(
+      Effect.logWarning("circuit store unavailable; deciding on local state", storeCause).pipe(
+        Effect.annotateLogs({ circuit: this.name })
+      ),
+      new Applied(value, next, undefined)
+    )
   }
 
   protected announce(change: CB.StateChange): Effect.Effect<void> {
