@@ -1171,12 +1171,12 @@ describe("changes", () => {
 
       const changes = Chunk.toReadonlyArray(yield* Fiber.join(collector))
       expect(changes).toStrictEqual([
-        { circuit, from: "Closed", to: "Open", at: 0, cause: "second" },
-        { circuit, from: "Open", to: "HalfOpen", at: 1000, cause: undefined },
-        { circuit, from: "HalfOpen", to: "Open", at: 1200, cause: "trial failed" },
-        { circuit, from: "Open", to: "HalfOpen", at: 2200, cause: undefined },
-        { circuit, from: "HalfOpen", to: "Closed", at: 2300, cause: undefined },
-        { circuit, from: "Closed", to: "Open", at: 2300, cause: undefined }
+        { circuit, from: "Closed", to: "Open", at: 0, cause: "second", reason: undefined },
+        { circuit, from: "Open", to: "HalfOpen", at: 1000, cause: undefined, reason: undefined },
+        { circuit, from: "HalfOpen", to: "Open", at: 1200, cause: "trial failed", reason: undefined },
+        { circuit, from: "Open", to: "HalfOpen", at: 2200, cause: undefined, reason: undefined },
+        { circuit, from: "HalfOpen", to: "Closed", at: 2300, cause: undefined, reason: undefined },
+        { circuit, from: "Closed", to: "Open", at: 2300, cause: undefined, reason: "trip" }
       ])
       const stateLines = lines.filter((line) => line.message.startsWith("circuit "))
       expect(stateLines).toStrictEqual(
