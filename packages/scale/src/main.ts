@@ -14,13 +14,17 @@ import type { Api, FromWorker, ToWorker, WorkerSettings } from "./protocol.js"
 import {
   commandsServed,
   connections,
+  cpuSeconds,
   type RunningTarget,
   startCluster,
   startSingle,
+  subscribers,
   sumOver,
   usedMemory
 } from "./targets.js"
 
+/** The store's change channel, under the default prefix. */
+const CHANNEL = "cb:v1:events"
 const workerScript = fileURLToPath(new URL("./worker.ts", import.meta.url))
 const progress = (line: string) => process.stderr.write(`scale: ${line}\n`)
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -45,7 +49,13 @@ interface Row {
   readonly target: string
   readonly api: Api
   readonly commandsPerSecond: number
+  /** Share of one core the servers used, summed over the servers, while commands were counted. */
+  readonly serverCpu: number
   readonly connections: number
+  /** Subscribers to the change channel: the messages one trip fans out to. */
+  readonly fanOut: number
+  /** used_memory while the processes were connected, less after they left, per connection. */
+  readonly bytesPerConnection: number
   readonly rss: ReadonlyArray<number>
   readonly heap: ReadonlyArray<number>
   readonly bytesPerCircuit: number
@@ -114,20 +124,29 @@ const measure = async (start: () => Promise<RunningTarget>, api: Api): Promise<R
     const workers = await startWorkers(running, api)
     await sleep(5_000)
     const before = await sumOver(running, commandsServed)
+    const cpuBefore = await sumOver(running, cpuSeconds)
     const t0 = Date.now()
     await sleep(settings.measureSeconds * 1_000)
-    const commandsPerSecond = ((await sumOver(running, commandsServed)) - before) / ((Date.now() - t0) / 1_000)
+    const seconds = (Date.now() - t0) / 1_000
+    const commandsPerSecond = ((await sumOver(running, commandsServed)) - before) / seconds
+    const serverCpu = ((await sumOver(running, cpuSeconds)) - cpuBefore) / seconds
     const open = await sumOver(running, connections)
+    const fanOut = await sumOver(running, (server) => subscribers(server, CHANNEL))
+    const memoryConnected = await sumOver(running, usedMemory)
     const { samples, missed } = await tripPropagation(workers)
     const memory = await Promise.all(workers.map(memoryOf))
     await Promise.all(workers.map((w) => w.child.stop(10_000)))
     await sleep(500)
-    const bytesPerCircuit = ((await sumOver(running, usedMemory)) - baseline) / settings.circuits
+    const memoryLeft = await sumOver(running, usedMemory)
+    const bytesPerCircuit = (memoryLeft - baseline) / settings.circuits
     return {
       target: running.label,
       api,
       commandsPerSecond,
+      serverCpu,
       connections: open,
+      fanOut,
+      bytesPerConnection: (memoryConnected - memoryLeft) / Math.max(1, open),
       rss: memory.map((m) => m.rss / 2 ** 20),
       heap: memory.map((m) => m.heapUsed / 2 ** 20),
       bytesPerCircuit,
@@ -146,7 +165,10 @@ const render = (rows: ReadonlyArray<Row>): string =>
       "API",
       "server commands/s",
       "per process",
+      "server CPU (cores)",
       "connections",
+      "bytes per connection",
+      "trip fan-out (subscribers)",
       "RSS per process (MB, median/max)",
       "heap per process (MB, median/max)",
       "used_memory per circuit (B)",
@@ -157,7 +179,10 @@ const render = (rows: ReadonlyArray<Row>): string =>
       r.api,
       fmt(r.commandsPerSecond),
       fmt(r.commandsPerSecond / settings.processes),
+      r.serverCpu.toFixed(2),
       String(r.connections),
+      fmt(r.bytesPerConnection),
+      String(r.fanOut),
       `${fmt(median(r.rss))} / ${fmt(Math.max(...r.rss))}`,
       `${fmt(median(r.heap))} / ${fmt(Math.max(...r.heap))}`,
       fmt(r.bytesPerCircuit),

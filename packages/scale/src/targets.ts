@@ -108,3 +108,13 @@ export const connections = (server: RedisServer): Promise<number> =>
 
 export const usedMemory = (server: RedisServer): Promise<number> =>
   info(server, "memory").then((fields) => Number(fields.get("used_memory") ?? 0))
+
+/** CPU seconds the server has used (user + system). */
+export const cpuSeconds = (server: RedisServer): Promise<number> =>
+  info(server, "cpu").then(
+    (fields) => Number(fields.get("used_cpu_user") ?? 0) + Number(fields.get("used_cpu_sys") ?? 0)
+  )
+
+/** Connections subscribed to `channel` on this node: each receives every message published on it. */
+export const subscribers = (server: RedisServer, channel: string): Promise<number> =>
+  server.command("PUBSUB", "NUMSUB", channel).then((reply) => Number(/:(\d+)\s*$/.exec(reply)?.[1] ?? 0))
