@@ -160,7 +160,10 @@ export const effectMetrics = {
   timeouts: Metric.fromMetricKey(keys.timeouts),
   retries: Metric.fromMetricKey(keys.retries),
   state: Metric.fromMetricKey(keys.state),
-  latency: Metric.fromMetricKey(keys.latency)
+  /** `circuit_breaker_call_duration_seconds`: the duration of completed calls, in seconds. */
+  latency: Metric.fromMetricKey(keys.duration),
+  /** `circuit_breaker_transitions_total`, also tagged `from` and `to`. */
+  transitions: Metric.fromMetricKey(keys.transitions)
 } as const
 
 /**

@@ -6,6 +6,7 @@
  */
 import type { CircuitMetrics, StateName } from "./CircuitBreakerMetrics.js"
 import * as internal from "./internal/metricsRecorder.js"
+import type { MetricSeries } from "./LiveCircuits.js"
 
 /**
  * The mutable counters behind a breaker's metrics, for front ends that drive the pure
@@ -30,6 +31,8 @@ export interface Recorder {
   /** Keeps a failed attempt in `lastFailures`. */
   failedAttempt(error: unknown, timestamp: number, attempt: number): void
   snapshot(state: StateName): CircuitMetrics
+  /** The counters and the call-duration histogram, for a Prometheus exposition. */
+  series(): MetricSeries
 }
 
 /**

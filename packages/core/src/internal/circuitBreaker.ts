@@ -1,17 +1,21 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
+import { format, NodeInspectSymbol } from "effect/Inspectable"
 import * as Option from "effect/Option"
+import { pipeArguments } from "effect/Pipeable"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import type * as CB from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError, type CircuitOpenError, type CircuitTimeoutError } from "../CircuitBreakerError.js"
 import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
 import * as Metrics from "../CircuitBreakerMetrics.js"
-import { CircuitBreakerStore } from "../CircuitBreakerStore.js"
+import type * as State from "../CircuitBreakerState.js"
+import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { clockNow } from "./attemptTimer.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
 import { Executor } from "./executor.js"
+import * as LiveCircuits from "./liveCircuits.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
 import type { CircuitState } from "./stateCell.js"
@@ -26,6 +30,36 @@ export const TypeId: CB.TypeId = Symbol.for("@circuit-breaker/core/CircuitBreake
  */
 class CircuitBreakerImpl extends Executor implements CB.CircuitBreaker {
   readonly [TypeId]: CB.TypeId = TypeId
+
+  constructor(
+    options: CB.CircuitBreaker.Resolved,
+    policy: State.Policy<number>,
+    store: Store,
+    recorder: MetricsRecorder | undefined,
+    createdAt: number
+  ) {
+    super(options, policy, store, recorder, createdAt)
+    LiveCircuits.register(this, recorder)
+  }
+
+  pipe() {
+    // biome-ignore lint/complexity/noArguments: Effect's pipeArguments takes the call's arguments
+    return pipeArguments(this, arguments)
+  }
+
+  /** The name, the last state this breaker saw, and its counters: no internals, no store. */
+  toJSON(): CB.CircuitBreaker.Json {
+    const state = this.lastKnown._tag
+    return { _id: "CircuitBreaker", name: this.name, state, metrics: this.snapshot(state) }
+  }
+
+  override toString(): string {
+    return format(this.toJSON())
+  }
+
+  [NodeInspectSymbol](): unknown {
+    return this.toJSON()
+  }
 
   get state(): Effect.Effect<CircuitState> {
     return this.update((now) => ({ _tag: "Elapsed", now }))

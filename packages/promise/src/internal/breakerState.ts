@@ -3,7 +3,8 @@ import {
   CircuitBreakerConfigError,
   CircuitBreakerMetrics,
   CircuitBreakerState,
-  type CircuitBreakerStore
+  type CircuitBreakerStore,
+  LiveCircuits
 } from "@circuit-breaker/core"
 import {
   CallPolicy,
@@ -62,6 +63,7 @@ export abstract class BreakerState {
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.callPolicy = CallPolicy.fromOptions(options)
     this.lastKnown = this.initialState
+    LiveCircuits.register(this, this.recorder)
     if (target !== undefined) {
       this.connection = connect(target)
       this.connection.ready.then(
