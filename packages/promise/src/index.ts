@@ -14,6 +14,7 @@ export {
   type ExecuteArgs,
   type ExecuteOptions,
   type FailureContext,
+  type IsolationHandle,
   type LogEntry,
   type Options,
   type StateChangeEvent
