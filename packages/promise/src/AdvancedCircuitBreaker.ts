@@ -71,10 +71,73 @@ export interface Options
   readonly maxRetryDelay?: number | undefined
   /**
    * With `distributedTracking: true`, where the shared circuit lives: a `redis://` or
-   * `rediss://` URL, ioredis options, or an ioredis client (which is never closed). Without
-   * it, `REDIS_URL` from the environment, or from a `.env` file in the working directory.
+   * `rediss://` URL, ioredis options, an ioredis `Redis` or `Cluster` (which is never closed),
+   * or `{ clusterNodes, clusterOptions }` for a Redis Cluster. Without it,
+   * `REDIS_CLUSTER_NODES` (`host:port`, comma-separated), then `REDIS_URL`, from the
+   * environment or from a `.env` file in the working directory.
+   *
+   * Breakers naming the same target (the same URL, the same options object or client, the same
+   * nodes) and the same `store` settings share one store: one connection pair in the process,
+   * closed when the last of them is disposed.
    */
-  readonly redis?: string | { readonly [key: string]: unknown } | undefined
+  readonly redis?: string | RedisClient | ClusterTarget | { readonly [key: string]: unknown } | undefined
+  /** With `distributedTracking: true`, how the shared store behaves. */
+  readonly store?: StoreOptions | undefined
+}
+
+/**
+ * An ioredis client, `Redis` or `Cluster`, recognised by its shape (this package's types do
+ * not need ioredis).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisClient {
+  duplicate(...args: ReadonlyArray<any>): unknown
+  defineCommand(...args: ReadonlyArray<any>): unknown
+}
+
+/**
+ * A Redis Cluster by its nodes (any few; the rest are discovered) and ioredis Cluster options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClusterTarget {
+  readonly clusterNodes: ReadonlyArray<string | number | { readonly host?: string; readonly port?: number }>
+  readonly clusterOptions?: { readonly [key: string]: unknown } | undefined
+}
+
+/**
+ * The shared store's settings, as in `RedisCircuitBreakerStore.Options`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreOptions {
+  /** Prepended to every key and to the channel (default `"cb:v1:"`). */
+  readonly prefix?: string | undefined
+  /**
+   * What this breaker does while Redis cannot be reached: decide on its local view (`"local"`,
+   * the default), admit every call (`"allow"`), or reject every call (`"reject"`). Breakers
+   * sharing one store each keep their own.
+   */
+  readonly whenUnavailable?: "local" | "allow" | "reject" | undefined
+  /** The longest a call waits on Redis, in milliseconds (default 250). */
+  readonly storeTimeout?: number | undefined
+  /** Where the store's log lines go: `"silent"`, or a function; by default, logfmt on stdout. */
+  readonly log?: "silent" | ((entry: StoreLogEntry) => void) | undefined
+}
+
+/**
+ * One line of the shared store's log (Redis reachable or not, a corrupt key repaired).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreLogEntry {
+  readonly level: string
+  readonly message: string
 }
 
 /**

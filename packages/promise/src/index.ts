@@ -7,13 +7,17 @@ export {
   type CallOutcomeEvent,
   type CircuitMetrics,
   type CircuitStateName,
+  type ClusterTarget,
   createAdvancedCircuitBreaker,
   type DistributedState,
   type ExecuteArgs,
   type ExecuteOptions,
   type FailureContext,
   type Options,
-  type StateChangeEvent
+  type RedisClient,
+  type StateChangeEvent,
+  type StoreLogEntry,
+  type StoreOptions
 } from "./AdvancedCircuitBreaker.js"
 export {
   type AggregatedMetrics,

@@ -19,7 +19,14 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitBreakerDisposedError, CircuitOpenError, CircuitTimeoutError } from "../errors.js"
-import { type Connection, connect, type RedisTarget, resolveTarget } from "./distributed.js"
+import {
+  type Connection,
+  connect,
+  type RedisTarget,
+  resolveStoreOptions,
+  resolveTarget,
+  type StoreOptions
+} from "./distributed.js"
 
 type CircuitState = CircuitBreakerState.CircuitState<number>
 
@@ -124,7 +131,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   constructor(
     private readonly fn: (...args: ReadonlyArray<unknown>) => unknown,
     options: CircuitBreaker.CircuitBreaker.Resolved,
-    target: RedisTarget | undefined
+    target: readonly [RedisTarget, StoreOptions] | undefined
   ) {
     this.name = options.name
     this.policy = CircuitBreakerOptions.policyOf(options)
@@ -137,7 +144,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     this.isFailure = CircuitBreakerOptions.isFailureOf(options)
     this.lastKnown = this.initialState
     if (target !== undefined) {
-      this.connection = connect(target)
+      this.connection = connect(target[0], target[1], options)
       this.connection.ready.then(
         (store) => {
           if (!this.disposal.signal.aborted) this.store = store
@@ -693,16 +700,16 @@ const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
     throw Cause.squash(exit.cause)
   })
 
-/** Takes the Promise API's own `redis` option out of the options the core validates. */
-const splitRedisOption = (options: unknown): readonly [unknown, API.Options["redis"]] => {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, undefined]
+/** Takes the Promise API's own `redis` and `store` options out of the options the core validates. */
+const splitRedisOption = (options: unknown): readonly [unknown, API.Options["redis"], API.Options["store"]] => {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, undefined, undefined]
   try {
-    if (!Object.hasOwn(options, "redis")) return [options, undefined]
-    const { redis, ...rest } = options as API.Options
-    return [rest, redis]
+    if (!Object.hasOwn(options, "redis") && !Object.hasOwn(options, "store")) return [options, undefined, undefined]
+    const { redis, store, ...rest } = options as API.Options
+    return [rest, redis, store]
   } catch {
     // A hostile object: the core's validation reports it.
-    return [options, undefined]
+    return [options, undefined, undefined]
   }
 }
 
@@ -738,16 +745,23 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
   if (typeof fn !== "function") {
     throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
   }
-  const [coreOptions, redis] = splitRedisOption(options)
+  const [coreOptions, redis, store] = splitRedisOption(options)
   const resolved = CircuitBreakerOptions.resolve(coreOptions)
   if (Either.isLeft(resolved)) throw resolved.left
-  if (redis !== undefined && !resolved.right.distributedTracking) {
-    throw new CircuitBreakerConfigError({
-      option: "redis",
-      value: "(redacted)",
-      reason: "is used only with distributedTracking: true"
-    })
+  for (const [option, value] of [
+    ["redis", redis],
+    ["store", store]
+  ] as const) {
+    if (value !== undefined && !resolved.right.distributedTracking) {
+      throw new CircuitBreakerConfigError({
+        option,
+        value: "(redacted)",
+        reason: "is used only with distributedTracking: true"
+      })
+    }
   }
-  const target = resolved.right.distributedTracking ? resolveTarget(redis) : undefined
+  const target = resolved.right.distributedTracking
+    ? ([resolveTarget(redis), resolveStoreOptions(store)] as const)
+    : undefined
   return new Breaker<Args, Awaited<R>>(fn as (...args: ReadonlyArray<unknown>) => unknown, resolved.right, target)
 }
