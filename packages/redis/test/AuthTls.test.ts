@@ -635,6 +635,8 @@ await describeWithRedisTls("TLS (rediss://)", () => {
       await expect(b.execute()).resolves.toBe("ok")
       await expect(a.execute()).rejects.toThrow("down")
       await eventuallyAsync(() => b.getState() === "OPEN")
+      // a and b share one store (one options object): b sees the trip before its write lands in Redis.
+      await eventuallyAsync(async () => (await a.getDistributedState())?.state === "OPEN")
       expect(await a.getDistributedState()).toMatchObject({ circuit: name, state: "OPEN" })
     } finally {
       await a.dispose()

@@ -11,6 +11,8 @@ import type { Connection } from "./connection.js"
 import type { ServerClock } from "./serverClock.js"
 
 const MAX_CAS_ATTEMPTS = 16
+/** Background reads in flight at once. */
+const READS_IN_FLIGHT = 32
 /** A corrupt key is reported at most once in this many milliseconds. */
 const REPORT_EVERY = 60_000
 
@@ -45,6 +47,9 @@ export class CircuitSync {
   readonly dirty = new Set<Cell>()
   /** When each corrupt key was last reported. */
   readonly reported = new Map<string, number>()
+  /** Cells to read (new, or after a reconnect or a loss of data), a few at a time. */
+  private readonly toRead = new Set<Cell>()
+  private reading = false
 
   constructor(
     readonly connection: Connection,
@@ -63,7 +68,7 @@ export class CircuitSync {
     if (cell === undefined) {
       cell = new Cell(this.keyOf(name), name, initial)
       this.cells.set(name, cell)
-      this.fork(this.refresh(cell))
+      this.scheduleRead(cell)
     }
     // A flag, not a clock read (on the call path, twice a call): the background loop dates it.
     cell.used = true
@@ -159,7 +164,7 @@ export class CircuitSync {
     if (cell === undefined || cell.writing || cell.queued) return
     if (announcement.incarnation === cell.incarnation && announcement.version <= cell.version) return
     if (!this.clock.known) {
-      this.fork(this.refresh(cell))
+      this.scheduleRead(cell)
       return
     }
     const state = this.decodeState(announcement.json, cell.initial)
@@ -315,8 +320,34 @@ export class CircuitSync {
     )
   }
 
+  /**
+   * Reads a cell soon. Reads are queued and run a few at a time, so that a thousand new
+   * circuits, or a reconnection, never send a burst that would time out on its own weight.
+   */
+  scheduleRead(cell: Cell): void {
+    this.toRead.add(cell)
+    if (this.reading) return
+    this.reading = true
+    const drain: Effect.Effect<void> = Effect.suspend(() => {
+      const batch = Array.from(this.toRead)
+      this.toRead.clear()
+      if (batch.length === 0) {
+        this.reading = false
+        return Effect.void
+      }
+      return Effect.zipRight(
+        Effect.forEach(batch, (next) => Effect.ignore(this.refresh(next)), {
+          concurrency: READS_IN_FLIGHT,
+          discard: true
+        }),
+        drain
+      )
+    })
+    this.fork(drain)
+  }
+
   /** Reads every circuit in use again (after a reconnect, or a node that lost its data). */
   refreshAll(): void {
-    for (const cell of this.cells.values()) this.fork(this.refresh(cell))
+    for (const cell of this.cells.values()) this.scheduleRead(cell)
   }
 }
