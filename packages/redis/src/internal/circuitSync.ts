@@ -38,8 +38,14 @@ export interface Stored {
   readonly updatedBy: string | null
 }
 
-/** Whether a local view must be written back over a key that lost it (a trip outlives Redis's data). */
-const survivesLoss = (view: CircuitState): boolean => view._tag !== "Closed"
+const plainClosed = new Set(["_tag", "generation", "since", "tally"])
+
+/**
+ * Whether a local view must be written back over a key that lost it: a trip outlives Redis's
+ * data, and so does any field beyond a plain Closed circuit's (an isolation, a forced mode).
+ */
+const survivesLoss = (view: CircuitState): boolean =>
+  view._tag !== "Closed" || Object.keys(view).some((key) => !plainClosed.has(key))
 
 export class CircuitSync {
   readonly cells = new Map<string, Cell>()
