@@ -9,6 +9,7 @@ import {
   CircuitBreakerConfigError,
   CircuitOpenError,
   createAdvancedCircuitBreaker,
+  createCircuitBreakerManager,
   type StoreLogEntry
 } from "@circuit-breaker/promise"
 import { Redis } from "ioredis"
@@ -70,6 +71,17 @@ describeWithRedis("the Promise API's shared store", () => {
     await expect(breakers[1]!.execute()).rejects.toBeInstanceOf(CircuitOpenError)
     await elsewhere.dispose()
     for (const breaker of breakers.slice(1)) await breaker.dispose()
+    await eventually(async () => (await connectionsOf(admin)) === before)
+  })
+
+  it("a manager's breakers share the store too, and clear() closes it", async () => {
+    const before = await connectionsOf(admin)
+    const manager = createCircuitBreakerManager()
+    const options = { distributedTracking: true, redis: server.url, store: quiet }
+    const breakers = Array.from({ length: 20 }, (_, i) => manager.register(`managed-${i}`, async () => i, options))
+    await eventually(async () => (await breakers[0]!.getDistributedState()) !== null)
+    expect((await connectionsOf(admin)) - before).toBe(2)
+    await manager.clear()
     await eventually(async () => (await connectionsOf(admin)) === before)
   })
 

@@ -24,6 +24,8 @@ export class Cell {
   writing = false
   /** A write is waiting for the running one: a change that cannot wait for the next tick. */
   queued = false
+  /** A change was announced, or read, while a write ran: read again once it is done. */
+  stale = false
   /** Counts this process's writes: a read issued before one of them is stale when it returns. */
   writes = 0
   /** Used since the background loop last looked; it then sets `lastUsed`. */

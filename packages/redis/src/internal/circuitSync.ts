@@ -156,7 +156,10 @@ export class CircuitSync {
     return Effect.suspend(() => {
       const writes = cell.writes
       return Effect.map(this.read(cell.key, cell.initial), (stored) => {
-        if (cell.writing || cell.queued || cell.writes !== writes) return
+        if (cell.writing || cell.queued || cell.writes !== writes) {
+          cell.stale = true
+          return
+        }
         this.receive(cell, stored)
       })
     })
@@ -167,7 +170,12 @@ export class CircuitSync {
     const announcement = codec.parseAnnouncement(message)
     if (announcement === undefined) return
     const cell = this.cells.get(announcement.name)
-    if (cell === undefined || cell.writing || cell.queued) return
+    if (cell === undefined) return
+    if (cell.writing || cell.queued) {
+      // The write's own reply tells what is stored, unless this change came after it.
+      cell.stale = true
+      return
+    }
     if (announcement.incarnation === cell.incarnation && announcement.version <= cell.version) return
     if (!this.clock.known) {
       this.scheduleRead(cell)
@@ -300,6 +308,10 @@ export class CircuitSync {
           Effect.sync(() => {
             cell.writing = false
             cell.replay()
+            if (cell.stale && !cell.queued) {
+              cell.stale = false
+              this.scheduleRead(cell)
+            }
           })
         )
       )
