@@ -5,6 +5,7 @@
 import type { CircuitBreakerState } from "@circuit-breaker/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck } from "effect"
+import { Cell } from "../src/internal/cell.js"
 import * as codec from "../src/internal/codec.js"
 import { isConnectionFailure } from "../src/internal/connection.js"
 import { ServerClock } from "../src/internal/serverClock.js"
@@ -143,4 +144,21 @@ describe("the clock offset", () => {
       }
     }
   )
+})
+
+describe("what a cell adopts", () => {
+  const initial: State = { _tag: "Closed", generation: 0, since: 0, tally: 0 }
+  it("a read or message older than the cell's version of the same incarnation is overtaken; any other is not", () => {
+    const cell = new Cell("k", "n", initial)
+    cell.adopt(3, "inc-1", initial)
+    expect(cell.isOlder(2, "inc-1")).toBe(true)
+    expect(cell.isOlder(3, "inc-1")).toBe(false)
+    expect(cell.isOlder(1, "inc-2")).toBe(false)
+    expect(cell.isOlder(0, "")).toBe(false)
+    cell.missed = { version: 4, incarnation: "inc-1" }
+    expect(cell.takeMissed()).toBe(true)
+    cell.missed = { version: 3, incarnation: "inc-1" }
+    expect(cell.takeMissed()).toBe(false)
+    expect(cell.missed).toBeUndefined()
+  })
 })

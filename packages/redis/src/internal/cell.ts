@@ -24,8 +24,8 @@ export class Cell {
   writing = false
   /** A write is waiting for the running one: a change that cannot wait for the next tick. */
   queued = false
-  /** A change was announced, or read, while a write ran: read again once it is done. */
-  stale = false
+  /** The latest version announced, or read, while a write ran: read again after it if it is newer. */
+  missed: { readonly version: number; readonly incarnation: string } | undefined = undefined
   /** Counts this process's writes: a read issued before one of them is stale when it returns. */
   writes = 0
   /** Used since the background loop last looked; it then sets `lastUsed`. */
@@ -67,6 +67,18 @@ export class Cell {
   putBack(batch: ReadonlyArray<Transition>): void {
     if (batch.length === 0) return
     this.pending = [...batch, ...(this.pending ?? [])].slice(-MAX_PENDING)
+  }
+
+  /** Whether `version` of `incarnation` is older than what this cell holds (a read or message overtaken). */
+  isOlder(version: number, incarnation: string): boolean {
+    return incarnation === this.incarnation && version >= 0 && version < this.version
+  }
+
+  /** Whether a version seen while a write ran is newer than what the write left. */
+  takeMissed(): boolean {
+    const missed = this.missed
+    this.missed = undefined
+    return missed !== undefined && (missed.incarnation !== this.incarnation || missed.version > this.version)
   }
 
   /** Adopts what Redis holds. */

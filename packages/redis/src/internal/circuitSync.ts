@@ -130,6 +130,8 @@ export class CircuitSync {
    * and holds a Closed circuit, does not undo a trip: an Open view is written back.
    */
   receive(cell: Cell, stored: Omit<Stored, "updatedAt" | "updatedBy">): void {
+    // A read or message overtaken by a newer one (replies and messages come on two connections).
+    if (cell.isOlder(stored.version, stored.incarnation)) return
     if (stored.problem !== undefined) {
       this.reportCorrupt(cell, stored.problem)
       cell.version = stored.version
@@ -157,7 +159,7 @@ export class CircuitSync {
       const writes = cell.writes
       return Effect.map(this.read(cell.key, cell.initial), (stored) => {
         if (cell.writing || cell.queued || cell.writes !== writes) {
-          cell.stale = true
+          cell.missed = { version: stored.version, incarnation: stored.incarnation }
           return
         }
         this.receive(cell, stored)
@@ -173,7 +175,7 @@ export class CircuitSync {
     if (cell === undefined) return
     if (cell.writing || cell.queued) {
       // The write's own reply tells what is stored, unless this change came after it.
-      cell.stale = true
+      cell.missed = { version: announcement.version, incarnation: announcement.incarnation }
       return
     }
     if (announcement.incarnation === cell.incarnation && announcement.version <= cell.version) return
@@ -308,10 +310,7 @@ export class CircuitSync {
           Effect.sync(() => {
             cell.writing = false
             cell.replay()
-            if (cell.stale && !cell.queued) {
-              cell.stale = false
-              this.scheduleRead(cell)
-            }
+            if (cell.takeMissed() && !cell.queued) this.scheduleRead(cell)
           })
         )
       )
