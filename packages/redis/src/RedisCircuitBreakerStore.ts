@@ -200,6 +200,19 @@ export const makeFromClient = (
 /**
  * The store as a Layer, in place of `CircuitBreakerStore.layerMemory`.
  *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@circuit-breaker/core"
+ * import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
+ * import { Effect } from "effect"
+ *
+ * // every process running this shares the "payments" circuit
+ * const program = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.make({ name: "payments" })
+ *   return yield* breaker.execute(Effect.succeed("paid"))
+ * }).pipe(Effect.provide(RedisCircuitBreakerStore.layer({ url: "redis://localhost:6379" })))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -244,8 +257,12 @@ export const parseClusterNodes = (text: string): ReadonlyArray<{ host: string; p
  *
  * @example
  * ```ts
- * // REDIS_CLUSTER_NODES=10.0.0.1:7000,10.0.0.2:7000
- * program.pipe(Effect.provide(RedisCircuitBreakerStore.layerConfig()))
+ * import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
+ * import { Effect } from "effect"
+ *
+ * // REDIS_URL=rediss://user:secret@cache:6380 in the environment,
+ * // or REDIS_CLUSTER_NODES=10.0.0.1:7000,10.0.0.2:7000 for a Cluster
+ * const runnable = program.pipe(Effect.provide(RedisCircuitBreakerStore.layerConfig()))
  * ```
  *
  * @since 0.1.0

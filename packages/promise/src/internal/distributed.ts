@@ -1,5 +1,3 @@
-import { readFileSync } from "node:fs"
-import { join } from "node:path"
 import { type CircuitBreaker, CircuitBreakerConfigError, type CircuitBreakerStore } from "@circuit-breaker/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,20 +19,21 @@ const isClient = (u: unknown): u is object =>
   typeof (u as { duplicate?: unknown }).duplicate === "function" &&
   typeof (u as { defineCommand?: unknown }).defineCommand === "function"
 
-/** A variable from a `.env` file in the working directory, if there is one. */
+/**
+ * A variable from a `.env` file in the working directory, if there is one. Node's own parser;
+ * the built-ins are reached through `process` only here, so that a bundle for another platform
+ * reaches none.
+ */
 const fromDotEnv = (cwd: string, name: string): string | undefined => {
+  const { readFileSync } = process.getBuiltinModule("node:fs")
+  const { parseEnv } = process.getBuiltinModule("node:util")
   let text: string
   try {
-    text = readFileSync(join(cwd, ".env"), "utf8")
+    text = readFileSync(`${cwd}/.env`, "utf8")
   } catch {
     return undefined
   }
-  const pattern = new RegExp(`^\\s*(?:export\\s+)?${name}\\s*=\\s*(.*?)\\s*$`)
-  for (const line of text.split(/\r?\n/)) {
-    const match = pattern.exec(line)
-    if (match) return match[1]!.replace(/^(['"])(.*)\1$/, "$2")
-  }
-  return undefined
+  return parseEnv(text)[name]
 }
 
 const targetReason =

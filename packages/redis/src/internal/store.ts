@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { CircuitBreaker } from "@circuit-breaker/core"
+import { clockNow } from "@circuit-breaker/core/internal"
 import * as Cause from "effect/Cause"
 import { Clock as ClockTag } from "effect/Clock"
 import * as Context from "effect/Context"
@@ -80,8 +80,8 @@ export const make = (
       if (up) sync?.refreshAll()
     })
     const serverClock = new ServerClock(
-      () => CircuitBreaker.clockNow(clock),
-      () => CircuitBreaker.clockNow(liveClock)
+      () => clockNow(clock),
+      () => clockNow(liveClock)
     )
     sync = new CircuitSync(
       connection,
