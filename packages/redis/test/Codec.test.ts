@@ -23,13 +23,16 @@ const time = FastCheck.integer({ min: 0, max: NOW })
 const count = FastCheck.integer({ min: 0, max: 1000 })
 const state: FastCheck.Arbitrary<State> = FastCheck.oneof(
   FastCheck.record({ _tag: FastCheck.constant("Closed" as const), generation: count, since: time, tally: count }),
-  FastCheck.tuple(count, time, FastCheck.integer({ min: 0, max: 3_600_000 })).map(([generation, since, period]) => ({
-    _tag: "Open" as const,
-    generation,
-    since,
-    openedAt: since,
-    retryAt: Math.min(since + period, NOW + 3_600_000)
-  })),
+  FastCheck.tuple(count, time, FastCheck.integer({ min: 0, max: 3_600_000 }), FastCheck.option(count)).map(
+    ([generation, since, period, isolated]) => ({
+      _tag: "Open" as const,
+      generation,
+      since,
+      openedAt: since,
+      retryAt: Math.min(since + period, NOW + 3_600_000),
+      ...(isolated === null ? {} : { isolated })
+    })
+  ),
   FastCheck.record({
     _tag: FastCheck.constant("HalfOpen" as const),
     generation: count,

@@ -164,7 +164,12 @@ describeWithRedis("the Promise API's shared store", () => {
         { log: "loud" }
       ] as const) {
         const make = () =>
-          createAdvancedCircuitBreaker(async () => 1, { distributedTracking: true, redis: server.url, store } as never)
+          createAdvancedCircuitBreaker(async () => 1, {
+            name: "bad-store",
+            distributedTracking: true,
+            redis: server.url,
+            store
+          } as never)
         expect(make).toThrow(CircuitBreakerConfigError)
         expect(make).toThrow(`store.${Object.keys(store)[0]}`)
       }

@@ -111,7 +111,13 @@ describeWithRedis("RedisCircuitBreakerStore", () => {
           const server = yield* acquireServer()
           const scope = yield* Effect.scope
           const stores = yield* Effect.all(Array.from({ length: 4 }, () => storeIn(scope, server)))
-          const options = { name: "trials", failureThreshold: 1, successThreshold: 2, resetTimeout: 200 }
+          const options = {
+            name: "trials",
+            failureThreshold: 1,
+            successThreshold: 2,
+            maxConcurrentTrials: 2,
+            resetTimeout: 200
+          }
           const breakers = yield* Effect.forEach(stores, (s) => breakerOn(s, options))
           yield* Effect.exit(breakers[0]!.execute(fail))
           yield* Effect.forEach(breakers, (b) => eventually(Effect.map(stateOf(b), (s) => s === "Open")))

@@ -224,6 +224,7 @@ const shapeOf = (options: CircuitBreaker.CircuitBreaker.Resolved): string =>
     options.failureThreshold,
     Duration.toMillis(options.resetTimeout),
     options.successThreshold,
+    options.maxConcurrentTrials,
     Duration.isFinite(options.trialPermitTtl) ? Duration.toMillis(options.trialPermitTtl) : null
   ])
 
@@ -246,7 +247,7 @@ export const connect = (
       option: "name",
       value: breaker.name,
       reason:
-        "is already used in this process through the same store with other failureThreshold, resetTimeout, successThreshold or trialPermitTtl"
+        "is already used in this process through the same store with other failureThreshold, resetTimeout, successThreshold, maxConcurrentTrials or trialPermitTtl"
     })
   }
   if (entry === undefined) stores.set(key, (entry = { refs: 0, opened: open(target, options), circuits: new Map() }))

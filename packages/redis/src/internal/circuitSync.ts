@@ -220,7 +220,13 @@ export class CircuitSync {
     const cas = this.connection.run("compareAndSet", () => {
       const sent = this.clock.sent()
       const idleTtl = this.config.idleTtl
-      const ttl = next._tag === "Open" ? Math.max(idleTtl, next.retryAt - sent.local + idleTtl) : idleTtl
+      // An Open circuit's key outlives its retryAt; an isolated one's never expires.
+      const ttl =
+        next._tag !== "Open"
+          ? idleTtl
+          : (next.isolated ?? 0) > 0
+            ? 0
+            : Math.max(idleTtl, next.retryAt - sent.local + idleTtl)
       return this.connection.client
         .circuitBreakerCompareAndSet(
           cell.key,

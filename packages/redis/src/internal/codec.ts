@@ -48,7 +48,8 @@ const StoredHalfOpen = Schema.transform(
 /** The stored state, as JSON. Times are Redis server time (milliseconds). */
 const StoredState = Schema.Union(
   Schema.TaggedStruct("Closed", { ...common, tally: Schema.Unknown }),
-  Schema.TaggedStruct("Open", { ...common, openedAt: Time, retryAt: Time }),
+  // `isolated`: the isolation handles holding it Open (absent when none does).
+  Schema.TaggedStruct("Open", { ...common, openedAt: Time, retryAt: Time, isolated: Schema.optional(Count) }),
   StoredHalfOpen
 )
 

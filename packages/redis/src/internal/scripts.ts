@@ -51,7 +51,7 @@ return { version, fields[2], fields[3], fields[4], fields[5], now }`
 
 /**
  * Compare-and-set. KEYS[1] the state hash. ARGV: expected version, expected incarnation
- * ("" for none, "*" for any), state JSON, instance id, TTL (ms), channel, circuit name. Writes only if the
+ * ("" for none, "*" for any), state JSON, instance id, TTL (ms; 0: none), channel, circuit name. Writes only if the
  * stored version and incarnation are the expected ones (version 0: no state yet; -1: corrupt,
  * replaced), then announces the new state on the channel, atomically with the write.
  * Returns `{ won (1/0), version, incarnation | false, stateJson | false, now }`: on a lost
@@ -71,7 +71,7 @@ if version < 0 then redis.call('DEL', KEYS[1]) end
 if version <= 0 then incarnation = t[1] .. '.' .. t[2] end
 version = math.max(version, 0) + 1
 redis.call('HSET', KEYS[1], 'v', version, 'i', incarnation, 'st', ARGV[3], 'by', ARGV[4], 'at', now)
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) else redis.call('PERSIST', KEYS[1]) end
 redis.call('PUBLISH', ARGV[6], version .. '\\n' .. incarnation .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[7])
 return { 1, version, incarnation, ARGV[3], now }`
 }
