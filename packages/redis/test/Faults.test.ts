@@ -255,6 +255,32 @@ describeWithRedis("issue 12 faults", () => {
     )
   }
 
+  it.live("an isolation is written at once, shared, outlives FLUSHALL, and its key does not expire", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* acquireServer
+        const scope = yield* Effect.scope
+        const [a, b] = yield* Effect.all([storeIn(scope, server), storeIn(scope, server)])
+        const name = "isolated"
+        const initial = { _tag: "Closed", generation: 0, since: Date.now(), tally: 0 } as const
+        const isolated = { _tag: "Open", generation: 1, since: Date.now(), openedAt: Date.now(), isolated: 2 } as const
+        b.unsafeGet!(name, initial)
+        yield* sleep(50)
+        a.unsafeModify!(name, initial, () => [undefined, { ...isolated, retryAt: Date.now() + 1000 }])
+        yield* eventually(Effect.sync(() => (b.unsafeGet!(name, initial) as { isolated?: number }).isolated === 2))
+        expect(yield* redisCall(server, "PTTL", keyOf(name))).toBe(-1)
+        yield* redisCall(server, "FLUSHALL")
+        yield* eventually(
+          Effect.map(
+            a.snapshot(name),
+            (s) => Option.isSome(s) && (s.value.state as { isolated?: number }).isolated === 2
+          ),
+          5000
+        )
+      })
+    )
+  )
+
   it.live("6. while Redis is unreachable, a Half-Open circuit decides every call at once; only a trial waits", () =>
     Effect.scoped(
       Effect.gen(function* () {
