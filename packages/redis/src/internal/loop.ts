@@ -74,11 +74,41 @@ const age = (sync: CircuitSync, now: number): void => {
   for (const [key, at] of sync.reported) if (now - at > 60_000) sync.reported.delete(key)
 }
 
+/**
+ * A Cluster's subscriber is one connection of ioredis's own, to a node it picks, and picks
+ * again (with no event) when that node goes away: messages published meanwhile are lost.
+ * Each tick looks at it: a new one is unref'd, and every circuit in use is read again, now and
+ * at the next sync (once it has subscribed).
+ */
+const watchClusterSubscriber = (sync: CircuitSync) => {
+  let current: any
+  let again = false
+  return (syncNow: boolean): void => {
+    const subscriber = sync.connection.subscriber
+    if (!(subscriber instanceof Cluster)) return
+    if (again && syncNow) {
+      again = false
+      sync.refreshAll()
+    }
+    const instance = (subscriber as any).subscriber?.getInstance?.()
+    if (instance === undefined || instance === null || instance === current) return
+    const replaced = current !== undefined
+    current = instance
+    instance.stream?.unref?.()
+    instance.on?.("connect", () => instance.stream?.unref?.())
+    if (replaced) {
+      sync.refreshAll()
+      again = true
+    }
+  }
+}
+
 /** Starts the loop; the returned function stops it. */
 export const start = (sync: CircuitSync, options: LoopOptions): (() => void) => {
   const connection = sync.connection
   const markers = new Map<string, string>()
   const ping = Effect.ignore(connection.run("ping", () => connection.client.ping()))
+  const checkSubscriber = watchClusterSubscriber(sync)
   let lastSync = 0
   let running = false
   const tick = () => {
@@ -90,6 +120,7 @@ export const start = (sync: CircuitSync, options: LoopOptions): (() => void) => 
       lastSync = now
       age(sync, now)
     }
+    checkSubscriber(syncNow)
     const quiet = now - connection.lastAnswer >= options.flushInterval
     const probe = connection.client.status === "ready" && quiet && (connection.health !== "up" || options.pingWhenUp())
     const work = Effect.all(
