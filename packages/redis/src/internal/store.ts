@@ -49,6 +49,12 @@ const degradedMeaning: Record<API.WhenUnavailable, string> = {
   reject: "every call is rejected"
 }
 
+/** What the breakers on the store do while Redis is away, under each policy in use. */
+const meaning = (views: Shared["views"], fallback: API.WhenUnavailable): string => {
+  const policies = Object.keys(views) as Array<API.WhenUnavailable>
+  return (policies.length === 0 ? [fallback] : policies).map((policy) => degradedMeaning[policy]).join("; ")
+}
+
 /** @internal */
 export const make = (
   options: API.Options,
@@ -70,11 +76,12 @@ export const make = (
       Runtime.runFork(runtime)(annotate(Effect.ignore(effect)))
     }
     let sync: CircuitSync | undefined
+    const views: Shared["views"] = {}
     const connection = new Connection(client ?? options, storeTimeout, (up, reason) => {
       fork(
         up
           ? Effect.logInfo("Redis reachable: circuits are shared")
-          : Effect.logWarning(`Redis unreachable: ${degradedMeaning[whenUnavailable]} (${reason})`)
+          : Effect.logWarning(`Redis unreachable: ${meaning(views, whenUnavailable)} (${reason})`)
       )
       // Back from an outage: every circuit in use adopts what Redis holds now (a restart may have emptied it).
       if (up) sync?.refreshAll()
@@ -95,7 +102,7 @@ export const make = (
       },
       fork
     )
-    const shared: Shared = { sync, connection, instanceId, syncInterval: millis(options.syncInterval, 1000), views: {} }
+    const shared: Shared = { sync, connection, instanceId, syncInterval: millis(options.syncInterval, 1000), views }
     yield* subscribe(shared)
     const stop = loop.start(sync, {
       flushInterval: millis(options.flushInterval, 100),
