@@ -189,6 +189,18 @@ export const make = (options: Options = {}): Effect.Effect<RedisStore, never, Sc
  * Its settings are yours: give it {@link hardenedOptions} (for a Cluster, `enableOfflineQueue`
  * at the top level) so that a command never waits for a connection.
  *
+ * @example
+ * ```ts
+ * import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
+ * import { Cluster } from "ioredis"
+ *
+ * const cluster = new Cluster([{ host: "10.0.0.1", port: 7000 }], {
+ *   enableOfflineQueue: false,
+ *   redisOptions: RedisCircuitBreakerStore.hardenedOptions(250)
+ * })
+ * const runnable = program.pipe(Effect.provide(RedisCircuitBreakerStore.layerFromClient(cluster)))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
