@@ -74,6 +74,14 @@ export class Cell {
     return incarnation === this.incarnation && version >= 0 && version < this.version
   }
 
+  /** Notes a version seen while a write ran (the newest, or one of another incarnation). */
+  miss(version: number, incarnation: string): void {
+    const missed = this.missed
+    if (missed === undefined || missed.incarnation !== incarnation || version > missed.version) {
+      this.missed = { version, incarnation }
+    }
+  }
+
   /** Whether a version seen while a write ran is newer than what the write left. */
   takeMissed(): boolean {
     const missed = this.missed

@@ -145,7 +145,8 @@ export class CircuitSync {
       cell.version = stored.version
       cell.incarnation = stored.incarnation
       cell.remote = stored.state
-      cell.putBack([() => [undefined, view]])
+      // The view already holds what is pending: it alone is written back.
+      cell.pending = [() => [undefined, view]]
       cell.replay()
       this.writeSoon(cell)
       return
@@ -159,7 +160,7 @@ export class CircuitSync {
       const writes = cell.writes
       return Effect.map(this.read(cell.key, cell.initial), (stored) => {
         if (cell.writing || cell.queued || cell.writes !== writes) {
-          cell.missed = { version: stored.version, incarnation: stored.incarnation }
+          cell.miss(stored.version, stored.incarnation)
           return
         }
         this.receive(cell, stored)
@@ -175,7 +176,7 @@ export class CircuitSync {
     if (cell === undefined) return
     if (cell.writing || cell.queued) {
       // The write's own reply tells what is stored, unless this change came after it.
-      cell.missed = { version: announcement.version, incarnation: announcement.incarnation }
+      cell.miss(announcement.version, announcement.incarnation)
       return
     }
     if (announcement.incarnation === cell.incarnation && announcement.version <= cell.version) return
