@@ -13,6 +13,7 @@ export {
   type ExecuteArgs,
   type ExecuteOptions,
   type FailureContext,
+  type IsolationHandle,
   type Options,
   type RedisClient,
   type StateChangeEvent,

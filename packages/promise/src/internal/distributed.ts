@@ -124,6 +124,9 @@ export const resolveStoreOptions = (store: API.Options["store"]): StoreOptions =
   return { prefix, whenUnavailable, storeTimeout, log }
 }
 
+/** Where a breaker's shared store connects, and with which settings. */
+export type SharedTarget = readonly [RedisTarget, StoreOptions]
+
 /** The part of the Redis store the Promise API uses. */
 export interface SharedStore extends CircuitBreakerStore.Store {
   readonly snapshot: (name: string) => Effect.Effect<

@@ -48,8 +48,13 @@ const StoredHalfOpen = Schema.transform(
 /** The stored state, as JSON. Times are Redis server time (milliseconds). */
 const StoredState = Schema.Union(
   Schema.TaggedStruct("Closed", { ...common, tally: Schema.Unknown }),
-  // `isolated`: the isolation handles holding it Open (absent when none does).
-  Schema.TaggedStruct("Open", { ...common, openedAt: Time, retryAt: Time, isolated: Schema.optional(Count) }),
+  Schema.TaggedStruct("Open", {
+    ...common,
+    openedAt: Time,
+    retryAt: Time,
+    // Isolation handles (`isolate()`): absent when none holds the circuit, and in states of older versions.
+    isolated: Schema.optional(Count)
+  }),
   StoredHalfOpen
 )
 
