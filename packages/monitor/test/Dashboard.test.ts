@@ -12,6 +12,7 @@ import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { type Browser, chromium } from "playwright-core"
+import { down } from "./utils/errors.js"
 import { chromiumPath, describeWith } from "./utils/tools.js"
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -28,12 +29,8 @@ const traffic = async (names: { payments: string; search: string; inventory: str
     { name: names.search, maxRetries: 0, failureThreshold: 1000 }
   )
   const inventory = Effect.runSync(CircuitBreaker.make({ name: names.inventory, maxRetries: 0, failureThreshold: 2 }))
-  await Effect.runPromise(
-    Effect.either(inventory.execute(Effect.fail(new Error("connection refused: inventory-db:5432"))))
-  )
-  await Effect.runPromise(
-    Effect.either(inventory.execute(Effect.fail(new Error("connection refused: inventory-db:5432"))))
-  )
+  await Effect.runPromise(Effect.either(inventory.execute(Effect.fail(down("connection refused: inventory-db:5432")))))
+  await Effect.runPromise(Effect.either(inventory.execute(Effect.fail(down("connection refused: inventory-db:5432")))))
   let i = 0
   while (Date.now() < until) {
     i++

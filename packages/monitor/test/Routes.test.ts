@@ -2,6 +2,7 @@ import { CircuitBreaker } from "@circuit-breaker/core"
 import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { down } from "./utils/errors.js"
 import { handlerOf } from "./utils/http.js"
 
 let serial = 0
@@ -18,7 +19,7 @@ describe("routes", () => {
     const promiseName = unique("promise")
     const eb = effectBreaker(effectName)
     await run(eb.execute(Effect.succeed(1)))
-    await run(eb.execute(Effect.fail(new Error("down"))))
+    await run(eb.execute(Effect.fail(down("down"))))
     const pb = createAdvancedCircuitBreaker(async (n: number) => n, { name: promiseName, maxRetries: 0 })
     await pb.execute(1)
     const response = await handlerOf()("/metrics")
@@ -52,14 +53,14 @@ describe("routes", () => {
   it("GET /circuits lists every local circuit with state, mode, metrics and last failures", async () => {
     const name = unique("circuits")
     const eb = effectBreaker(name)
-    await run(eb.execute(Effect.fail(new Error("card declined"))))
+    await run(eb.execute(Effect.fail(down("card declined"))))
     const response = await handlerOf()("/circuits")
     expect(response.headers.get("content-type")).toContain("application/json")
     const body = (await response.json()) as { circuits: Array<any>; cluster: unknown }
     const view = body.circuits.find((c) => c.name === name)
     expect(view).toMatchObject({ state: "Closed", mode: "local", apis: ["effect"], breakers: 1 })
     expect(view.metrics).toMatchObject({ totalCalls: 1, failureCalls: 1 })
-    expect(view.lastFailures[0].error).toEqual({ name: "Error", message: "card declined" })
+    expect(view.lastFailures[0].error).toEqual({ name: "ServiceDown", message: "card declined" })
     expect(body.cluster).toBeNull()
     const one = await handlerOf()(`/circuits/${encodeURIComponent(name)}`)
     expect(((await one.json()) as { name: string }).name).toBe(name)
