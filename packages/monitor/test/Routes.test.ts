@@ -1,4 +1,4 @@
-import { CircuitBreaker } from "@circuit-breaker/core"
+import { CircuitBreaker, CircuitBreakerMetrics, LiveCircuits } from "@circuit-breaker/core"
 import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -180,5 +180,43 @@ describe("routes", () => {
     const html = await response.text()
     expect(html).not.toMatch(/(src|href)=["']?(https?:)?\/\//)
     expect(html).toContain('fetch("events"')
+  })
+
+  it("isolate keeps the handle the breaker returns, and release gives back the latest one", async () => {
+    const name = unique("isolation")
+    const released: Array<number> = []
+    let state = "CLOSED"
+    let handles = 0
+    // A Promise-API breaker as the monitor sees one: isolate() returns a handle with release().
+    const breaker = {
+      name,
+      getState: () => state,
+      getMetrics: () => CircuitBreakerMetrics.empty(name, "Closed"),
+      reset: async () => {
+        state = "CLOSED"
+      },
+      isolate: () => {
+        const id = ++handles
+        state = "OPEN"
+        return {
+          release: () => {
+            released.push(id)
+            if (released.length === handles) state = "CLOSED"
+          }
+        }
+      }
+    }
+    LiveCircuits.register(breaker, undefined)
+    const request = handlerOf()
+    const post = (action: string) => request(`/circuits/${name}/${action}`, { method: "POST" })
+    expect((await post("isolate")).status).toBe(200)
+    expect(await (await post("isolate")).json()).toMatchObject({ action: "isolate", state: "Open" })
+    expect((await post("release")).status).toBe(200)
+    expect(released).toEqual([2])
+    expect(breaker.getState()).toBe("OPEN")
+    expect(await (await post("release")).json()).toMatchObject({ action: "release", state: "Closed" })
+    expect(released).toEqual([2, 1])
+    expect((await post("release")).status).toBe(409)
+    expect((await post("trip")).status).toBe(501)
   })
 })
