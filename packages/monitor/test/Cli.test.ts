@@ -124,7 +124,8 @@ describeWithRedis("circuit-breaker CLI", () => {
       ["status", "extra"],
       ["status", "--bogus"],
       ["status"],
-      ["watch", "--interval", "0"]
+      ["watch", "--interval", "0", "--redis", "redis://127.0.0.1:1"],
+      ["status", "--redis", "localhost:6379"]
     ]) {
       const lines: Array<string> = []
       const code = await main(args, {
