@@ -83,4 +83,31 @@ describeWith("chromium", chromiumPath, "dashboard in Chromium", () => {
       await monitor.close()
     }
   })
+  it("with a token, the page asks for it, then shows the circuits; the token is in no page or URL", async () => {
+    const token = "dashboard-secret-token"
+    const name = "token-guarded"
+    const breaker = Effect.runSync(CircuitBreaker.make({ name }))
+    const monitor = await CircuitMonitor.serve({ port: 0, token })
+    let browser: Browser | undefined
+    try {
+      browser = await chromium.launch({
+        executablePath: chromiumPath!,
+        args: ["--no-sandbox", "--disable-dev-shm-usage"]
+      })
+      const page = await browser.newPage()
+      const response = await page.goto(monitor.url)
+      expect(response?.status()).toBe(401)
+      await page.waitForSelector("#login", { state: "visible", timeout: 10_000 })
+      expect(await page.$(`tr[data-circuit="${name}"]`)).toBeNull()
+      await page.fill("#token", token)
+      await page.click("#login button")
+      await page.waitForSelector(`tr[data-circuit="${name}"][data-state="Closed"]`, { timeout: 10_000 })
+      expect(await page.content()).not.toContain(token)
+      expect(page.url()).not.toContain(token)
+      expect(breaker.name).toBe(name)
+    } finally {
+      await browser?.close()
+      await monitor.close()
+    }
+  })
 })
