@@ -1,5 +1,6 @@
 /** The monitor in Redis mode: the circuits under the prefix, cluster-wide, and commands on them. */
-import { CircuitBreaker, CircuitBreakerOptions, CircuitBreakerState, CircuitBreakerStore } from "@circuit-breaker/core"
+import { CircuitBreaker, CircuitBreakerState, CircuitBreakerStore } from "@circuit-breaker/core"
+import { CircuitBreakerOptions } from "@circuit-breaker/core/internal"
 import { CircuitMonitor } from "@circuit-breaker/monitor"
 import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
 import { afterAll, beforeAll, expect, it } from "@effect/vitest"

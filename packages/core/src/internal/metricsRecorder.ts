@@ -52,6 +52,7 @@ export class MetricsRecorder {
   failureCalls = 0
   rejectedCalls = 0
   timeoutCalls = 0
+  ignoredCalls = 0
   retries = 0
   private latencyCount = 0
   /** Allocated on the first call: an idle breaker holds no buffer. */
@@ -131,6 +132,13 @@ export class MetricsRecorder {
     this.m.calls.update(1)
     this.m.failed.update(1)
     this.m.rejections.update(1)
+  }
+
+  /** A call whose error `isFailure` ignores: counted in `totalCalls` and `ignoredCalls` only. */
+  ignored(): void {
+    this.totalCalls++
+    this.ignoredCalls++
+    this.m.calls.update(1)
   }
 
   retry(): void {
@@ -227,6 +235,7 @@ export class MetricsRecorder {
       failureCalls: this.failureCalls,
       rejectedCalls: this.rejectedCalls,
       timeoutCalls: this.timeoutCalls,
+      ignoredCalls: this.ignoredCalls,
       retries: this.retries,
       latency: this.latencySummary(),
       lastFailures: this.lastFailures()

@@ -1,10 +1,5 @@
-import {
-  CircuitBreaker,
-  CircuitBreakerOptions,
-  CircuitBreakerState,
-  type CircuitBreakerStore,
-  type CircuitStoreError
-} from "@circuit-breaker/core"
+import { CircuitBreakerState, type CircuitBreakerStore, type CircuitStoreError } from "@circuit-breaker/core"
+import { CircuitBreakerOptions, clockNow } from "@circuit-breaker/core/internal"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -91,7 +86,7 @@ export const command = (
     if (Option.isNone(found)) return Effect.succeed(false)
     const policy = policyFor(name, resetTimeout)
     return Effect.clockWith((clock) => {
-      const now = CircuitBreaker.clockNow(clock)
+      const now = clockNow(clock)
       const event: CircuitBreakerState.CircuitEvent =
         action === "trip" ? { _tag: "Tripped", now } : { _tag: "Reset", now }
       return Effect.as(
