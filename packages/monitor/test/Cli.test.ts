@@ -81,7 +81,7 @@ describeWithRedis("circuit-breaker CLI", () => {
     await redis?.stop()
   })
 
-  it("status, trip seen by a second process, reset, all cluster-wide", async () => {
+  it("status, trip seen by a second process, reset, isolate and release, all cluster-wide", async () => {
     const name = "payments"
     const other = holder(redis.url, name)
     try {
@@ -101,6 +101,16 @@ describeWithRedis("circuit-breaker CLI", () => {
       const reset = await cli(["reset", name, "--redis", redis.url, "--json"])
       expect(reset.code).toBe(0)
       expect(JSON.parse(reset.stdout)).toEqual({ circuit: name, action: "reset", scope: "cluster" })
+      expect(await other.waitFor("Closed", 2000)).toBe("Closed")
+
+      // Isolated: open until released, whatever resetTimeout says.
+      expect(await cli(["isolate", name, "--redis", redis.url])).toMatchObject({
+        code: 0,
+        stdout: "isolated payments (cluster-wide)"
+      })
+      expect(await other.waitFor("Open", 2000)).toBe("Open")
+      expect((await cli(["status", "--json", "--redis", redis.url])).stdout).toContain('"isolated":1')
+      expect((await cli(["release", name, "--redis", redis.url])).code).toBe(0)
       expect(await other.waitFor("Closed", 2000)).toBe("Closed")
     } finally {
       await other.stop()

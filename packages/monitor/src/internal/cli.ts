@@ -173,29 +173,28 @@ const run = (args: Parsed, io: Io, store: Cluster.SharedStore): Effect.Effect<nu
         0
       )
     case "trip":
-    case "reset": {
+    case "reset":
+    case "isolate":
+    case "release": {
       const name = args.name!
-      return Effect.map(Cluster.command(store, name, args.command, args.resetTimeoutMillis), (found) => {
+      const action = args.command
+      return Effect.map(Cluster.command(store, name, action, args.resetTimeoutMillis), (found) => {
         if (!found) {
           io.err(`no circuit named ${JSON.stringify(name)} under this prefix`)
           return 1
         }
         io.out(
           args.json
-            ? JSON.stringify({ circuit: name, action: args.command, scope: "cluster" })
-            : `${args.command === "trip" ? "tripped" : "reset"} ${name} (cluster-wide)`
+            ? JSON.stringify({ circuit: name, action, scope: "cluster" })
+            : `${done[action]} ${name} (cluster-wide)`
         )
         return 0
       })
     }
-    case "isolate":
-    case "release":
-      return Effect.sync(() => {
-        io.err(`${args.command} is not available from the CLI yet: use trip and reset`)
-        return 1
-      })
   }
 }
+
+const done = { trip: "tripped", reset: "reset", isolate: "isolated", release: "released" } as const
 
 /** How long the CLI waits for Redis before it says it cannot reach it. */
 const CONNECT_TIMEOUT_MILLIS = 1000

@@ -86,7 +86,7 @@ const runControl = (config: RouterConfig, name: string, action: Action, local: R
     yield* Effect.promise(() => Promise.all(started))
     const sharedByBreaker = local.some((circuit) => circuit.distributed)
     let stored = false
-    if (config.store !== undefined && !sharedByBreaker && (action === "trip" || action === "reset")) {
+    if (config.store !== undefined && !sharedByBreaker) {
       stored = yield* Cluster.command(config.store, name, action, config.resetTimeout)
     }
     if (started.length === 0 && !stored) {
