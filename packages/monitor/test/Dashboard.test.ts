@@ -59,6 +59,19 @@ describeWith("chromium", chromiumPath, "dashboard in Chromium", () => {
       await page.waitForSelector(row(names.payments), { timeout: 10_000 })
       await page.waitForSelector(row(names.inventory, "Open"), { timeout: 10_000 })
       const { payments } = await busy
+      // The failure rate and the percentiles come from the per-second outcomes the page received.
+      await page.waitForFunction(
+        // Runs in the page: `document` is the browser's.
+        (selector) =>
+          /ms$/.test(
+            (
+              globalThis as unknown as { document: { querySelector(s: string): { textContent: string } | null } }
+            ).document.querySelector(selector)?.textContent ?? ""
+          ),
+        `${row(names.search)} td:nth-child(6)`,
+        { timeout: 5000 }
+      )
+      expect(await page.textContent(`${row(names.search)} td:nth-child(5)`)).toMatch(/^\d+\.\d %$/)
       expect(await page.getAttribute(row(names.payments), "data-state")).toBe("Closed")
       expect(await page.textContent(row(names.payments))).toContain("payments-api")
 

@@ -34,6 +34,11 @@ describe("routes", () => {
     expect(text).toContain(`circuit_breaker_call_duration_seconds_count{circuit="${promiseName}"} 1`)
     expect(text).toContain(`circuit_breaker_call_duration_seconds_bucket{circuit="${promiseName}",le="+Inf"} 1`)
     expect(text).toContain(`circuit_breaker_state{circuit="${effectName}"} 0`)
+    const untracked = unique("untracked")
+    Effect.runSync(CircuitBreaker.make({ name: untracked, metricsTracking: false }))
+    const again = await (await handlerOf()("/metrics")).text()
+    expect(again).toContain(`circuit_breaker_state{circuit="${untracked}"} 0`)
+    expect(again).not.toContain(`circuit_breaker_calls_total{circuit="${untracked}"}`)
     await pb.dispose()
   })
 
