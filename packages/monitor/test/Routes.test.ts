@@ -118,6 +118,32 @@ describe("routes", () => {
     expect(pb.getState()).toBe("OPEN")
     expect((await request(`/circuits/${promiseName}/reset`, { method: "POST" })).status).toBe(200)
     expect(pb.getState()).toBe("CLOSED")
+    expect((await request(`/circuits/${promiseName}/trip`, { method: "POST" })).status).toBe(200)
+    expect(pb.getState()).toBe("OPEN")
+    await pb.dispose()
+  })
+
+  it("POST isolate holds a live breaker open, of either API, until as many releases", async () => {
+    const effectName = unique("isolate-effect")
+    const eb = Effect.runSync(CircuitBreaker.make({ name: effectName, resetTimeout: 1 }))
+    const promiseName = unique("isolate-promise")
+    const pb = createAdvancedCircuitBreaker(async () => 1, { name: promiseName, resetTimeout: 1 })
+    const request = handlerOf()
+    const post = (name: string, action: string) => request(`/circuits/${name}/${action}`, { method: "POST" })
+    for (const name of [effectName, promiseName]) {
+      expect((await post(name, "isolate")).status).toBe(200)
+      expect((await post(name, "isolate")).status).toBe(200)
+    }
+    // Past resetTimeout, an isolated circuit stays Open.
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(Effect.runSync(eb.state)._tag).toBe("Open")
+    expect(pb.getState()).toBe("OPEN")
+    for (const name of [effectName, promiseName]) {
+      expect(await (await post(name, "release")).json()).toMatchObject({ action: "release", state: "Open" })
+      expect(await (await post(name, "release")).json()).toMatchObject({ action: "release", state: "Closed" })
+      expect((await post(name, "release")).status).toBe(409)
+    }
+    expect(pb.getState()).toBe("CLOSED")
     await pb.dispose()
   })
 
