@@ -271,13 +271,23 @@ const connect = async (url: string): Promise<Redis | string> => {
   client.on("error", (error) => {
     reason ??= error
   })
+  let timer: ReturnType<typeof setTimeout> | undefined
+  // A server that accepts the connection but never answers: connectTimeout covers only the TCP connect.
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MILLIS} ms`)), CONNECT_TIMEOUT_MILLIS)
+  })
+  const connecting = client.connect()
+  // Once it has lost the race, its rejection is answered by the one line already printed.
+  connecting.catch(() => {})
   try {
-    await client.connect()
+    await Promise.race([connecting, silent])
     // Connected: from now on a lost connection is retried (watch outlives a restart of Redis).
     client.options.retryStrategy = (attempt) => Math.min(attempt * 200, 2000)
     return client
   } catch (error) {
     client.disconnect()
     return cannot(reason ?? error)
+  } finally {
+    clearTimeout(timer)
   }
 }
