@@ -15,9 +15,10 @@
  *
  * @since 0.1.0
  */
-import type * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type { Inspectable } from "effect/Inspectable"
+import type { Pipeable } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
 import type { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from "./CircuitBreakerError.js"
@@ -38,12 +39,26 @@ export const TypeId: unique symbol = internal.TypeId as never
 export type TypeId = typeof TypeId
 
 /**
- * A circuit breaker. Build one with {@link make}.
+ * A circuit breaker. Build one with {@link make}. It is `Pipeable`, and `Inspectable`:
+ * logging it, `JSON.stringify` or `toString` show its name, the last state it saw and its
+ * counters ({@link CircuitBreaker.Json}), never its internals.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@circuit-breaker/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.make({ name: "payments" })
+ *   yield* breaker.execute(Effect.succeed("paid"))
+ *   console.log(breaker.toJSON()) // { _id: "CircuitBreaker", name: "payments", state: "Closed", metrics: {...} }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export interface CircuitBreaker {
+export interface CircuitBreaker extends Pipeable, Inspectable {
   readonly [TypeId]: TypeId
   /** The circuit's name: its key in the store and the `circuit` tag of its metrics. */
   readonly name: string
@@ -61,10 +76,21 @@ export interface CircuitBreaker {
   readonly state: Effect.Effect<CircuitState<number>>
   /** A snapshot of the breaker's counters. */
   readonly metrics: Effect.Effect<CircuitMetrics>
-  /** Closes the circuit at once, whatever its state. */
+  /**
+   * Closes the circuit at once, whatever its state (an isolation ends too, and its handles
+   * release nothing after it). Always publishes a change with `reason: "reset"` on
+   * `changes`, from Closed to Closed included.
+   */
   readonly reset: Effect.Effect<void>
-  /** Opens the circuit at once (manual isolation); it half-opens after `resetTimeout` as usual. */
+  /** Opens the circuit at once; it half-opens after `resetTimeout` as usual (an isolated circuit stays isolated). */
   readonly trip: Effect.Effect<void>
+  /**
+   * Holds the circuit Open until the returned handle is released (cockatiel's `isolate()`);
+   * several isolations stack, and the circuit closes when the last handle is released. In a
+   * shared store the isolation holds for every instance. Scoped form:
+   * `Effect.acquireRelease(breaker.isolate, (handle) => handle.release)`.
+   */
+  readonly isolate: Effect.Effect<Isolation>
   /** Every change of state, from the moment of subscription. */
   readonly changes: Stream.Stream<StateChange>
   /** Every call outcome, from the moment of subscription (nothing is published while nobody listens). */
@@ -76,6 +102,20 @@ export interface CircuitBreaker {
  */
 export declare namespace CircuitBreaker {
   /**
+   * What `toJSON()` (and so logging a breaker) shows.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Json {
+    readonly _id: "CircuitBreaker"
+    readonly name: string
+    /** The last state this breaker saw (a state read or a call brings it up to date). */
+    readonly state: StateName
+    readonly metrics: CircuitMetrics
+  }
+
+  /**
    * A duration: milliseconds, an Effect `Duration`, or a string such as `"10 seconds"`.
    *
    * @since 0.1.0
@@ -84,13 +124,25 @@ export declare namespace CircuitBreaker {
   export type DurationOption = number | Duration.DurationInput
 
   /**
+   * Classifies an error: `true` a failure, `false` a success (the service answered),
+   * `"ignore"` neither. Receives the error, then the call's arguments (Promise API).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type FailurePredicate = (error: any, ...args: ReadonlyArray<any>) => boolean | "ignore"
+
+  /**
    * The options of {@link make}. Every one is optional; see the README for the table of defaults.
    *
    * @since 0.1.0
    * @category models
    */
   export interface Options {
-    /** The circuit's name (default `"default"`): breakers with the same name share one circuit in a store. */
+    /**
+     * The circuit's name: breakers with the same name share one circuit in a store. Required
+     * with `distributedTracking`; otherwise a distinct name is generated (`circuit-1`, ...).
+     */
     readonly name?: string | undefined
     /** The service reported in failure contexts (default: the name). */
     readonly serviceId?: string | undefined
@@ -100,8 +152,14 @@ export declare namespace CircuitBreaker {
     readonly resetTimeout?: DurationOption | undefined
     /** Per-attempt timeout; the attempt is interrupted (default 10 s; `false` disables it). */
     readonly timeout?: DurationOption | false | undefined
-    /** Consecutive trial successes that close a Half-Open circuit, and the most trials at once (default 3). */
+    /** Consecutive trial successes that close a Half-Open circuit (default 3). */
     readonly successThreshold?: number | undefined
+    /**
+     * The most Half-Open trials in flight at once, across every instance sharing the circuit
+     * (default 1: one probe at a time, as opossum, cockatiel and Polly send). Capped by
+     * `successThreshold`.
+     */
+    readonly maxConcurrentTrials?: number | undefined
     /**
      * How long a Half-Open trial keeps its slot if it never reports back (its process died while
      * sharing the circuit through a store); then the slots are given back and its late outcome
@@ -123,8 +181,13 @@ export declare namespace CircuitBreaker {
     readonly jitter?: boolean | undefined
     /** A Schedule fed with each attempt's error, replacing retryBackoff / maxRetries / retryDelay / jitter. */
     readonly retrySchedule?: Schedule.Schedule<unknown, any> | undefined
-    /** Which errors count as failures of the service (default: all). Others fail the call without retry and count as a success for the circuit. */
-    readonly isFailure?: ((error: unknown) => boolean) | undefined
+    /**
+     * Which errors count as failures of the service (default: all). `false`: the call fails
+     * with the error, without retry, and counts as a success (metrics and events say so);
+     * `"ignore"`: it fails without retry and counts as neither (the tally stays as it is).
+     * Any other answer fails the call with a `CircuitBreakerConfigError` naming `isFailure`.
+     */
+    readonly isFailure?: FailurePredicate | undefined
     /** Count calls, latency and failures (default true). */
     readonly metricsTracking?: boolean | undefined
     /** Require a shared store such as Redis (default false). */
@@ -147,6 +210,7 @@ export declare namespace CircuitBreaker {
     /** `Duration.infinity` when disabled. */
     readonly timeout: Duration.Duration
     readonly successThreshold: number
+    readonly maxConcurrentTrials: number
     /** `Duration.infinity` when disabled (permits never expire). */
     readonly trialPermitTtl: Duration.Duration
     readonly retryBackoff: "exponential" | "linear"
@@ -155,7 +219,7 @@ export declare namespace CircuitBreaker {
     readonly maxRetryDelay: Duration.Duration
     readonly jitter: boolean
     readonly retrySchedule: Schedule.Schedule<unknown, unknown> | undefined
-    readonly isFailure: ((error: unknown) => boolean) | undefined
+    readonly isFailure: FailurePredicate | undefined
     readonly metricsTracking: boolean
     readonly distributedTracking: boolean
     readonly failureHistorySize: number
@@ -176,6 +240,21 @@ export interface StateChange {
   readonly at: number
   /** The failure that caused the change, if a failure did. */
   readonly cause: unknown
+  /** Set when a manual operation made the change (a reset is announced even when the circuit was Closed). */
+  readonly reason: "reset" | "trip" | "isolate" | "release" | undefined
+}
+
+/**
+ * A handle on one isolation of a circuit (`isolate`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Isolation {
+  /** The generation of the isolated state the handle belongs to. */
+  readonly generation: number
+  /** Gives the handle back; the last one closes the circuit. Releasing twice does nothing more. */
+  readonly release: Effect.Effect<void>
 }
 
 /**
@@ -185,13 +264,34 @@ export interface StateChange {
  * @category models
  */
 export type CallEvent =
-  | { readonly _tag: "Success"; readonly circuit: string; readonly attempt: number }
-  | { readonly _tag: "Failure"; readonly circuit: string; readonly attempt: number; readonly error: unknown }
+  | {
+      readonly _tag: "Success"
+      readonly circuit: string
+      readonly attempt: number
+      /** The attempt's duration in milliseconds. */
+      readonly latency: number
+    }
+  | {
+      readonly _tag: "Failure"
+      readonly circuit: string
+      readonly attempt: number
+      readonly latency: number
+      readonly error: unknown
+    }
   | {
       readonly _tag: "Timeout"
       readonly circuit: string
       readonly attempt: number
+      readonly latency: number
       readonly error: CircuitTimeoutError
+    }
+  | {
+      /** An error `isFailure` answered "ignore" for: neither a success nor a failure. */
+      readonly _tag: "Ignored"
+      readonly circuit: string
+      readonly attempt: number
+      readonly latency: number
+      readonly error: unknown
     }
   | { readonly _tag: "Rejected"; readonly circuit: string; readonly attempt: number }
   | { readonly _tag: "Retry"; readonly circuit: string; readonly attempt: number }
@@ -202,6 +302,22 @@ export type CallEvent =
  * `CircuitBreakerStore` of the context when there is one, else in a private in-memory
  * store.
  *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@circuit-breaker/core"
+ * import { Effect } from "effect"
+ *
+ * const breaker = CircuitBreaker.make({
+ *   name: "payments",
+ *   failureThreshold: 5,
+ *   resetTimeout: "30 seconds",
+ *   timeout: "2 seconds",
+ *   maxRetries: 2
+ * })
+ * // Effect<CircuitBreaker, CircuitBreakerConfigError>: a bad option fails here, naming it
+ * const program = Effect.flatMap(breaker, (b) => b.execute(Effect.succeed("paid")))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -210,6 +326,21 @@ export const make: (options?: CircuitBreaker.Options) => Effect.Effect<CircuitBr
 
 /**
  * Runs an effect through a breaker; works in `pipe` and data-first.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@circuit-breaker/core"
+ * import { Effect } from "effect"
+ *
+ * const charge = Effect.tryPromise((signal) => fetch("https://payments.example/charge", { method: "POST", signal }))
+ *
+ * const program = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.make({ name: "payments" })
+ *   const viaPipe = yield* charge.pipe(CircuitBreaker.withCircuitBreaker(breaker)) // data-last
+ *   const direct = yield* CircuitBreaker.withCircuitBreaker(charge, breaker) // data-first
+ *   return [viaPipe, direct]
+ * }).pipe(Effect.catchTag("CircuitOpenError", (e) => Effect.fail(`payments are down; retry in ${e.retryAfter}`)))
+ * ```
  *
  * @since 0.1.0
  * @category combinators
@@ -223,17 +354,6 @@ export const withCircuitBreaker: {
     breaker: CircuitBreaker
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
 } = internal.withCircuitBreaker
-
-/**
- * The time breakers read from a Clock, in milliseconds. On the live clock it reads the
- * monotonic clock (sub-millisecond precision for latencies, no jumps when the wall clock is
- * set); any other clock (TestClock) is read as it is. A store that converts times (such as
- * the Redis store) must read time the same way.
- *
- * @since 0.1.0
- * @category utils
- */
-export const clockNow: (clock: Clock.Clock) => number = internal.clockNow
 
 /**
  * @since 0.1.0

@@ -24,8 +24,13 @@ export interface Policy<T = number> {
   readonly rule: TripRule<T>
   /** Milliseconds the circuit stays Open before it lets trial calls through. */
   readonly resetTimeout: number
-  /** Consecutive trial successes that close a Half-Open circuit; also the most trials in flight at once. */
+  /** Consecutive trial successes that close a Half-Open circuit. */
   readonly successThreshold: number
+  /**
+   * The most Half-Open trials in flight at once (never more than `successThreshold`).
+   * `undefined` (a hand-written policy): `successThreshold`. Options default it to 1.
+   */
+  readonly maxConcurrentTrials?: number | undefined
   /**
    * Milliseconds a Half-Open trial permit is held before it expires, counted from the latest
    * admission. A trial whose holder never reports back (its process died while it shared the
@@ -64,7 +69,8 @@ export interface Closed<T = number> extends StateCommon {
 }
 
 /**
- * Calls are rejected until `retryAt`.
+ * Calls are rejected until `retryAt`, or, while isolated, until every isolation handle is
+ * released.
  *
  * @since 0.1.0
  * @category models
@@ -73,10 +79,15 @@ export interface Open extends StateCommon {
   readonly _tag: "Open"
   readonly openedAt: number
   readonly retryAt: number
+  /**
+   * How many isolation handles hold the circuit Open (`isolate()`); absent when none does.
+   * An isolated circuit never half-opens: the release of its last handle closes it.
+   */
+  readonly isolated?: number | undefined
 }
 
 /**
- * Up to `successThreshold` trial calls may run; a trial failure reopens the circuit and
+ * Up to `maxConcurrentTrials` trial calls may run at once; a trial failure reopens the circuit and
  * `successThreshold` trial successes close it. With a `trialPermitTtl` in the policy, the
  * trials in flight give their slots back once `permitsExpireAt` has passed.
  *
@@ -186,6 +197,32 @@ export interface Tripped {
 }
 
 /**
+ * Hold the circuit Open until released, whatever the state (cockatiel's `isolate()`). Each
+ * isolation adds a handle; an isolated circuit opened anew gets a new generation, which its
+ * handles carry.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Isolated {
+  readonly _tag: "Isolated"
+  readonly now: number
+}
+
+/**
+ * One isolation handle of the isolated state of `generation` is released; the last one
+ * closes the circuit. A handle of another generation (the circuit was reset since) is ignored.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Released {
+  readonly _tag: "Released"
+  readonly now: number
+  readonly generation: number
+}
+
+/**
  * Only time passed: an Open circuit whose `retryAt` has come becomes Half-Open, and expired
  * trial permits are given back.
  *
@@ -201,7 +238,17 @@ export interface Elapsed {
  * @since 0.1.0
  * @category events
  */
-export type CircuitEvent = Admitted | Succeeded | Failed | TimedOut | Interrupted | Reset | Tripped | Elapsed
+export type CircuitEvent =
+  | Admitted
+  | Succeeded
+  | Failed
+  | TimedOut
+  | Interrupted
+  | Reset
+  | Tripped
+  | Isolated
+  | Released
+  | Elapsed
 
 /**
  * Whether a call may run now.
@@ -234,7 +281,7 @@ export const advance: <T>(policy: Policy<T>, state: CircuitState<T>, now: number
 
 /**
  * The admission decision for a call arriving at `now`: admit, admit as a trial, or
- * reject with the milliseconds after which a retry may succeed.
+ * reject with the whole milliseconds (rounded up) after which a retry may succeed.
  *
  * @since 0.1.0
  * @category transitions
@@ -263,6 +310,14 @@ export const admit: <T>(
   state: CircuitState<T>,
   now: number
 ) => readonly [Decision, CircuitState<T>] = internal.admit
+
+/**
+ * How many isolation handles hold the circuit Open (0 when it is not isolated).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const isolations: (state: CircuitState<unknown>) => number = internal.isolationsOf
 
 /**
  * The ticket an admission decision hands to the call, or `undefined` for a rejection.

@@ -30,12 +30,6 @@ export {
  * @since 0.1.0
  */
 export * as CircuitBreakerMetrics from "./CircuitBreakerMetrics.js"
-/**
- * Option validation, defaults, and the policy and retry Schedule options describe.
- *
- * @since 0.1.0
- */
-export * as CircuitBreakerOptions from "./CircuitBreakerOptions.js"
 
 /**
  * A registry of named breakers with aggregated metrics.
@@ -56,11 +50,17 @@ export * as CircuitBreakerState from "./CircuitBreakerState.js"
  */
 export * as CircuitBreakerStore from "./CircuitBreakerStore.js"
 /**
- * Many timeouts of one length served by one timer, for the executors.
+ * The breakers alive in this process, held weakly, with their metric series: what monitors read.
  *
  * @since 0.1.0
  */
-export * as Deadlines from "./Deadlines.js"
+export * as LiveCircuits from "./LiveCircuits.js"
+/**
+ * The built-in retry backoffs as pure functions (the Promise API's retry delays).
+ *
+ * @since 0.1.0
+ */
+export * as RetryBackoff from "./RetryBackoff.js"
 /**
  * Rules that trip a Closed circuit.
  *

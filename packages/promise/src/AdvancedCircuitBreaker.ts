@@ -24,7 +24,7 @@ import * as internal from "./internal/breaker.js"
 export type CircuitStateName = "CLOSED" | "OPEN" | "HALF_OPEN"
 
 /**
- * Handed to your function after the arguments given to `execute`.
+ * With `passContext: true`, handed to your function after the arguments given to `execute`.
  *
  * @since 0.1.0
  * @category models
@@ -75,6 +75,12 @@ export interface Options
    * it, `REDIS_URL` from the environment, or from a `.env` file in the working directory.
    */
   readonly redis?: string | { readonly [key: string]: unknown } | undefined
+  /**
+   * Append a {@link CallContext} (`{ signal, attempt }`) after the caller's arguments (default
+   * false: your function receives exactly the caller's arguments). Use it for `fetch`-style
+   * work: only a function that passes `signal` on can be aborted when its attempt times out.
+   */
+  readonly passContext?: boolean | undefined
 }
 
 /**
@@ -107,6 +113,22 @@ export interface StateChangeEvent {
   readonly time: number
   /** The failure that caused the change, if one did. */
   readonly cause: unknown
+  /**
+   * Set when a manual operation made the change: `reset()` (announced every time, from
+   * CLOSED to CLOSED included), `trip()`, `isolate()`, or the release of an isolation.
+   */
+  readonly reason?: "reset" | "trip" | "isolate" | "release" | undefined
+}
+
+/**
+ * A handle on one isolation (`isolate()`): `release()` gives it back, and the last handle
+ * released closes the circuit. Releasing twice does nothing more; `using` releases it too.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IsolationHandle extends Disposable {
+  release(): void
 }
 
 /**
@@ -117,10 +139,19 @@ export interface StateChangeEvent {
  */
 export interface CallOutcomeEvent {
   readonly circuit: string
-  readonly outcome: "success" | "failure" | "timeout" | "rejected" | "retry"
+  /**
+   * `"success"` also for an error `isFailure` excludes (the service answered; `error` holds
+   * it); `"ignored"` for an error `isFailure` answers "ignore" for.
+   */
+  readonly outcome: "success" | "failure" | "timeout" | "ignored" | "rejected" | "retry"
   readonly attempt: number
   /** Milliseconds since the epoch. */
   readonly time: number
+  /** The call's arguments, as given to `execute`. */
+  readonly args: ReadonlyArray<unknown>
+  /** The attempt's duration in milliseconds (success, failure, timeout, ignored). */
+  readonly latency?: number
+  /** The error (failure, timeout, ignored, and an excluded error's success). */
   readonly error?: unknown
 }
 
@@ -143,7 +174,8 @@ export interface DistributedState {
 }
 
 /**
- * The arguments of `execute`: those of your function, without a trailing `CallContext`.
+ * The arguments of `execute` when it is not known whether `passContext` is set: those of
+ * your function, without a trailing `CallContext`.
  *
  * @since 0.1.0
  * @category models
@@ -159,18 +191,31 @@ export type ExecuteArgs<Args extends ReadonlyArray<unknown>> = Args extends read
 export interface AdvancedCircuitBreaker<Args extends ReadonlyArray<unknown>, R> extends AsyncDisposable {
   readonly name: string
   /**
-   * Calls the function with `args` (and a `CallContext`) through the circuit. Resolves with
+   * Calls the function with exactly `args` (and, with `passContext: true`, a `CallContext`)
+   * through the circuit, as a plain function (`this` is undefined). Resolves with
    * its result; rejects with the function's own error (the same object), with
    * `CircuitOpenError` (the function was not called) or with `CircuitTimeoutError`.
    */
-  execute(...args: ExecuteArgs<Args>): Promise<R>
+  execute(...args: Args): Promise<R>
   /** `execute` with per-call options: a `signal` that aborts this call. */
-  executeWith(options: ExecuteOptions, ...args: ExecuteArgs<Args>): Promise<R>
+  executeWith(options: ExecuteOptions, ...args: Args): Promise<R>
   getMetrics(): CircuitMetrics
   /** The state now; `"HALF_OPEN"` as soon as resetTimeout has passed, with no call needed. */
   getState(): CircuitStateName
-  /** Back to CLOSED at once; the Promise settles when a shared store has it too. */
+  /**
+   * Back to CLOSED at once, whatever the state (an isolation ends, and its handles release
+   * nothing after it); always announced to `onStateChange` with `reason: "reset"`.
+   */
   reset(): Promise<void>
+  /** Opens the circuit at once; it half-opens after `resetTimeout` as usual (an isolated circuit stays isolated). */
+  trip(): Promise<void>
+  /**
+   * Holds the circuit OPEN until the returned handle is released (cockatiel's `isolate()`):
+   * `getState()` reads `"OPEN"` meanwhile, and calls are rejected with `CircuitOpenError`.
+   * Several isolations stack. With `distributedTracking` it holds in every process sharing
+   * the circuit. Throws `CircuitBreakerDisposedError` after `dispose()`.
+   */
+  isolate(): IsolationHandle
   /** What the shared store holds for this circuit; `null` when distributedTracking is off. */
   getDistributedState(): Promise<DistributedState | null>
   /** Calls `listener` on every change of state; returns the function that unsubscribes it. */
@@ -193,11 +238,50 @@ export interface ExecuteOptions {
 /**
  * Creates a breaker around `fn`. Throws at once, with a `CircuitBreakerConfigError`
  * naming the option or argument, if `fn` is not a function or an option is invalid.
+ * With `passContext: true`, `fn`'s last parameter is the {@link CallContext}, and
+ * `execute` takes the parameters before it.
+ *
+ * @example
+ * ```ts
+ * import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
+ *
+ * const getUser = createAdvancedCircuitBreaker(
+ *   (id: string, { signal }: CallContext) => fetch(`https://api.example.com/users/${id}`, { signal }),
+ *   { name: "users", passContext: true, timeout: 2000 }
+ * )
+ * const response = await getUser.execute("42")
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { CircuitOpenError, createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
+ *
+ * const getUser = createAdvancedCircuitBreaker(
+ *   (id: string) => fetch(`https://users.example/${id}`).then((response) => response.json()),
+ *   { name: "users", failureThreshold: 3, resetTimeout: 30_000, timeout: 2_000 }
+ * )
+ * try {
+ *   const user = await getUser.execute("42")
+ * } catch (error) {
+ *   if (error instanceof CircuitOpenError) console.log(`users are down; retry in ${error.retryAfter} ms`)
+ * }
+ * await getUser.dispose()
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const createAdvancedCircuitBreaker: <Args extends ReadonlyArray<unknown>, R>(
-  fn: (...args: Args) => R | PromiseLike<R>,
-  options?: Options
-) => AdvancedCircuitBreaker<Args, Awaited<R>> = internal.create
+export const createAdvancedCircuitBreaker: {
+  <Args extends ReadonlyArray<unknown>, R>(
+    fn: (...args: [...Args, CallContext]) => R | PromiseLike<R>,
+    options: Options & { readonly passContext: true }
+  ): AdvancedCircuitBreaker<Args, Awaited<R>>
+  <Args extends ReadonlyArray<unknown>, R>(
+    fn: (...args: Args) => R | PromiseLike<R>,
+    options?: Options & { readonly passContext?: false | undefined }
+  ): AdvancedCircuitBreaker<Args, Awaited<R>>
+  <Args extends ReadonlyArray<unknown>, R>(
+    fn: (...args: Args) => R | PromiseLike<R>,
+    options?: Options
+  ): AdvancedCircuitBreaker<ExecuteArgs<Args>, Awaited<R>>
+} = internal.create as never

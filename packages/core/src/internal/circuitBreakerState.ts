@@ -9,13 +9,22 @@ export const closed = <T>(generation: number, tally: T, since: number): S.Closed
 })
 
 /** @internal */
-export const open = (generation: number, openedAt: number, retryAt: number): S.Open => ({
-  _tag: "Open",
-  generation,
-  since: openedAt,
-  openedAt,
-  retryAt
-})
+export const open = (generation: number, openedAt: number, retryAt: number, isolated = 0): S.Open =>
+  isolated === 0
+    ? { _tag: "Open", generation, since: openedAt, openedAt, retryAt }
+    : { _tag: "Open", generation, since: openedAt, openedAt, retryAt, isolated }
+
+/** The isolation handles an Open state holds (0 when it is not isolated). */
+export const isolationsOf = (state: S.CircuitState<unknown>): number =>
+  state._tag === "Open" ? (state.isolated ?? 0) : 0
+
+/** The most Half-Open trials in flight at once. */
+const trialLimit = <T>(policy: S.Policy<T>): number =>
+  Math.min(policy.maxConcurrentTrials ?? policy.successThreshold, policy.successThreshold)
+
+/** Whether a Half-Open circuit has a free trial slot. */
+const hasTrialSlot = <T>(policy: S.Policy<T>, state: S.HalfOpen): boolean =>
+  state.trialsInFlight < trialLimit(policy) && state.successes + state.trialsInFlight < policy.successThreshold
 
 /** @internal */
 export const halfOpen = (
@@ -37,7 +46,28 @@ export const halfOpen = (
 export const initial = <T>(policy: S.Policy<T>, now = 0): S.CircuitState<T> => closed(0, policy.rule.initial, now)
 
 const trip = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.CircuitState<T> =>
-  open(state.generation + 1, now, now + policy.resetTimeout)
+  // An isolated circuit stays as it is: only the release of its handles (or a reset) ends it.
+  isolationsOf(state) > 0 ? state : open(state.generation + 1, now, now + policy.resetTimeout)
+
+/** One more isolation handle: Open until every handle is released. */
+const isolate = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.CircuitState<T> => {
+  const held = isolationsOf(state)
+  if (held > 0) {
+    const o = state as S.Open
+    return open(o.generation, o.openedAt, o.retryAt, held + 1)
+  }
+  return open(state.generation + 1, now, now + policy.resetTimeout, 1)
+}
+
+/** One isolation handle of `generation` released; the last one closes the circuit. */
+const release = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, event: S.Released): S.CircuitState<T> => {
+  const held = isolationsOf(state)
+  if (held === 0 || state.generation !== event.generation) return state
+  const o = state as S.Open
+  return held > 1
+    ? open(o.generation, o.openedAt, o.retryAt, held - 1)
+    : closed(state.generation + 1, policy.rule.initial, event.now)
+}
 
 /** Whether the trial permits of a Half-Open circuit have expired at `now` (never without a `trialPermitTtl`). */
 const permitsExpired = <T>(policy: S.Policy<T>, state: S.HalfOpen, now: number): boolean =>
@@ -47,7 +77,9 @@ const permitsExpired = <T>(policy: S.Policy<T>, state: S.HalfOpen, now: number):
 export const advance = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.CircuitState<T> => {
   switch (state._tag) {
     case "Open":
-      return now >= state.retryAt ? halfOpen(state.generation + 1, state.retryAt, 0, 0, state.retryAt) : state
+      return now >= state.retryAt && isolationsOf(state) === 0
+        ? halfOpen(state.generation + 1, state.retryAt, 0, 0, state.retryAt)
+        : state
     case "HalfOpen":
       // The holders of the permits are presumed dead: their slots come back, and the new
       // generation makes a late outcome of theirs stale. The successes already seen stand.
@@ -66,18 +98,23 @@ export const decide = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: nu
     case "Closed":
       return { _tag: "Admit", generation: current.generation }
     case "Open":
-      return { _tag: "Reject", retryAfter: current.retryAt - now }
+      return {
+        _tag: "Reject",
+        // Whole milliseconds, rounded up: a caller that waits that long is never early.
+        retryAfter: Math.ceil(isolationsOf(current) > 0 ? policy.resetTimeout : current.retryAt - now)
+      }
     case "HalfOpen":
-      if (current.successes + current.trialsInFlight < policy.successThreshold) {
+      if (hasTrialSlot(policy, current)) {
         return { _tag: "AdmitTrial", generation: current.generation }
       }
       // The slots free up when a trial ends, or at the latest when the permits expire.
       return {
         _tag: "Reject",
-        retryAfter:
+        retryAfter: Math.ceil(
           policy.trialPermitTtl !== undefined && current.trialsInFlight > 0
             ? Math.min(policy.resetTimeout, current.permitsExpireAt - now)
             : policy.resetTimeout
+        )
       }
   }
 }
@@ -151,12 +188,16 @@ export const transition = <T>(
       return closed(current.generation + 1, policy.rule.initial, event.now)
     case "Tripped":
       return trip(policy, current, event.now)
+    case "Isolated":
+      return isolate(policy, current, event.now)
+    case "Released":
+      return release(policy, current, event)
     case "Admitted":
       if (
         current._tag === "HalfOpen" &&
         event.trial &&
         event.generation === current.generation &&
-        current.successes + current.trialsInFlight < policy.successThreshold
+        hasTrialSlot(policy, current)
       ) {
         // The latest admission sets when every permit in flight expires.
         return halfOpen(

@@ -1,5 +1,10 @@
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricKey from "effect/MetricKey"
+import { durationBuckets, type MetricDefinition, metricDefinitions } from "./metricDefinitions.js"
+
+const counter = (definition: MetricDefinition) =>
+  // Declared incremental: exporters then read it as a monotonic sum (a Prometheus counter), not a gauge.
+  MetricKey.counter(definition.name, { description: definition.help, incremental: true })
 
 /**
  * The keys of the Effect metrics every breaker updates. A breaker makes its metrics from
@@ -9,20 +14,17 @@ import * as MetricKey from "effect/MetricKey"
  * @internal
  */
 export const effectMetricKeys = {
-  calls: MetricKey.counter("circuit_breaker_calls_total", { description: "Calls made through the breaker" }),
-  successes: MetricKey.counter("circuit_breaker_successes_total", { description: "Calls that succeeded" }),
-  failures: MetricKey.counter("circuit_breaker_failures_total", {
-    description: "Calls that failed (rejections and timeouts included)"
-  }),
-  rejections: MetricKey.counter("circuit_breaker_rejections_total", {
-    description: "Calls rejected by an open circuit"
-  }),
-  timeouts: MetricKey.counter("circuit_breaker_timeouts_total", { description: "Calls whose last attempt timed out" }),
-  retries: MetricKey.counter("circuit_breaker_retries_total", { description: "Attempts after the first" }),
-  state: MetricKey.gauge("circuit_breaker_state", { description: "0 = Closed, 1 = Half-Open, 2 = Open" }),
-  latency: MetricKey.histogram(
-    "circuit_breaker_latency_ms",
-    MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),
-    "Latency of completed calls in milliseconds"
+  calls: counter(metricDefinitions.calls),
+  successes: counter(metricDefinitions.successes),
+  failures: counter(metricDefinitions.failures),
+  rejections: counter(metricDefinitions.rejections),
+  timeouts: counter(metricDefinitions.timeouts),
+  retries: counter(metricDefinitions.retries),
+  transitions: counter(metricDefinitions.transitions),
+  state: MetricKey.gauge(metricDefinitions.state.name, { description: metricDefinitions.state.help }),
+  duration: MetricKey.histogram(
+    metricDefinitions.duration.name,
+    MetricBoundaries.fromIterable(durationBuckets),
+    metricDefinitions.duration.help
   )
 } as const

@@ -33,7 +33,13 @@ const StoredHalfOpen = Schema.transform(
 /** The stored state, as JSON. Times are Redis server time (milliseconds). */
 const StoredState = Schema.Union(
   Schema.TaggedStruct("Closed", { ...common, tally: Schema.Unknown }),
-  Schema.TaggedStruct("Open", { ...common, openedAt: Schema.Number, retryAt: Schema.Number }),
+  Schema.TaggedStruct("Open", {
+    ...common,
+    openedAt: Schema.Number,
+    retryAt: Schema.Number,
+    // Isolation handles (`isolate()`): absent when none holds the circuit, and in states of older versions.
+    isolated: Schema.optional(Schema.Number)
+  }),
   StoredHalfOpen
 )
 
