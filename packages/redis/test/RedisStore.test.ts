@@ -125,7 +125,13 @@ describeWithRedis("RedisCircuitBreakerStore", () => {
           const server = yield* acquireServer()
           const scope = yield* Effect.scope
           const stores = yield* Effect.all(Array.from({ length: 4 }, () => storeIn(scope, server)))
-          const options = { name: "trials", failureThreshold: 1, successThreshold: 2, resetTimeout: 200 }
+          const options = {
+            name: "trials",
+            failureThreshold: 1,
+            successThreshold: 2,
+            maxConcurrentTrials: 2,
+            resetTimeout: 200
+          }
           const breakers = yield* Effect.forEach(stores, (s) => breakerOn(s, options))
           yield* Effect.exit(breakers[0]!.execute(fail))
           // Every instance saw the trip: Open, or already Half-Open if it took longer than resetTimeout to see it.
