@@ -24,6 +24,26 @@ describeWithRedis("Promise API with distributedTracking", () => {
     await server.stop()
   })
 
+  it("isolate() in one breaker holds the shared circuit OPEN in the other, past resetTimeout, until released", async () => {
+    const options = { distributedTracking: true, redis: server.url, resetTimeout: 50, name: "isolated-shared" }
+    const a = createAdvancedCircuitBreaker(async () => "a", options)
+    const b = createAdvancedCircuitBreaker(async () => "b", options)
+    try {
+      await eventually(async () => (await a.getDistributedState()) !== null && (await b.getDistributedState()) !== null)
+      const handle = a.isolate()
+      await eventually(() => b.getState() === "OPEN", 1000)
+      await new Promise((resolve) => setTimeout(resolve, 120))
+      expect(b.getState()).toBe("OPEN")
+      await expect(b.execute()).rejects.toBeInstanceOf(CircuitOpenError)
+      handle.release()
+      await eventually(() => b.getState() === "CLOSED", 1000)
+      await expect(b.execute()).resolves.toBe("b")
+    } finally {
+      await a.dispose()
+      await b.dispose()
+    }
+  })
+
   it("two processes' breakers share one circuit: a trip in one rejects in the other", async () => {
     const boom = new Error("card declined")
     const options = { distributedTracking: true, redis: server.url, failureThreshold: 2, maxRetries: 0, name: "pay" }

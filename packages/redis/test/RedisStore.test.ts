@@ -119,7 +119,7 @@ describeWithRedis("RedisCircuitBreakerStore", () => {
       )
     )
 
-    it.live("Half-Open lets at most successThreshold trials run across all instances", () =>
+    it.live("Half-Open lets at most maxConcurrentTrials trials run across all instances", () =>
       Effect.scoped(
         Effect.gen(function* () {
           const server = yield* acquireServer()

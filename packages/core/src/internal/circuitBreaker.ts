@@ -10,7 +10,8 @@ import type * as CB from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError, type CircuitOpenError, type CircuitTimeoutError } from "../CircuitBreakerError.js"
 import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
 import * as Metrics from "../CircuitBreakerMetrics.js"
-import { CircuitBreakerStore } from "../CircuitBreakerStore.js"
+import type * as State from "../CircuitBreakerState.js"
+import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { clockNow } from "./attemptTimer.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
 import { Executor } from "./executor.js"
@@ -30,17 +31,15 @@ export const TypeId: CB.TypeId = Symbol.for("@circuit-breaker/core/CircuitBreake
 class CircuitBreakerImpl extends Executor implements CB.CircuitBreaker {
   readonly [TypeId]: CB.TypeId = TypeId
 
-  get state(): Effect.Effect<CircuitState> {
-    return this.update((now) => ({ _tag: "Elapsed", now }))
-  }
-
-  get metrics(): Effect.Effect<CircuitMetrics> {
-    return Effect.map(this.state, (state) => this.snapshot(state._tag))
-  }
-
-  /** @internal */
-  snapshot(state: StateName): CircuitMetrics {
-    return this.recorder?.snapshot(state) ?? Metrics.empty(this.name, state)
+  constructor(
+    options: CB.CircuitBreaker.Resolved,
+    policy: State.Policy<number>,
+    store: Store,
+    recorder: MetricsRecorder | undefined,
+    createdAt: number
+  ) {
+    super(options, policy, store, recorder, createdAt)
+    LiveCircuits.register(this, recorder)
   }
 
   pipe() {
@@ -60,6 +59,19 @@ class CircuitBreakerImpl extends Executor implements CB.CircuitBreaker {
 
   [NodeInspectSymbol](): unknown {
     return this.toJSON()
+  }
+
+  get state(): Effect.Effect<CircuitState> {
+    return this.update((now) => ({ _tag: "Elapsed", now }))
+  }
+
+  get metrics(): Effect.Effect<CircuitMetrics> {
+    return Effect.map(this.state, (state) => this.snapshot(state._tag))
+  }
+
+  /** @internal */
+  snapshot(state: StateName): CircuitMetrics {
+    return this.recorder?.snapshot(state) ?? Metrics.empty(this.name, state)
   }
 
   get reset(): Effect.Effect<void> {
@@ -136,9 +148,7 @@ export const make = (
     const policy = options_.policyOf(o)
     const now = yield* Effect.clockWith((clock) => Effect.succeed(clockNow(clock)))
     const recorder = o.metricsTracking ? new MetricsRecorder(o.name, o.serviceId, o.failureHistorySize) : undefined
-    const breaker = new CircuitBreakerImpl(o, policy, store, recorder, now)
-    LiveCircuits.register(breaker, recorder)
-    return breaker
+    return new CircuitBreakerImpl(o, policy, store, recorder, now)
   })
 
 /** @internal */
