@@ -70,12 +70,8 @@ const holder = (url: string, name: string) => {
 
 describeWithRedis("circuit-breaker CLI", () => {
   let redis: RedisServer
-  /** How long the CLI process takes to start and print its help: what the unreachable test does not count. */
-  let startup = 0
-
   beforeAll(async () => {
     redis = await startRedisServer()
-    startup = (await cli(["--help"])).millis
   })
   afterAll(async () => {
     await redis?.stop()
@@ -140,12 +136,13 @@ describeWithRedis("circuit-breaker CLI", () => {
 
   it("unreachable Redis: a clear message without the password, and exit 1 within 2 s", async () => {
     const closed = `redis://user:hunter2@127.0.0.1:${redis.port + 1}`
-    const result = await cli(["status", "--redis", closed])
+    // The help's run beside it starts under the same load: on a busy machine, starting varies by seconds.
+    const [result, help] = await Promise.all([cli(["status", "--redis", closed]), cli(["--help"])])
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/^cannot reach Redis at redis:\/\/\*\*\*@127\.0\.0\.1:\d+: /)
     expect(result.stderr.split("\n")).toHaveLength(1)
     expect(`${result.stdout}${result.stderr}`).not.toContain("hunter2")
     // Starting Node and loading the TypeScript sources is not the CLI's doing: measured apart.
-    expect(result.millis - startup).toBeLessThan(2000)
+    expect(result.millis - help.millis).toBeLessThan(2000)
   })
 })
