@@ -7,6 +7,7 @@ export {
   type CallOutcomeEvent,
   type CircuitMetrics,
   type CircuitStateName,
+  type ClusterTarget,
   type ConsoleLike,
   createAdvancedCircuitBreaker,
   type DistributedState,
@@ -17,7 +18,10 @@ export {
   type IsolationHandle,
   type LogEntry,
   type Options,
-  type StateChangeEvent
+  type RedisClient,
+  type StateChangeEvent,
+  type StoreLogEntry,
+  type StoreOptions
 } from "./AdvancedCircuitBreaker.js"
 export {
   type AggregatedMetrics,

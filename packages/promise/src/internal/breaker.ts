@@ -10,8 +10,8 @@ import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitTimeoutError } from "../errors.js"
 import { AttemptContext, type Call, NoError, PendingAttempt, RetryWait } from "./attempt.js"
 import { BreakerState } from "./breakerState.js"
-import { type RedisTarget, resolveTarget } from "./distributed.js"
-import { type Log, toLog } from "./logger.js"
+import { resolveStoreOptions, resolveTarget, type SharedTarget, type StoreOptions } from "./distributed.js"
+import { type Log, toLog, toStoreLog } from "./logger.js"
 import { initialRetryState, type RetryDelay, RetryDelays } from "./retryDelays.js"
 import {
   type CircuitState,
@@ -34,7 +34,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
   constructor(
     private readonly fn: (...args: ReadonlyArray<unknown>) => unknown,
     options: ConstructorParameters<typeof BreakerState>[0],
-    target: RedisTarget | undefined,
+    target: SharedTarget | undefined,
     private readonly passContext: boolean,
     log: Log | undefined
   ) {
@@ -289,6 +289,10 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
   }
 }
 
+/** Without its own `store.log`, the shared store logs to the breaker's `logger` (or nowhere). */
+const withLogger = (options: StoreOptions, log: Log | undefined, circuit: string): StoreOptions =>
+  options.log !== undefined || log === undefined ? options : { ...options, log: toStoreLog(log, circuit) }
+
 /** @internal */
 export const create = <Args extends ReadonlyArray<unknown>, R>(
   fn: (...args: ReadonlyArray<any>) => R | PromiseLike<R>,
@@ -297,21 +301,28 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
   if (typeof fn !== "function") {
     throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
   }
-  const [coreOptions, { passContext, redis, logger }] = splitPromiseOptions(options)
+  const [coreOptions, { passContext, redis, store, logger }] = splitPromiseOptions(options)
   if (passContext !== undefined && typeof passContext !== "boolean") {
     throw new CircuitBreakerConfigError({ option: "passContext", value: passContext, reason: "must be true or false" })
   }
   const log = toLog(logger)
   const resolved = CircuitBreakerOptions.resolve(withDefaultName(coreOptions, fn))
   if (Either.isLeft(resolved)) throw resolved.left
-  if (redis !== undefined && !resolved.right.distributedTracking) {
-    throw new CircuitBreakerConfigError({
-      option: "redis",
-      value: "(redacted)",
-      reason: "is used only with distributedTracking: true"
-    })
+  for (const [option, value] of [
+    ["redis", redis],
+    ["store", store]
+  ] as const) {
+    if (value !== undefined && !resolved.right.distributedTracking) {
+      throw new CircuitBreakerConfigError({
+        option,
+        value: "(redacted)",
+        reason: "is used only with distributedTracking: true"
+      })
+    }
   }
-  const target = resolved.right.distributedTracking ? resolveTarget(redis) : undefined
+  const target: SharedTarget | undefined = resolved.right.distributedTracking
+    ? [resolveTarget(redis), withLogger(resolveStoreOptions(store), log, resolved.right.name)]
+    : undefined
   return new Breaker<Args, Awaited<R>>(
     fn as (...args: ReadonlyArray<unknown>) => unknown,
     resolved.right,

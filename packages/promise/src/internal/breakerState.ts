@@ -12,7 +12,7 @@ import * as Duration from "effect/Duration"
 import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitBreakerDisposedError } from "../errors.js"
 import { NoError } from "./attempt.js"
-import { type Connection, connect, type RedisTarget } from "./distributed.js"
+import { type Connection, connect, type SharedTarget } from "./distributed.js"
 import type { Log } from "./logger.js"
 import type { RetryDelays } from "./retryDelays.js"
 import { type CircuitState, describeThrown, notify, now, stateNames, toDistributedState } from "./support.js"
@@ -51,7 +51,7 @@ export abstract class BreakerState {
 
   constructor(
     options: CircuitBreaker.CircuitBreaker.Resolved,
-    target: RedisTarget | undefined,
+    target: SharedTarget | undefined,
     protected readonly log: Log | undefined
   ) {
     this.name = options.name
@@ -66,7 +66,7 @@ export abstract class BreakerState {
     this.lastKnown = this.initialState
     LiveCircuits.register(this, this.recorder)
     if (target !== undefined) {
-      this.connection = connect(target, this.name, log)
+      this.connection = connect(target[0], target[1], options)
       this.connection.ready.then(
         (store) => {
           if (!this.disposal.signal.aborted) this.store = store

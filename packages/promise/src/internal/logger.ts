@@ -43,17 +43,24 @@ const guarded =
     }
   }
 
-/** An Effect log level's name as a Promise-API level. */
+/** A log level's name (Effect's label or tag, such as `"WARN"` or `"Warning"`) as a Promise-API level. */
 export const levelOf = (effectLevel: string): API.LogEntry["level"] => {
-  switch (effectLevel) {
-    case "Fatal":
-    case "Error":
+  switch (effectLevel.toUpperCase()) {
+    case "FATAL":
+    case "ERROR":
       return "error"
-    case "Warning":
+    case "WARN":
+    case "WARNING":
       return "warn"
-    case "Info":
+    case "INFO":
       return "info"
     default:
       return "debug"
   }
 }
+
+/** The breaker's logger as the shared store's `log`: each store line an entry of the circuit. */
+export const toStoreLog =
+  (log: Log, circuit: string) =>
+  (entry: API.StoreLogEntry): void =>
+    log({ level: levelOf(entry.level), message: entry.message, circuit, time: Date.now(), annotations: {} })

@@ -69,18 +69,21 @@ export const openError = (circuit: string, retryAfter: number): CircuitOpenError
 /** The Promise API's own options, which the core does not know. */
 interface PromiseOnly {
   readonly redis: API.Options["redis"]
+  readonly store: API.Options["store"]
   readonly passContext: unknown
   readonly logger: unknown
 }
 
-/** Takes the Promise API's own options (`redis`, `passContext`, `logger`) out of the options the core validates. */
+/** Takes the Promise API's own options (`redis`, `store`, `passContext`, `logger`) out of the options the core validates. */
 export const splitPromiseOptions = (options: unknown): readonly [unknown, PromiseOnly] => {
-  const none: PromiseOnly = { redis: undefined, passContext: undefined, logger: undefined }
+  const none: PromiseOnly = { redis: undefined, store: undefined, passContext: undefined, logger: undefined }
   if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, none]
   try {
-    if (!["redis", "passContext", "logger"].some((key) => Object.hasOwn(options, key))) return [options, none]
-    const { redis, passContext, logger, ...rest } = options as API.Options & { readonly passContext?: unknown }
-    return [rest, { redis, passContext, logger }]
+    if (!["redis", "store", "passContext", "logger"].some((key) => Object.hasOwn(options, key))) {
+      return [options, none]
+    }
+    const { redis, store, passContext, logger, ...rest } = options as API.Options & { readonly passContext?: unknown }
+    return [rest, { redis, store, passContext, logger }]
   } catch {
     // A hostile object: the core's validation reports it.
     return [options, none]
