@@ -43,7 +43,7 @@ export interface CallContext {
 /**
  * The options of `createAdvancedCircuitBreaker`: those of the core, with durations in
  * milliseconds. Defaults: failureThreshold 5, resetTimeout 30000, timeout 10000,
- * successThreshold 3, trialPermitTtl timeout + 1000, retryBackoff "exponential",
+ * successThreshold 3, maxConcurrentTrials 1, trialPermitTtl timeout + 1000, retryBackoff "exponential",
  * maxRetries 3, metricsTracking true, distributedTracking false.
  *
  * @since 0.1.0
@@ -306,8 +306,9 @@ export interface ExecuteOptions {
  *
  * @example
  * ```ts
- * import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
+ * import { type CallContext, createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
  *
+ * // With passContext, a timeout aborts the request through its signal.
  * const getUser = createAdvancedCircuitBreaker(
  *   (id: string, { signal }: CallContext) => fetch(`https://api.example.com/users/${id}`, { signal }),
  *   { name: "users", passContext: true, timeout: 2000 }
