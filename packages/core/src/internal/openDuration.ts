@@ -24,9 +24,6 @@ export interface OpenDurationPolicy {
  */
 export const DEFAULT_MAX_RETRY_AFTER = 10 * 60 * 1000
 
-/** The most a hint or a backoff may ask for: what a timer can wait. */
-const MAX_TIMER = 2 ** 31 - 1
-
 /** The longest a circuit may be held Open by a hint. */
 export const retryAfterCap = (policy: OpenDurationPolicy): number =>
   policy.openBackoff?.maxResetTimeout ?? Math.max(policy.resetTimeout, DEFAULT_MAX_RETRY_AFTER)
@@ -51,7 +48,7 @@ export const openDuration = (
     retryAfter !== undefined && Number.isFinite(retryAfter) && retryAfter > base
       ? Math.min(retryAfter, retryAfterCap(policy))
       : base
-  return Math.min(MAX_TIMER, Math.ceil(Math.max(base, hinted)))
+  return Math.ceil(Math.max(base, hinted))
 }
 
 /**
