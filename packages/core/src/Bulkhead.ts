@@ -8,7 +8,8 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { BulkheadRejectedError } from "./CircuitBreakerError.js"
+import * as Either from "effect/Either"
+import type { BulkheadRejectedError, CircuitBreakerConfigError } from "./CircuitBreakerError.js"
 import * as internal from "./internal/bulkhead.js"
 import * as slots from "./internal/bulkheadSlots.js"
 
@@ -54,15 +55,22 @@ export interface Bulkhead {
 }
 
 /**
- * A bulkhead, made outside Effect (a breaker's, made with it).
+ * A bulkhead, made outside Effect; throws a `CircuitBreakerConfigError` naming a bad option.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const unsafeMake: (options: Options) => Bulkhead = internal.unsafeMake
+export const unsafeMake = (options: Options): Bulkhead =>
+  Either.match(internal.validate(options), {
+    onLeft: (error) => {
+      throw error
+    },
+    onRight: (policy) => internal.fromPolicy(options.name ?? "bulkhead", policy)
+  })
 
 /**
- * A bulkhead.
+ * A bulkhead; fails with a `CircuitBreakerConfigError` naming a bad option (`maxConcurrent`
+ * below 1, a negative `maxQueue`, a `queueTimeout` that is not a positive duration).
  *
  * @example
  * ```ts
@@ -80,7 +88,13 @@ export const unsafeMake: (options: Options) => Bulkhead = internal.unsafeMake
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<Bulkhead> => Effect.sync(() => internal.unsafeMake(options))
+export const make = (options: Options): Effect.Effect<Bulkhead, CircuitBreakerConfigError> =>
+  Effect.suspend(() =>
+    Either.match(internal.validate(options), {
+      onLeft: Effect.fail,
+      onRight: (policy) => Effect.succeed(internal.fromPolicy(options.name ?? "bulkhead", policy))
+    })
+  )
 
 /**
  * The slot bookkeeping both executors share (the Promise API waits on it its own way). Not

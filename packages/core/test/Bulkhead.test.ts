@@ -204,3 +204,22 @@ describe("BulkheadSlots", () => {
     }
   )
 })
+
+describe("Bulkhead options", () => {
+  it.effect("a bad option fails make with a CircuitBreakerConfigError naming it", () =>
+    Effect.gen(function* () {
+      for (const [options, option] of [
+        [{ maxConcurrent: 0 }, "maxConcurrent"],
+        [{ maxConcurrent: 1.5 }, "maxConcurrent"],
+        [{ maxConcurrent: 2, maxQueue: -1 }, "maxQueue"],
+        [{ maxConcurrent: 2, queueTimeout: -5 }, "queueTimeout"],
+        [{} as Bulkhead.Options, "maxConcurrent"]
+      ] as const) {
+        const error = yield* Effect.flip(Bulkhead.make(options))
+        expect(error._tag).toBe("CircuitBreakerConfigError")
+        expect(error.option).toBe(option)
+      }
+      expect(() => Bulkhead.unsafeMake({ maxConcurrent: 0 })).toThrow(/maxConcurrent/)
+    })
+  )
+})

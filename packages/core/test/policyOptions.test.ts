@@ -158,3 +158,13 @@ describe("tripRuleOf", () => {
     expect(time.name).toMatch(/^timeWindow\(30s/)
   })
 })
+
+describe("tripRuleOf sharing", () => {
+  it("breakers configured alike share one rule, and differently configured ones do not", () => {
+    const window = resolved({ failureRateThreshold: 50, slidingWindowSize: 100, minimumNumberOfCalls: 20 }).window
+    expect(tripRuleOf(5, false, window)).toBe(tripRuleOf(7, false, window))
+    expect(tripRuleOf(5, true, window)).not.toBe(tripRuleOf(7, true, window))
+    expect(tripRuleOf(5, false, window)).not.toBe(tripRuleOf(5, false, { ...window!, size: 50 }))
+    expect(tripRuleOf(3, false, undefined)).toBe(tripRuleOf(3, false, undefined))
+  })
+})

@@ -1,8 +1,10 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as API from "../Bulkhead.js"
-import { BulkheadRejectedError } from "../CircuitBreakerError.js"
+import { BulkheadRejectedError, CircuitBreakerConfigError } from "../CircuitBreakerError.js"
 import { BulkheadSlots, type Waiter } from "./bulkheadSlots.js"
+import { type BulkheadPolicy, resolvePolicyOptions } from "./policyOptions.js"
 
 /** Waits in the queue until a slot is handed over; an interrupted waiter leaves, giving back a slot it got meanwhile. */
 const waitForSlot = (slots: BulkheadSlots): Effect.Effect<void> =>
@@ -12,15 +14,26 @@ const waitForSlot = (slots: BulkheadSlots): Effect.Effect<void> =>
     return Effect.sync(() => slots.leave(waiter))
   })
 
+/** The options checked (each error naming its option), with the defaults applied. */
+export const validate = (options: API.Options): Either.Either<BulkheadPolicy, CircuitBreakerConfigError> => {
+  const { maxConcurrent, maxQueue, queueTimeout } = options
+  return Either.flatMap(resolvePolicyOptions({ maxConcurrent, maxQueue, queueTimeout }, 0), ({ bulkhead }) =>
+    bulkhead === undefined
+      ? Either.left(
+          new CircuitBreakerConfigError({ option: "maxConcurrent", value: maxConcurrent, reason: "is required" })
+        )
+      : Either.right(bulkhead)
+  )
+}
+
 /** @internal */
-export const unsafeMake = (options: API.Options): API.Bulkhead => {
-  const name = options.name ?? "bulkhead"
-  const maxQueue = options.maxQueue ?? 0
-  const slots = new BulkheadSlots(options.maxConcurrent, maxQueue)
-  const queueTimeout = options.queueTimeout === undefined ? undefined : Duration.decode(options.queueTimeout)
+export const fromPolicy = (name: string, policy: BulkheadPolicy): API.Bulkhead => {
+  const { maxConcurrent, maxQueue } = policy
+  const slots = new BulkheadSlots(maxConcurrent, maxQueue)
+  const queueTimeout = policy.queueTimeout === undefined ? undefined : Duration.millis(policy.queueTimeout)
   const rejected = (reason: "Full" | "QueueTimeout") => {
     slots.rejections++
-    return new BulkheadRejectedError({ circuit: name, reason, maxConcurrent: options.maxConcurrent, maxQueue })
+    return new BulkheadRejectedError({ circuit: name, reason, maxConcurrent, maxQueue })
   }
   const release = Effect.sync(() => slots.release())
   const queued =
@@ -39,7 +52,7 @@ export const unsafeMake = (options: API.Options): API.Bulkhead => {
     )
   return {
     name,
-    maxConcurrent: options.maxConcurrent,
+    maxConcurrent,
     maxQueue,
     run,
     stats: () => ({ running: slots.running, queued: slots.queued, rejections: slots.rejections })

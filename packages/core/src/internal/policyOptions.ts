@@ -217,6 +217,14 @@ export const resolvePolicyOptions = (
   }
 }
 
+const windowRule = (window: WindowPolicy): TripRule.TripRule<any> =>
+  window.type === "count"
+    ? TripRule.countWindow(window.size, window.thresholds)
+    : TripRule.timeWindow(window.size, window.thresholds)
+
+/** Rules are pure and immutable: breakers configured alike share one (and its initial tally). */
+const rules = new Map<string, TripRule.TripRule<any>>()
+
 /**
  * The trip rule the options describe: consecutive failures alone by default; with a sliding
  * window, the window, and consecutive failures too only if `failureThreshold` was given.
@@ -226,10 +234,16 @@ export const tripRuleOf = (
   failureThresholdGiven: boolean,
   window: WindowPolicy | undefined
 ): TripRule.TripRule<any> => {
-  if (window === undefined) return TripRule.consecutiveFailures(failureThreshold)
-  const rule =
-    window.type === "count"
-      ? TripRule.countWindow(window.size, window.thresholds)
-      : TripRule.timeWindow(window.size, window.thresholds)
-  return failureThresholdGiven ? TripRule.anyOf([TripRule.consecutiveFailures(failureThreshold), rule]) : rule
+  const key = JSON.stringify([window === undefined || failureThresholdGiven ? failureThreshold : 0, window])
+  let rule = rules.get(key)
+  if (rule === undefined) {
+    rule =
+      window === undefined
+        ? TripRule.consecutiveFailures(failureThreshold)
+        : failureThresholdGiven
+          ? TripRule.anyOf([TripRule.consecutiveFailures(failureThreshold), windowRule(window)])
+          : windowRule(window)
+    rules.set(key, rule)
+  }
+  return rule
 }
