@@ -36,6 +36,12 @@ describe("openDuration", () => {
     }
   )
 
+  it("takes the periods a Schedule listed, the first for a trip from Closed, the last repeating", () => {
+    const policy = { resetTimeout: 30_000, openBackoff: { durations: [1000, 2000, 4000], maxResetTimeout: 30_000 } }
+    expect([0, 1, 2, 3, 10].map((n) => openDuration(policy, n))).toEqual([1000, 2000, 4000, 4000, 4000])
+    expect(openDuration(policy, 0, 20_000)).toBe(20_000)
+  })
+
   it("honours a Retry-After hint longer than the period, capped by maxResetTimeout", () => {
     const policy = { resetTimeout: 1000, openBackoff: { multiplier: 2, maxResetTimeout: 30_000 } }
     expect(openDuration(policy, 0, 5000)).toBe(5000)

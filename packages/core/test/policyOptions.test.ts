@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Either } from "effect"
+import { Duration, Either, Schedule } from "effect"
 import { CircuitBreakerConfigError } from "../src/CircuitBreakerError.js"
 import { type PolicyOptions, resolvePolicyOptions, tripRuleOf } from "../src/internal/policyOptions.js"
 
@@ -52,6 +52,12 @@ const invalid: ReadonlyArray<readonly [string, Record<string, unknown>, string, 
   ["a non-function retryAfterFromError", { retryAfterFromError: 5 }, "retryAfterFromError", "must be a function"],
   ["a maxWaitInHalfOpen of 0", { maxWaitInHalfOpen: 0 }, "maxWaitInHalfOpen", "positive"],
   ["an openBackoff that is not an object", { openBackoff: 2 }, "openBackoff", "multiplier, maxResetTimeout"],
+  [
+    "an openBackoff Schedule with no delay",
+    { openBackoff: Schedule.recurs(0) },
+    "openBackoff",
+    "at least one positive"
+  ],
   [
     "an openBackoff multiplier below 1",
     { openBackoff: { multiplier: 0.5, maxResetTimeout: 60_000 } },
@@ -133,6 +139,20 @@ describe("policy option validation", () => {
     expect(options.maxWaitInHalfOpen).toBe(3000)
     expect(options.bulkhead).toEqual({ maxConcurrent: 4, maxQueue: 0, queueTimeout: 250 })
     expect(options.openBackoff).toEqual({ multiplier: 1.5, maxResetTimeout: 300_000 })
+  })
+})
+
+describe("openBackoff as an Effect Schedule", () => {
+  it("lists the schedule's delays as the open periods, up to where it ends", () => {
+    const backoff = resolved({
+      openBackoff: Schedule.exponential("1 second").pipe(Schedule.intersect(Schedule.recurs(3)))
+    }).openBackoff
+    expect(backoff).toEqual({ durations: [1000, 2000, 4000], maxResetTimeout: RESET })
+    const endless = resolved({ openBackoff: Schedule.exponential("1 second") }).openBackoff
+    expect(endless && "durations" in endless ? endless.durations.slice(0, 4) : undefined).toEqual([
+      1000, 2000, 4000, 8000
+    ])
+    expect(endless?.maxResetTimeout).toBeGreaterThan(RESET)
   })
 })
 

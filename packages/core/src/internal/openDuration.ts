@@ -4,13 +4,24 @@
  * asked for (capped), and when a Half-Open circuit has waited too long for its trials.
  */
 
-/** `openBackoff`: each consecutive open period after a failed trial is `multiplier` times longer, up to a cap. */
-export interface OpenBackoff {
-  /** At least 1. */
-  readonly multiplier: number
-  /** Milliseconds; at least `resetTimeout`. Also caps a `Retry-After` hint. */
-  readonly maxResetTimeout: number
-}
+/**
+ * `openBackoff`: each consecutive open period after a failed trial is `multiplier` times
+ * longer, up to a cap; or, from an Effect `Schedule`, the open periods listed (`durations[n]`
+ * after `n` failed trials, the last one repeating).
+ */
+export type OpenBackoff =
+  | {
+      /** At least 1. */
+      readonly multiplier: number
+      /** Milliseconds; at least `resetTimeout`. Also caps a `Retry-After` hint. */
+      readonly maxResetTimeout: number
+    }
+  | {
+      /** Milliseconds, at least one. */
+      readonly durations: ReadonlyArray<number>
+      /** The longest of them (or `resetTimeout`, if longer): caps a `Retry-After` hint. */
+      readonly maxResetTimeout: number
+    }
 
 /** The open-duration options, resolved to milliseconds. */
 export interface OpenDurationPolicy {
@@ -41,9 +52,13 @@ export const openDuration = (
 ): number => {
   const backoff = policy.openBackoff
   const base =
-    backoff === undefined || reopenings <= 0
+    backoff === undefined
       ? policy.resetTimeout
-      : Math.min(backoff.maxResetTimeout, policy.resetTimeout * backoff.multiplier ** reopenings)
+      : "durations" in backoff
+        ? backoff.durations[Math.min(Math.max(0, reopenings), backoff.durations.length - 1)]!
+        : reopenings <= 0
+          ? policy.resetTimeout
+          : Math.min(backoff.maxResetTimeout, policy.resetTimeout * backoff.multiplier ** reopenings)
   const hinted =
     retryAfter !== undefined && Number.isFinite(retryAfter) && retryAfter > base
       ? Math.min(retryAfter, retryAfterCap(policy))
