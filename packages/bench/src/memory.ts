@@ -136,7 +136,7 @@ export const growth = async (calls: number, checkpoints: ReadonlyArray<number>):
     }
     return Promise.resolve(i)
   }
-  const breaker = createAdvancedCircuitBreaker(service, { name: "growth", retryDelay: 1 })
+  const breaker = createAdvancedCircuitBreaker(service, { name: "growth", retryDelay: 1, passContext: true })
   const points: Array<HeapPoint> = [heapPoint(0)]
   const start = process.hrtime.bigint()
   let i = 0

@@ -15,7 +15,6 @@
  *
  * @since 0.1.0
  */
-import type * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
@@ -84,13 +83,25 @@ export declare namespace CircuitBreaker {
   export type DurationOption = number | Duration.DurationInput
 
   /**
+   * Classifies an error: `true` a failure, `false` a success (the service answered),
+   * `"ignore"` neither. Receives the error, then the call's arguments (Promise API).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type FailurePredicate = (error: any, ...args: ReadonlyArray<any>) => boolean | "ignore"
+
+  /**
    * The options of {@link make}. Every one is optional; see the README for the table of defaults.
    *
    * @since 0.1.0
    * @category models
    */
   export interface Options {
-    /** The circuit's name (default `"default"`): breakers with the same name share one circuit in a store. */
+    /**
+     * The circuit's name: breakers with the same name share one circuit in a store. Required
+     * with `distributedTracking`; otherwise a distinct name is generated (`circuit-1`, ...).
+     */
     readonly name?: string | undefined
     /** The service reported in failure contexts (default: the name). */
     readonly serviceId?: string | undefined
@@ -100,8 +111,14 @@ export declare namespace CircuitBreaker {
     readonly resetTimeout?: DurationOption | undefined
     /** Per-attempt timeout; the attempt is interrupted (default 10 s; `false` disables it). */
     readonly timeout?: DurationOption | false | undefined
-    /** Consecutive trial successes that close a Half-Open circuit, and the most trials at once (default 3). */
+    /** Consecutive trial successes that close a Half-Open circuit (default 3). */
     readonly successThreshold?: number | undefined
+    /**
+     * The most Half-Open trials in flight at once, across every instance sharing the circuit
+     * (default 1: one probe at a time, as opossum, cockatiel and Polly send). Capped by
+     * `successThreshold`.
+     */
+    readonly maxConcurrentTrials?: number | undefined
     /**
      * How long a Half-Open trial keeps its slot if it never reports back (its process died while
      * sharing the circuit through a store); then the slots are given back and its late outcome
@@ -123,8 +140,13 @@ export declare namespace CircuitBreaker {
     readonly jitter?: boolean | undefined
     /** A Schedule fed with each attempt's error, replacing retryBackoff / maxRetries / retryDelay / jitter. */
     readonly retrySchedule?: Schedule.Schedule<unknown, any> | undefined
-    /** Which errors count as failures of the service (default: all). Others fail the call without retry and count as a success for the circuit. */
-    readonly isFailure?: ((error: unknown) => boolean) | undefined
+    /**
+     * Which errors count as failures of the service (default: all). `false`: the call fails
+     * with the error, without retry, and counts as a success (metrics and events say so);
+     * `"ignore"`: it fails without retry and counts as neither (the tally stays as it is).
+     * Any other answer fails the call with a `CircuitBreakerConfigError` naming `isFailure`.
+     */
+    readonly isFailure?: FailurePredicate | undefined
     /** Count calls, latency and failures (default true). */
     readonly metricsTracking?: boolean | undefined
     /** Require a shared store such as Redis (default false). */
@@ -147,6 +169,7 @@ export declare namespace CircuitBreaker {
     /** `Duration.infinity` when disabled. */
     readonly timeout: Duration.Duration
     readonly successThreshold: number
+    readonly maxConcurrentTrials: number
     /** `Duration.infinity` when disabled (permits never expire). */
     readonly trialPermitTtl: Duration.Duration
     readonly retryBackoff: "exponential" | "linear"
@@ -155,7 +178,7 @@ export declare namespace CircuitBreaker {
     readonly maxRetryDelay: Duration.Duration
     readonly jitter: boolean
     readonly retrySchedule: Schedule.Schedule<unknown, unknown> | undefined
-    readonly isFailure: ((error: unknown) => boolean) | undefined
+    readonly isFailure: FailurePredicate | undefined
     readonly metricsTracking: boolean
     readonly distributedTracking: boolean
     readonly failureHistorySize: number
@@ -185,13 +208,34 @@ export interface StateChange {
  * @category models
  */
 export type CallEvent =
-  | { readonly _tag: "Success"; readonly circuit: string; readonly attempt: number }
-  | { readonly _tag: "Failure"; readonly circuit: string; readonly attempt: number; readonly error: unknown }
+  | {
+      readonly _tag: "Success"
+      readonly circuit: string
+      readonly attempt: number
+      /** The attempt's duration in milliseconds. */
+      readonly latency: number
+    }
+  | {
+      readonly _tag: "Failure"
+      readonly circuit: string
+      readonly attempt: number
+      readonly latency: number
+      readonly error: unknown
+    }
   | {
       readonly _tag: "Timeout"
       readonly circuit: string
       readonly attempt: number
+      readonly latency: number
       readonly error: CircuitTimeoutError
+    }
+  | {
+      /** An error `isFailure` answered "ignore" for: neither a success nor a failure. */
+      readonly _tag: "Ignored"
+      readonly circuit: string
+      readonly attempt: number
+      readonly latency: number
+      readonly error: unknown
     }
   | { readonly _tag: "Rejected"; readonly circuit: string; readonly attempt: number }
   | { readonly _tag: "Retry"; readonly circuit: string; readonly attempt: number }
@@ -223,17 +267,6 @@ export const withCircuitBreaker: {
     breaker: CircuitBreaker
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
 } = internal.withCircuitBreaker
-
-/**
- * The time breakers read from a Clock, in milliseconds. On the live clock it reads the
- * monotonic clock (sub-millisecond precision for latencies, no jumps when the wall clock is
- * set); any other clock (TestClock) is read as it is. A store that converts times (such as
- * the Redis store) must read time the same way.
- *
- * @since 0.1.0
- * @category utils
- */
-export const clockNow: (clock: Clock.Clock) => number = internal.clockNow
 
 /**
  * @since 0.1.0

@@ -77,6 +77,8 @@ export interface MetricsTotals {
   readonly failureCalls: number
   readonly rejectedCalls: number
   readonly timeoutCalls: number
+  /** Calls whose error `isFailure` answered "ignore" for: neither successes nor failures. */
+  readonly ignoredCalls: number
   readonly retries: number
 }
 
@@ -94,6 +96,7 @@ export const empty = (name: string, state: StateName): CircuitMetrics => ({
   failureCalls: 0,
   rejectedCalls: 0,
   timeoutCalls: 0,
+  ignoredCalls: 0,
   retries: 0,
   latency: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
   lastFailures: []
@@ -123,6 +126,7 @@ export const aggregate = (metrics: Iterable<CircuitMetrics>): AggregatedMetrics 
   let failureCalls = 0
   let rejectedCalls = 0
   let timeoutCalls = 0
+  let ignoredCalls = 0
   let retries = 0
   for (const m of metrics) {
     circuits[m.name] = m
@@ -132,11 +136,12 @@ export const aggregate = (metrics: Iterable<CircuitMetrics>): AggregatedMetrics 
     failureCalls += m.failureCalls
     rejectedCalls += m.rejectedCalls
     timeoutCalls += m.timeoutCalls
+    ignoredCalls += m.ignoredCalls ?? 0
     retries += m.retries
   }
   return {
     circuits,
-    totals: { totalCalls, successCalls, failureCalls, rejectedCalls, timeoutCalls, retries },
+    totals: { totalCalls, successCalls, failureCalls, rejectedCalls, timeoutCalls, ignoredCalls, retries },
     openCircuits
   }
 }
@@ -165,35 +170,3 @@ export const effectMetrics = {
  * @category metrics
  */
 export const stateGaugeValue: (state: StateName) => number = internal.stateGaugeValue
-
-/**
- * The mutable counters behind a breaker's metrics, for front ends that drive the pure
- * core themselves (such as the Promise API). Every method is synchronous and cheap.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Recorder {
-  /** A call that succeeded, with its latency in milliseconds. */
-  success(latencyMillis: number): void
-  /** A call that failed (`timedOut`: its last attempt timed out), with its latency. */
-  failure(latencyMillis: number, timedOut: boolean): void
-  /** A call rejected by the circuit. */
-  rejected(): void
-  /** One attempt after the first. */
-  retry(): void
-  /** The circuit entered `state` (updates the state gauge). */
-  state(state: StateName): void
-  /** Keeps a failed attempt in `lastFailures`. */
-  failedAttempt(error: unknown, timestamp: number, attempt: number): void
-  snapshot(state: StateName): CircuitMetrics
-}
-
-/**
- * A recorder for one circuit; it also updates the Effect metrics tagged `circuit=<circuit>`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const makeRecorder = (circuit: string, serviceId: string, failureHistorySize: number): Recorder =>
-  new internal.MetricsRecorder(circuit, serviceId, failureHistorySize)

@@ -41,15 +41,6 @@ export const retrySchedule: (options: CircuitBreaker.Resolved) => Schedule.Sched
   internal.retrySchedule
 
 /**
- * Which errors count as failures, as resolved options say: every error when `isFailure` is
- * not set; an error on which `isFailure` throws counts too.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const isFailureOf: (options: CircuitBreaker.Resolved) => (error: unknown) => boolean = internal.isFailureOf
-
-/**
  * The names of every option.
  *
  * @since 0.1.0
@@ -65,4 +56,5 @@ export const knownOptions: ReadonlyArray<string> = internal.knownOptions
  * @since 0.1.0
  * @category constants
  */
-export const defaults: Omit<CircuitBreaker.Resolved, "serviceId" | "retrySchedule" | "isFailure"> = internal.defaults
+export const defaults: Omit<CircuitBreaker.Resolved, "name" | "serviceId" | "retrySchedule" | "isFailure"> =
+  internal.defaults

@@ -36,8 +36,13 @@ export interface Policy<T = number> {
   readonly rule: TripRule<T>
   /** Milliseconds the circuit stays Open before it lets trial calls through. */
   readonly resetTimeout: number
-  /** Consecutive trial successes that close a Half-Open circuit; also the most trials in flight at once. */
+  /** Consecutive trial successes that close a Half-Open circuit. */
   readonly successThreshold: number
+  /**
+   * The most Half-Open trials in flight at once (never more than `successThreshold`).
+   * `undefined` (a hand-written policy): `successThreshold`. Options default it to 1.
+   */
+  readonly maxConcurrentTrials?: number | undefined
   /**
    * Milliseconds a Half-Open trial permit is held before it expires, counted from the latest
    * admission. A trial whose holder never reports back (its process died while it shared the
@@ -86,7 +91,8 @@ export interface Closed<T = number> extends StateCommon {
 }
 
 /**
- * Calls are rejected until `retryAt`.
+ * Calls are rejected until `retryAt`, or, while isolated, until every isolation handle is
+ * released.
  *
  * @since 0.1.0
  * @category models
@@ -97,10 +103,15 @@ export interface Open extends StateCommon {
   readonly retryAt: number
   /** Failed trials since the circuit was last Closed (0, or absent, after a trip from Closed): what `openBackoff` counts. */
   readonly reopenings?: number | undefined
+  /**
+   * How many isolation handles hold the circuit Open (`isolate()`); absent when none does.
+   * An isolated circuit never half-opens: the release of its last handle closes it.
+   */
+  readonly isolated?: number | undefined
 }
 
 /**
- * Up to `successThreshold` trial calls may run; a trial failure reopens the circuit and
+ * Up to `maxConcurrentTrials` trial calls may run at once; a trial failure reopens the circuit and
  * `successThreshold` trial successes close it. With a `trialPermitTtl` in the policy, the
  * trials in flight give their slots back once `permitsExpireAt` has passed.
  *
@@ -220,6 +231,32 @@ export interface Tripped {
 }
 
 /**
+ * Hold the circuit Open until released, whatever the state (cockatiel's `isolate()`). Each
+ * isolation adds a handle; an isolated circuit opened anew gets a new generation, which its
+ * handles carry.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Isolated {
+  readonly _tag: "Isolated"
+  readonly now: number
+}
+
+/**
+ * One isolation handle of the isolated state of `generation` is released; the last one
+ * closes the circuit. A handle of another generation (the circuit was reset since) is ignored.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Released {
+  readonly _tag: "Released"
+  readonly now: number
+  readonly generation: number
+}
+
+/**
  * Only time passed: an Open circuit whose `retryAt` has come becomes Half-Open, and expired
  * trial permits are given back.
  *
@@ -256,6 +293,8 @@ export type CircuitEvent =
   | Interrupted
   | Reset
   | Tripped
+  | Isolated
+  | Released
   | Elapsed
   | ModeChanged
 
@@ -327,6 +366,14 @@ export const admit: <T>(
   state: CircuitState<T>,
   now: number
 ) => readonly [Decision, CircuitState<T>] = internal.admit
+
+/**
+ * How many isolation handles hold the circuit Open (0 when it is not isolated).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const isolations: (state: CircuitState<unknown>) => number = internal.isolationsOf
 
 /**
  * The ticket an admission decision hands to the call, or `undefined` for a rejection.

@@ -38,12 +38,6 @@ export {
  * @since 0.1.0
  */
 export * as CircuitBreakerMetrics from "./CircuitBreakerMetrics.js"
-/**
- * Option validation, defaults, and the policy and retry Schedule options describe.
- *
- * @since 0.1.0
- */
-export * as CircuitBreakerOptions from "./CircuitBreakerOptions.js"
 
 /**
  * A registry of named breakers with aggregated metrics.
@@ -63,12 +57,6 @@ export * as CircuitBreakerState from "./CircuitBreakerState.js"
  * @since 0.1.0
  */
 export * as CircuitBreakerStore from "./CircuitBreakerStore.js"
-/**
- * Many timeouts of one length served by one timer, for the executors.
- *
- * @since 0.1.0
- */
-export * as Deadlines from "./Deadlines.js"
 /**
  * Rules that trip a Closed circuit.
  *

@@ -219,13 +219,14 @@ describe("Half-Open", () => {
     })
   )
 
-  it.effect("at most successThreshold trials run at once; other callers are rejected at once", () =>
+  it.effect("at most maxConcurrentTrials trials run at once; other callers are rejected at once", () =>
     Effect.gen(function* () {
       const breaker = yield* build("trial-slots", {
         failureThreshold: 1,
         maxRetries: 0,
         resetTimeout: 1000,
-        successThreshold: 2
+        successThreshold: 2,
+        maxConcurrentTrials: 2
       })
       yield* failTimes(breaker, 1)
       yield* TestClock.adjust(1000)
@@ -354,7 +355,8 @@ describe("interrupted trial", () => {
         failureThreshold: 1,
         maxRetries: 0,
         resetTimeout: 1000,
-        successThreshold: 2
+        successThreshold: 2,
+        maxConcurrentTrials: 2
       })
       yield* failTimes(breaker, 1)
       yield* TestClock.adjust(1000)
@@ -1083,6 +1085,7 @@ describe("metrics", () => {
         failureCalls: 0,
         rejectedCalls: 0,
         timeoutCalls: 0,
+        ignoredCalls: 0,
         retries: 0,
         latency: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
         lastFailures: []
@@ -1220,13 +1223,13 @@ describe("events", () => {
 
       const events = Chunk.toReadonlyArray(yield* Fiber.join(collector))
       expect(events).toStrictEqual([
-        { _tag: "Success", circuit, attempt: 1 },
-        { _tag: "Timeout", circuit, attempt: 1, error: expect.any(CircuitTimeoutError) },
+        { _tag: "Success", circuit, attempt: 1, latency: 0 },
+        { _tag: "Timeout", circuit, attempt: 1, latency: 50, error: expect.any(CircuitTimeoutError) },
         { _tag: "Retry", circuit, attempt: 2 },
-        { _tag: "Success", circuit, attempt: 2 },
-        { _tag: "Failure", circuit, attempt: 1, error: "boom" },
+        { _tag: "Success", circuit, attempt: 2, latency: 0 },
+        { _tag: "Failure", circuit, attempt: 1, latency: 0, error: "boom" },
         { _tag: "Retry", circuit, attempt: 2 },
-        { _tag: "Failure", circuit, attempt: 2, error: "boom" },
+        { _tag: "Failure", circuit, attempt: 2, latency: 0, error: "boom" },
         { _tag: "Rejected", circuit, attempt: 1 }
       ])
       const timeout = events[1]

@@ -232,6 +232,7 @@ describe("CircuitBreakerRegistry", () => {
             failureCalls: 0,
             rejectedCalls: 0,
             timeoutCalls: 0,
+            ignoredCalls: 0,
             retries: 0
           })
         })
@@ -290,6 +291,7 @@ describe("CircuitBreakerRegistry", () => {
             failureCalls: 3,
             rejectedCalls: 1,
             timeoutCalls: 0,
+            ignoredCalls: 0,
             retries: 0
           })
           // The totals are the sums of the circuits' own figures.

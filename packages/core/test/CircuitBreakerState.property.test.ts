@@ -21,6 +21,8 @@ interface PolicyParams {
   readonly resetTimeout: number
   /** `undefined`: trial permits never expire. */
   readonly trialPermitTtl: number | undefined
+  /** `undefined`: bounded by successThreshold alone. */
+  readonly maxConcurrentTrials: number | undefined
 }
 
 const policyParams: FastCheck.Arbitrary<PolicyParams> = FastCheck.record({
@@ -29,15 +31,21 @@ const policyParams: FastCheck.Arbitrary<PolicyParams> = FastCheck.record({
   resetTimeout: FastCheck.integer({ min: 1, max: 10_000 }),
   // At least 20 ms: the interruption property below admits and interrupts its trials within 10 ms, and means them to
   // be live. Waits (up to 200 ms, or 20 s) let permits expire in the middle of the other runs.
-  trialPermitTtl: FastCheck.option(FastCheck.integer({ min: 20, max: 5_000 }), { nil: undefined })
+  trialPermitTtl: FastCheck.option(FastCheck.integer({ min: 20, max: 5_000 }), { nil: undefined }),
+  maxConcurrentTrials: FastCheck.option(FastCheck.integer({ min: 1, max: 5 }), { nil: undefined })
 })
 
 const makePolicy = (params: PolicyParams): Policy => ({
   rule: TripRule.consecutiveFailures(params.failureThreshold),
   resetTimeout: params.resetTimeout,
   successThreshold: params.successThreshold,
-  trialPermitTtl: params.trialPermitTtl
+  trialPermitTtl: params.trialPermitTtl,
+  maxConcurrentTrials: params.maxConcurrentTrials
 })
+
+/** The most trials a Half-Open circuit of `policy` runs at once. */
+const trialLimit = (policy: Policy): number =>
+  Math.min(policy.maxConcurrentTrials ?? policy.successThreshold, policy.successThreshold)
 
 /** What the simulated caller does next; turned into concrete steps by `simulate`, which knows the state. */
 type Op =
@@ -60,6 +68,9 @@ type Op =
   | { readonly _tag: "Reset" }
   | { readonly _tag: "Tripped" }
   | { readonly _tag: "Elapsed" }
+  | { readonly _tag: "Isolated" }
+  /** Releases one of the isolation handles handed out so far (current or stale). */
+  | { readonly _tag: "Release"; readonly pick: number }
 
 const outcome: FastCheck.Arbitrary<Outcome> = FastCheck.constantFrom("Succeeded", "Failed", "TimedOut", "Interrupted")
 
@@ -82,6 +93,12 @@ const honestOp: FastCheck.Arbitrary<Op> = FastCheck.oneof(
   { weight: 2, arbitrary: FastCheck.constant<Op>({ _tag: "Elapsed" }) }
 )
 
+/** Manual isolation: left out of the properties about a circuit that time alone moves. */
+const isolationOp: FastCheck.Arbitrary<Op> = FastCheck.oneof(
+  FastCheck.constant<Op>({ _tag: "Isolated" }),
+  FastCheck.nat().map((pick): Op => ({ _tag: "Release", pick }))
+)
+
 const forgedOp: FastCheck.Arbitrary<Op> = FastCheck.record({
   kind: FastCheck.constantFrom<Outcome | "Admitted">("Admitted", "Succeeded", "Failed", "TimedOut", "Interrupted"),
   back: FastCheck.oneof(
@@ -99,6 +116,18 @@ const anyOp: FastCheck.Arbitrary<Op> = FastCheck.oneof(
 
 const honestOps = FastCheck.array(honestOp, { maxLength: 100, size: "max" })
 const anyOps = FastCheck.array(anyOp, { maxLength: 100, size: "max" })
+/** Any steps, manual isolation and releases among them. */
+const isolatingOps = FastCheck.array(
+  FastCheck.oneof({ weight: 8, arbitrary: anyOp }, { weight: 1, arbitrary: isolationOp }),
+  {
+    maxLength: 100,
+    size: "max"
+  }
+)
+const honestIsolatingOps = FastCheck.array(
+  FastCheck.oneof({ weight: 8, arbitrary: honestOp }, { weight: 1, arbitrary: isolationOp }),
+  { maxLength: 100, size: "max" }
+)
 const start = FastCheck.integer({ min: 0, max: 1_000_000 })
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -161,6 +190,8 @@ const simulate = (policy: Policy, startAt: number, ops: ReadonlyArray<Op>): Run 
   const initial = deepFreeze(CircuitBreakerState.initial(policy, now))
   let state = initial
   const outstanding: Array<Ticket> = []
+  /** The generations of the isolation handles handed out and not released yet. */
+  const handles: Array<number> = []
   const steps: Array<Step> = []
   const observed: Array<Observed> = []
 
@@ -180,6 +211,12 @@ const simulate = (policy: Policy, startAt: number, ops: ReadonlyArray<Op>): Run 
         if (outstanding.length === 0) continue
         const [ticket] = outstanding.splice(op.pick % outstanding.length, 1)
         step = { _tag: "Event", event: { _tag: op.outcome, now, generation: ticket!.generation, trial: ticket!.trial } }
+        break
+      }
+      case "Release": {
+        if (handles.length === 0) continue
+        const [generation] = handles.splice(op.pick % handles.length, 1)
+        step = { _tag: "Event", event: { _tag: "Released", now, generation: generation! } }
         break
       }
       case "Forge":
@@ -207,6 +244,7 @@ const simulate = (policy: Policy, startAt: number, ops: ReadonlyArray<Op>): Run 
       if (ticket !== undefined) outstanding.push(ticket)
     } else {
       next = CircuitBreakerState.transition(policy, state, step.event)
+      if (step.event._tag === "Isolated") handles.push(next.generation)
     }
     CircuitBreakerState.advance(policy, state, now)
     expect(state).toStrictEqual(stateBefore)
@@ -244,7 +282,7 @@ const checkCounters = (policy: Policy, state: State) => {
       expectNonNegativeInteger(state.trialsInFlight)
       expectNonNegativeInteger(state.successes)
       expect(state.trialsInFlight + state.successes).toBeLessThanOrEqual(policy.successThreshold)
-      expect(state.trialsInFlight).toBeLessThanOrEqual(policy.successThreshold)
+      expect(state.trialsInFlight).toBeLessThanOrEqual(trialLimit(policy))
       expect(state.successes).toBeLessThan(policy.successThreshold)
       expect(Number.isSafeInteger(state.permitsExpireAt)).toBe(true)
       expect(state.permitsExpireAt).toBeGreaterThanOrEqual(state.since)
@@ -262,6 +300,14 @@ const checkPermits = (policy: Policy, state: State, now: number) => {
 /** (2): an Open circuit lasts exactly resetTimeout, then admits a trial. */
 const checkOpen = (policy: Policy, state: State, now: number) => {
   if (state._tag !== "Open") return
+  if (CircuitBreakerState.isolations(state) > 0) {
+    // Isolated: rejected, and time alone never moves it.
+    for (const t of [now, state.retryAt, state.retryAt + 1e9]) {
+      expect(CircuitBreakerState.decide(policy, state, t)._tag).toBe("Reject")
+      expect(CircuitBreakerState.advance(policy, state, t)).toBe(state)
+    }
+    return
+  }
   expect(state.retryAt - state.openedAt).toBe(policy.resetTimeout)
   expect(state.since).toBe(state.openedAt)
   expect(state.retryAt).toBeLessThanOrEqual(now + policy.resetTimeout)
@@ -312,7 +358,26 @@ const checkStep = (policy: Policy, { decision, next, prev, step }: Observed) => 
         })
         expect(next.generation).toBeGreaterThan(prev.generation)
         break
+      case "Isolated": {
+        const before = CircuitBreakerState.advance(policy, prev, now)
+        expect(next._tag).toBe("Open")
+        expect(CircuitBreakerState.isolations(next)).toBe(CircuitBreakerState.isolations(before) + 1)
+        break
+      }
+      case "Released": {
+        const before = CircuitBreakerState.advance(policy, prev, now)
+        const held = CircuitBreakerState.isolations(before)
+        if (held === 0 || before.generation !== step.event.generation) expect(next).toStrictEqual(before)
+        else if (held === 1) expect(next).toMatchObject({ _tag: "Closed", tally: policy.rule.initial, since: now })
+        else expect(next).toMatchObject({ _tag: "Open", generation: before.generation, isolated: held - 1 })
+        break
+      }
       case "Tripped":
+        if (CircuitBreakerState.isolations(prev) > 0) {
+          // An isolated circuit stays isolated.
+          expect(next).toBe(prev)
+          break
+        }
         expect(next).toStrictEqual({
           _tag: "Open",
           generation: next.generation,
@@ -372,19 +437,19 @@ const reachedThenLater = {
 describe("CircuitBreakerState (properties)", () => {
   it.prop(
     "every step keeps the invariants, on frozen inputs that stay unchanged",
-    { params: policyParams, startAt: start, ops: anyOps },
+    { params: policyParams, startAt: start, ops: isolatingOps },
     ({ ops, params, startAt }) => {
       const policy = makePolicy(params)
       const run = simulate(policy, startAt, ops)
       checkCounters(policy, run.initial)
       for (const observed of run.observed) checkStep(policy, observed)
     },
-    { fastCheck: { numRuns: 300 } }
+    { fastCheck: { numRuns: 300 }, timeout: 60_000 }
   )
 
   it.prop(
     "with honest tickets, trialsInFlight is the number of trial tickets still running",
-    { params: policyParams, startAt: start, ops: honestOps },
+    { params: policyParams, startAt: start, ops: honestIsolatingOps },
     ({ ops, params, startAt }) => {
       const policy = makePolicy(params)
       const run = simulate(policy, startAt, ops)
@@ -395,7 +460,7 @@ describe("CircuitBreakerState (properties)", () => {
 
   it.prop(
     "determinism: replaying the same steps from the same initial state gives deep-equal states",
-    { params: policyParams, startAt: start, ops: anyOps },
+    { params: policyParams, startAt: start, ops: isolatingOps },
     ({ ops, params, startAt }) => {
       const policy = makePolicy(params)
       const run = simulate(policy, startAt, ops)
@@ -501,7 +566,7 @@ describe("CircuitBreakerState (properties)", () => {
         state = next
         now += i % 2
       }
-      const n = Math.min(attempts, policy.successThreshold)
+      const n = Math.min(attempts, trialLimit(policy))
       expect(trials).toHaveLength(n)
       expect(trials.every((t) => t.trial)).toBe(true)
       expect(state).toMatchObject({ _tag: "HalfOpen", trialsInFlight: n, successes: 0 })
@@ -576,14 +641,14 @@ describe("CircuitBreakerState (properties)", () => {
       let state: State = CircuitBreakerState.transition(policy, final, { _tag: "Tripped", now: run.now })
       if (state._tag !== "Open") throw new Error("Tripped must open the circuit")
       const admittedAt = state.retryAt
-      for (let i = 0; i < policy.successThreshold; i++) {
+      for (let i = 0; i < trialLimit(policy); i++) {
         const [decision, next]: readonly [Decision, State] = CircuitBreakerState.admit(policy, state, admittedAt)
         expect(decision._tag).toBe("AdmitTrial")
         state = next
       }
       if (state._tag !== "HalfOpen") throw new Error("admitted trials must leave the circuit Half-Open")
       const wedged = state
-      expect(wedged).toMatchObject({ trialsInFlight: policy.successThreshold, permitsExpireAt: admittedAt + ttl })
+      expect(wedged).toMatchObject({ trialsInFlight: trialLimit(policy), permitsExpireAt: admittedAt + ttl })
 
       const stale = [...run.outstanding]
       const times = meanwhile.map(({ at }) => admittedAt + Math.floor(at * ttl)).sort((a, b) => a - b)
@@ -627,5 +692,51 @@ describe("CircuitBreakerState (properties)", () => {
       }
     },
     { fastCheck: { numRuns: 300 } }
+  )
+
+  it.prop(
+    "k isolations from any reachable state hold the circuit Open, whatever happens, until the k-th release closes it",
+    { ...reachedThenLater, k: FastCheck.integer({ min: 1, max: 4 }), noise: anyOps },
+    ({ k, later, noise, ops, params, startAt }) => {
+      const policy = makePolicy(params)
+      const run = simulate(policy, startAt, ops)
+      let now = run.now + later
+      let state = run.final
+      for (let i = 0; i < k; i++) state = CircuitBreakerState.transition(policy, state, { _tag: "Isolated", now })
+      expect(CircuitBreakerState.isolations(state)).toBe(k)
+      const generation = state.generation
+      // Outcomes, admissions, trips and time change nothing of an isolated circuit (Reset and Release are left out).
+      for (const op of noise) {
+        now += 1_000
+        if (op._tag === "Admit") {
+          const [decision, next] = CircuitBreakerState.admit(policy, state, now)
+          expect(decision._tag).toBe("Reject")
+          state = next
+        } else if (op._tag === "Forge" || op._tag === "Complete") {
+          const kind = op._tag === "Forge" ? op.kind : op.outcome
+          state = CircuitBreakerState.transition(policy, state, { _tag: kind, now, generation, trial: true })
+        } else if (op._tag === "Tripped" || op._tag === "Elapsed") {
+          state = CircuitBreakerState.transition(policy, state, { _tag: op._tag, now })
+        }
+        expect(state).toMatchObject({ _tag: "Open", generation, isolated: k })
+      }
+      // A stale handle (another generation) releases nothing.
+      const stale = CircuitBreakerState.transition(policy, state, { _tag: "Released", now, generation: generation - 1 })
+      expect(stale).toBe(state)
+      for (let i = k - 1; i >= 1; i--) {
+        state = CircuitBreakerState.transition(policy, state, { _tag: "Released", now, generation })
+        expect(state).toMatchObject({ _tag: "Open", isolated: i })
+      }
+      state = CircuitBreakerState.transition(policy, state, { _tag: "Released", now, generation })
+      expect(state).toStrictEqual({
+        _tag: "Closed",
+        generation: generation + 1,
+        since: now,
+        tally: policy.rule.initial
+      })
+      // A handle released twice does nothing more.
+      expect(CircuitBreakerState.transition(policy, state, { _tag: "Released", now, generation })).toBe(state)
+    },
+    { fastCheck: { numRuns: 200 } }
   )
 })

@@ -635,6 +635,87 @@ describe("CircuitBreakerState", () => {
       expect(decisions).toStrictEqual(["AdmitTrial", "AdmitTrial", "AdmitTrial", "Reject", "Reject"])
       expect(state).toStrictEqual(halfOpen(GEN, 2000, 3, 0, 3002))
     })
+
+    it("maxConcurrentTrials bounds the trials at once, apart from the successes needed to close", () => {
+      const oneAtATime = { ...policy, maxConcurrentTrials: 1 }
+      let state: CircuitState = halfOpen(GEN, 2000, 0, 0, 2000)
+      const [first, afterFirst] = CircuitBreakerState.admit(oneAtATime, state, 3000)
+      expect(first._tag).toBe("AdmitTrial")
+      // The one probe is in flight: everyone else is rejected.
+      expect(CircuitBreakerState.admit(oneAtATime, afterFirst, 3001)[0]._tag).toBe("Reject")
+      // It succeeds: one success of three, and the slot is free for the next probe.
+      state = CircuitBreakerState.transition(oneAtATime, afterFirst, {
+        _tag: "Succeeded",
+        now: 3002,
+        generation: GEN,
+        trial: true
+      })
+      expect(state).toStrictEqual(halfOpen(GEN, 2000, 0, 1, 3000))
+      for (let i = 0; i < 2; i++) {
+        const [decision, next] = CircuitBreakerState.admit(oneAtATime, state, 3003 + i)
+        expect(decision._tag).toBe("AdmitTrial")
+        state = CircuitBreakerState.transition(oneAtATime, next, {
+          _tag: "Succeeded",
+          now: 3003 + i,
+          generation: GEN,
+          trial: true
+        })
+      }
+      expect(state._tag).toBe("Closed")
+    })
+
+    it("maxConcurrentTrials above successThreshold is capped by it", () => {
+      const wide = { ...policy, successThreshold: 2, maxConcurrentTrials: 5 }
+      let state: CircuitState = halfOpen(GEN, 2000, 0, 0, 2000)
+      const decisions: Array<Decision["_tag"]> = []
+      for (let i = 0; i < 3; i++) {
+        const [decision, next] = CircuitBreakerState.admit(wide, state, 3000 + i)
+        decisions.push(decision._tag)
+        state = next
+      }
+      expect(decisions).toStrictEqual(["AdmitTrial", "AdmitTrial", "Reject"])
+    })
+  })
+
+  describe("isolation", () => {
+    const isolate = (state: CircuitState, now: number) =>
+      CircuitBreakerState.transition(policy, state, { _tag: "Isolated", now })
+    const release = (state: CircuitState, now: number, generation: number) =>
+      CircuitBreakerState.transition(policy, state, { _tag: "Released", now, generation })
+
+    it("opens a Closed circuit in a new generation, and holds it Open past resetTimeout", () => {
+      const state = isolate(closed(GEN, 2, 100), 500)
+      expect(state).toStrictEqual({ ...open(GEN + 1, 500, 1500), isolated: 1 })
+      expect(CircuitBreakerState.isolations(state)).toBe(1)
+      expect(CircuitBreakerState.advance(policy, state, 1_000_000)).toBe(state)
+      expect(CircuitBreakerState.decide(policy, state, 1_000_000)).toStrictEqual({
+        _tag: "Reject",
+        retryAfter: policy.resetTimeout
+      })
+    })
+
+    it("stacks handles in one generation; each release takes one; the last closes", () => {
+      let state = isolate(isolate(halfOpen(GEN, 2000, 1, 1, 2000), 2100), 2200)
+      expect(state).toMatchObject({ _tag: "Open", generation: GEN + 1, isolated: 2 })
+      state = release(state, 2300, GEN + 1)
+      expect(state).toMatchObject({ _tag: "Open", generation: GEN + 1, isolated: 1 })
+      state = release(state, 2400, GEN + 1)
+      expect(state).toStrictEqual(closed(GEN + 2, 0, 2400))
+    })
+
+    it("a trip leaves an isolated circuit as it is; a reset ends the isolation, and old handles release nothing", () => {
+      const isolated = isolate(closed(GEN, 0, 0), 10)
+      expect(CircuitBreakerState.transition(policy, isolated, { _tag: "Tripped", now: 20 })).toBe(isolated)
+      const reset = CircuitBreakerState.transition(policy, isolated, { _tag: "Reset", now: 30 })
+      expect(reset).toStrictEqual(closed(GEN + 2, 0, 30))
+      const again = isolate(reset, 40)
+      expect(release(again, 50, isolated.generation)).toBe(again)
+    })
+
+    it("isolating an Open circuit moves it to a new, isolated generation", () => {
+      const state = isolate(open(GEN, 100, 1100), 200)
+      expect(state).toStrictEqual({ ...open(GEN + 1, 200, 1200), isolated: 1 })
+    })
   })
 
   describe("ticketOf", () => {

@@ -264,9 +264,10 @@ describe("CircuitBreaker.make option validation", () => {
 
 describe("CircuitBreaker.make resolved options", () => {
   const expectDefaults = (options: CircuitBreaker.CircuitBreaker.Resolved) => {
-    expect(options.name).toBe("default")
-    expect(options.serviceId).toBe("default")
+    expect(options.name).toMatch(/^circuit-\d+$/)
+    expect(options.serviceId).toBe(options.name)
     expect(options.failureThreshold).toBe(5)
+    expect(options.maxConcurrentTrials).toBe(1)
     expect(millis(options.resetTimeout)).toBe(30_000)
     expect(millis(options.timeout)).toBe(10_000)
     expect(options.successThreshold).toBe(3)
@@ -286,8 +287,11 @@ describe("CircuitBreaker.make resolved options", () => {
   it.effect("no options: the documented defaults", () =>
     Effect.gen(function* () {
       const breaker = yield* CircuitBreaker.make()
-      expect(breaker.name).toBe("default")
+      expect(breaker.name).toMatch(/^circuit-\d+$/)
       expectDefaults(breaker.options)
+      // Unnamed breakers never share a circuit, nor metric tags.
+      const other = yield* CircuitBreaker.make()
+      expect(other.name).not.toBe(breaker.name)
     })
   )
 

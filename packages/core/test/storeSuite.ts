@@ -481,8 +481,8 @@ export const storeSuite = (
       it.effect("the Half-Open trial limit holds across two breakers sharing a name", () =>
         Effect.gen(function* () {
           const circuit = freshKey("shared-trials")
-          const a = yield* makeBreaker(circuit, { successThreshold: 2 })
-          const b = yield* makeBreaker(circuit, { successThreshold: 2 })
+          const a = yield* makeBreaker(circuit, { successThreshold: 2, maxConcurrentTrials: 2 })
+          const b = yield* makeBreaker(circuit, { successThreshold: 2, maxConcurrentTrials: 2 })
           yield* a.trip
           yield* TestClock.adjust(1000)
           const release = yield* Deferred.make<void>()

@@ -24,7 +24,7 @@ import * as internal from "./internal/breaker.js"
 export type CircuitStateName = "CLOSED" | "OPEN" | "HALF_OPEN"
 
 /**
- * Handed to your function after the arguments given to `execute`.
+ * With `passContext: true`, handed to your function after the arguments given to `execute`.
  *
  * @since 0.1.0
  * @category models
@@ -75,6 +75,12 @@ export interface Options
    * it, `REDIS_URL` from the environment, or from a `.env` file in the working directory.
    */
   readonly redis?: string | { readonly [key: string]: unknown } | undefined
+  /**
+   * Append a {@link CallContext} (`{ signal, attempt }`) after the caller's arguments (default
+   * false: your function receives exactly the caller's arguments). Use it for `fetch`-style
+   * work: only a function that passes `signal` on can be aborted when its attempt times out.
+   */
+  readonly passContext?: boolean | undefined
 }
 
 /**
@@ -117,10 +123,19 @@ export interface StateChangeEvent {
  */
 export interface CallOutcomeEvent {
   readonly circuit: string
-  readonly outcome: "success" | "failure" | "timeout" | "rejected" | "retry"
+  /**
+   * `"success"` also for an error `isFailure` excludes (the service answered; `error` holds
+   * it); `"ignored"` for an error `isFailure` answers "ignore" for.
+   */
+  readonly outcome: "success" | "failure" | "timeout" | "ignored" | "rejected" | "retry"
   readonly attempt: number
   /** Milliseconds since the epoch. */
   readonly time: number
+  /** The call's arguments, as given to `execute`. */
+  readonly args: ReadonlyArray<unknown>
+  /** The attempt's duration in milliseconds (success, failure, timeout, ignored). */
+  readonly latency?: number
+  /** The error (failure, timeout, ignored, and an excluded error's success). */
   readonly error?: unknown
 }
 
@@ -143,7 +158,8 @@ export interface DistributedState {
 }
 
 /**
- * The arguments of `execute`: those of your function, without a trailing `CallContext`.
+ * The arguments of `execute` when it is not known whether `passContext` is set: those of
+ * your function, without a trailing `CallContext`.
  *
  * @since 0.1.0
  * @category models
@@ -159,13 +175,14 @@ export type ExecuteArgs<Args extends ReadonlyArray<unknown>> = Args extends read
 export interface AdvancedCircuitBreaker<Args extends ReadonlyArray<unknown>, R> extends AsyncDisposable {
   readonly name: string
   /**
-   * Calls the function with `args` (and a `CallContext`) through the circuit. Resolves with
+   * Calls the function with exactly `args` (and, with `passContext: true`, a `CallContext`)
+   * through the circuit, as a plain function (`this` is undefined). Resolves with
    * its result; rejects with the function's own error (the same object), with
    * `CircuitOpenError` (the function was not called) or with `CircuitTimeoutError`.
    */
-  execute(...args: ExecuteArgs<Args>): Promise<R>
+  execute(...args: Args): Promise<R>
   /** `execute` with per-call options: a `signal` that aborts this call. */
-  executeWith(options: ExecuteOptions, ...args: ExecuteArgs<Args>): Promise<R>
+  executeWith(options: ExecuteOptions, ...args: Args): Promise<R>
   getMetrics(): CircuitMetrics
   /** The state now; `"HALF_OPEN"` as soon as resetTimeout has passed, with no call needed. */
   getState(): CircuitStateName
@@ -193,11 +210,34 @@ export interface ExecuteOptions {
 /**
  * Creates a breaker around `fn`. Throws at once, with a `CircuitBreakerConfigError`
  * naming the option or argument, if `fn` is not a function or an option is invalid.
+ * With `passContext: true`, `fn`'s last parameter is the {@link CallContext}, and
+ * `execute` takes the parameters before it.
+ *
+ * @example
+ * ```ts
+ * import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
+ *
+ * const getUser = createAdvancedCircuitBreaker(
+ *   (id: string, { signal }: CallContext) => fetch(`https://api.example.com/users/${id}`, { signal }),
+ *   { name: "users", passContext: true, timeout: 2000 }
+ * )
+ * const response = await getUser.execute("42")
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const createAdvancedCircuitBreaker: <Args extends ReadonlyArray<unknown>, R>(
-  fn: (...args: Args) => R | PromiseLike<R>,
-  options?: Options
-) => AdvancedCircuitBreaker<Args, Awaited<R>> = internal.create
+export const createAdvancedCircuitBreaker: {
+  <Args extends ReadonlyArray<unknown>, R>(
+    fn: (...args: [...Args, CallContext]) => R | PromiseLike<R>,
+    options: Options & { readonly passContext: true }
+  ): AdvancedCircuitBreaker<Args, Awaited<R>>
+  <Args extends ReadonlyArray<unknown>, R>(
+    fn: (...args: Args) => R | PromiseLike<R>,
+    options?: Options & { readonly passContext?: false | undefined }
+  ): AdvancedCircuitBreaker<Args, Awaited<R>>
+  <Args extends ReadonlyArray<unknown>, R>(
+    fn: (...args: Args) => R | PromiseLike<R>,
+    options?: Options
+  ): AdvancedCircuitBreaker<ExecuteArgs<Args>, Awaited<R>>
+} = internal.create as never

@@ -18,6 +18,7 @@ import {
   type CircuitMetrics,
   createAdvancedCircuitBreaker,
   type DistributedState,
+  type ExecuteArgs,
   type Options
 } from "./AdvancedCircuitBreaker.js"
 
@@ -57,7 +58,7 @@ export interface CircuitBreakerManager {
     name: string,
     fn: (...args: Args) => R | PromiseLike<R>,
     options?: Omit<Options, "name">
-  ): AdvancedCircuitBreaker<Args, Awaited<R>>
+  ): AdvancedCircuitBreaker<ExecuteArgs<Args>, Awaited<R>>
   /** The breaker registered under `name`, or `undefined`. */
   get(name: string): AdvancedCircuitBreaker<ReadonlyArray<any>, any> | undefined
   has(name: string): boolean
@@ -77,7 +78,7 @@ class Manager implements CircuitBreakerManager {
     name: string,
     fn: (...args: Args) => R | PromiseLike<R>,
     options?: Omit<Options, "name">
-  ): AdvancedCircuitBreaker<Args, Awaited<R>> {
+  ): AdvancedCircuitBreaker<ExecuteArgs<Args>, Awaited<R>> {
     if (typeof name !== "string" || name.trim().length === 0) {
       throw new CircuitBreakerConfigError({ option: "name", value: name, reason: "must be a non-empty string" })
     }

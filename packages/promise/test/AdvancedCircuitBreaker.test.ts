@@ -126,7 +126,7 @@ describe("specification example", () => {
     const cwd = vi.spyOn(process, "cwd").mockReturnValue(mkdtempSync(join(tmpdir(), "no-dotenv-")))
     try {
       const fn = vi.fn()
-      const error = configErrorOf(() => createAdvancedCircuitBreaker(fn, { distributedTracking: true }))
+      const error = configErrorOf(() => createAdvancedCircuitBreaker(fn, { name: "svc", distributedTracking: true }))
       expect(error.option).toBe("redis")
       expect(error.message).toContain("REDIS_URL")
       expect(error.message).toContain("distributedTracking")
@@ -143,7 +143,7 @@ describe("specification example", () => {
     expect(unused.option).toBe("redis")
     expect(unused.message).not.toContain("hunter2")
     const wrong = configErrorOf(() =>
-      createAdvancedCircuitBreaker(() => 1, { distributedTracking: true, redis: "http://user:hunter2@x" })
+      createAdvancedCircuitBreaker(() => 1, { name: "svc", distributedTracking: true, redis: "http://user:hunter2@x" })
     )
     expect(wrong.option).toBe("redis")
     expect(wrong.message).not.toContain("hunter2")
@@ -160,7 +160,7 @@ describe("specification example", () => {
 describe("execute", () => {
   it("calls fn(...args, ctx) and resolves with its result (sync function)", async () => {
     const fn = vi.fn((a: number, b: string, ctx: CallContext) => `${a}-${b}-${ctx.attempt}`)
-    const breaker = createAdvancedCircuitBreaker(fn)
+    const breaker = createAdvancedCircuitBreaker(fn, { passContext: true })
     await expect(breaker.execute(1, "x")).resolves.toBe("1-x-1")
     expect(fn).toHaveBeenCalledTimes(1)
     const args = fn.mock.calls[0]!
@@ -386,7 +386,7 @@ describe("retries", () => {
         attempts.push(ctx.attempt)
         throw errors[ctx.attempt - 1]
       },
-      { maxRetries: 3, retryDelay: 10, jitter: false, failureThreshold: 10 }
+      { maxRetries: 3, retryDelay: 10, jitter: false, failureThreshold: 10, passContext: true }
     )
     const state = track(breaker.execute())
     await vi.advanceTimersByTimeAsync(1000)
@@ -588,7 +588,7 @@ describe("cancellation", () => {
         signal = ctx.signal
         return never()
       },
-      { timeout: 30, maxRetries: 0 }
+      { timeout: 30, maxRetries: 0, passContext: true }
     )
     const state = track(breaker.execute())
     expect(signal!.aborted).toBe(false)
@@ -607,7 +607,7 @@ describe("cancellation", () => {
         await gate.promise // e.g. awaiting a connection pool before starting the request
         seen = { aborted: ctx.signal.aborted, reason: ctx.signal.reason }
       },
-      { timeout: 30, maxRetries: 0 }
+      { timeout: 30, maxRetries: 0, passContext: true }
     )
     const state = track(breaker.execute())
     await vi.advanceTimersByTimeAsync(30)
@@ -627,7 +627,7 @@ describe("cancellation", () => {
         signal = ctx.signal
         return never()
       },
-      { failureThreshold: 1, maxRetries: 3 }
+      { failureThreshold: 1, maxRetries: 3, passContext: true }
     )
     const p = breaker.executeWith({ signal: controller.signal })
     const reason = new Error("caller gave up")
@@ -717,7 +717,7 @@ describe("dispose", () => {
         signal = ctx.signal
         return never()
       },
-      { name: "svc", timeout: 10_000 }
+      { name: "svc", timeout: 10_000, passContext: true }
     )
     const p = breaker.execute()
     const before = Date.now()
@@ -910,7 +910,7 @@ describe("getState / half-open / reset", () => {
     expect(breaker.getState()).toBe("HALF_OPEN")
   })
 
-  it("half-open admits at most successThreshold trials at once; successThreshold successes close", async () => {
+  it("half-open admits at most maxConcurrentTrials trials at once; successThreshold successes close", async () => {
     useFakeClock()
     const pending: Array<ReturnType<typeof deferred<string>>> = []
     let failing = true
@@ -924,6 +924,7 @@ describe("getState / half-open / reset", () => {
       failureThreshold: 1,
       resetTimeout: 100,
       successThreshold: 2,
+      maxConcurrentTrials: 2,
       maxRetries: 0,
       timeout: false
     })
@@ -1254,7 +1255,8 @@ describe("open handles", () => {
       timeout: 10_000
     })
     const fast = createAdvancedCircuitBreaker(async (x: number, ctx: CallContext) => (ctx.signal.aborted ? -1 : x), {
-      timeout: 10_000
+      timeout: 10_000,
+      passContext: true
     })
     const caller = new AbortController()
     await rejectionOf(trip.execute())
@@ -1321,7 +1323,7 @@ const tripped = createAdvancedCircuitBreaker(() => Promise.reject(new Error("dow
 await tripped.execute().catch(() => {})
 const rejected = await tripped.execute().catch((e) => e)
 if (!(rejected instanceof CircuitOpenError)) { console.error("expected CircuitOpenError"); process.exit(2) }
-const quick = createAdvancedCircuitBreaker(async (x, ctx) => { void ctx.signal; return x * 2 }, { timeout: 10000 })
+const quick = createAdvancedCircuitBreaker(async (x, ctx) => { void ctx.signal; return x * 2 }, { timeout: 10000, passContext: true })
 const r = await quick.execute(21)
 if (r !== 42) { console.error("bad result", r); process.exit(3) }
 await quick.executeWith({ signal: new AbortController().signal }, 1)

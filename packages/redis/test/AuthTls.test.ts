@@ -451,6 +451,7 @@ describeWithRedis("AUTH and ACL", () => {
 
     it("a malformed URL holding a password: the rejection does not show it, calls go on locally", async () => {
       const breaker = createAdvancedCircuitBreaker(async () => "ok", {
+        name: "malformed-url",
         distributedTracking: true,
         redis: `redis://alice:${enc(ALICE_PASSWORD)}@127.0.0.1:99999`
       })
@@ -474,6 +475,7 @@ describeWithRedis("AUTH and ACL", () => {
         { host: "127.0.0.1", port: aclServer.port, username: "alice", password: WRONG }
       ]) {
         const breaker = createAdvancedCircuitBreaker(async () => Promise.reject(new Error("down")), {
+          name: "wrong-password",
           distributedTracking: true,
           redis: redis as never,
           failureThreshold: 1,

@@ -105,7 +105,11 @@ describeWithRedis("Promise API with distributedTracking", () => {
   it("getDistributedState rejects within the store timeout when Redis cannot be reached", async () => {
     const dead = await startRedisServer()
     await dead.kill()
-    const breaker = createAdvancedCircuitBreaker(async () => "ok", { distributedTracking: true, redis: dead.url })
+    const breaker = createAdvancedCircuitBreaker(async () => "ok", {
+      name: "unreachable",
+      distributedTracking: true,
+      redis: dead.url
+    })
     try {
       const t0 = Date.now()
       await expect(breaker.getDistributedState()).rejects.toMatchObject({ _tag: "CircuitStoreError" })

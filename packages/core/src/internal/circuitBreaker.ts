@@ -18,6 +18,7 @@ import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import type * as CP from "../CallPolicy.js"
 import type * as CB from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from "../CircuitBreakerError.js"
 import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
@@ -25,6 +26,7 @@ import * as Metrics from "../CircuitBreakerMetrics.js"
 import * as State from "../CircuitBreakerState.js"
 import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { Deadline, Deadlines } from "../Deadlines.js"
+import * as callPolicy from "./callPolicy.js"
 import { succeededLeavesClosed } from "./circuitBreakerState.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
 import { MetricsRecorder } from "./metricsRecorder.js"
@@ -50,12 +52,9 @@ class Applied<A> {
   ) {}
 }
 
-/** A failed attempt that may still be retried, unless `final`. */
+/** A failed attempt that may still be retried. */
 class FailedAttempt<E> {
-  constructor(
-    readonly cause: Cause.Cause<E>,
-    readonly final: boolean
-  ) {}
+  constructor(readonly cause: Cause.Cause<E>) {}
 }
 
 /**
@@ -136,17 +135,12 @@ const andThen = <A, B, E, R>(
   f: (a: Applied<A>) => Effect.Effect<B, E, R>
 ): Effect.Effect<B, E, R> => (step instanceof Applied ? f(step) : Effect.flatMap(step, f))
 
-const isTimeout = (cause: Cause.Cause<unknown>): boolean => {
-  const failure = Cause.failureOption(cause)
-  return Option.isSome(failure) && failure.value instanceof CircuitTimeoutError
-}
-
 class CircuitBreakerImpl implements CB.CircuitBreaker {
   readonly [TypeId]: CB.TypeId = TypeId
   readonly name: string
   private readonly initialState: CircuitState
   private readonly timeoutMillis: number
-  private readonly isFailure: (error: unknown) => boolean
+  private readonly callPolicy: CP.CallPolicy
   private eventSubscribers = 0
   /** Made for the first subscriber: an idle breaker holds no buffer. */
   private changesHub: PubSub.PubSub<CB.StateChange> | undefined
@@ -167,7 +161,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     this.initialState = State.initial(policy, createdAt)
     this.lastKnown = this.initialState
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
-    this.isFailure = options_.isFailureOf(options)
+    this.callPolicy = callPolicy.fromOptions(options)
   }
 
   // --- state ---------------------------------------------------------------------
@@ -378,8 +372,11 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
         interruptible: RuntimeFlags.interruption(status.runtimeFlags),
         clock,
         started: clockNow(clock),
+        attemptStarted: 0,
+        last: undefined,
         driver: undefined
       }
+      call.attemptStarted = call.started
       // The common case, kept short: a Closed circuit admits the call, with nothing to write or announce.
       const generation = this.closedGeneration()
       return generation >= 0
@@ -477,7 +474,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     attempt: number,
     now: number
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
-    if (attempt > 1) this.countRetry(attempt)
+    if (attempt > 1) this.countRetry(call, attempt)
     return Effect.uninterruptible(
       this.runTimed(call, ticket, attempt, now, Effect.interruptible, (cause, ctx) =>
         Effect.interruptible(
@@ -595,16 +592,15 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     restore: (<X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>) | undefined
   ): Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R> {
     if (decision._tag === "Reject") {
+      this.endCall(call, callPolicy.onRejected(call.last))
       if (lastFailure !== undefined) {
         // The circuit opened while this call was retrying: it ends with the service's last error.
-        this.recorder?.failure(this.elapsed(call), isTimeout(lastFailure))
         return Effect.failCause(lastFailure)
       }
-      this.recorder?.rejected()
       if (this.eventSubscribers > 0) this.emit({ _tag: "Rejected", circuit: this.name, attempt })
       return Effect.fail(new CircuitOpenError({ circuit: this.name, retryAfter: Duration.millis(decision.retryAfter) }))
     }
-    if (attempt > 1) this.countRetry(attempt)
+    if (attempt > 1) this.countRetry(call, attempt)
     const ticket = decision
     if (restore === undefined) {
       // Untimed, outside any mask: a retryable failure retries directly.
@@ -642,16 +638,19 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   }
 
   /** Counted once admitted: a retry the open circuit refuses never ran. */
-  private countRetry(attempt: number): void {
+  private countRetry(call: Call<any, any, any>, attempt: number): void {
+    call.attemptStarted = clockNow(call.clock)
     this.recorder?.retry()
     if (this.eventSubscribers > 0) this.emit({ _tag: "Retry", circuit: this.name, attempt })
   }
 
   private succeeded<A>(call: Call<A, any, any>, value: A, ticket: Admission, attempt: number): Effect.Effect<A> {
     const now = clockNow(call.clock)
-    if (this.eventSubscribers > 0) this.emit({ _tag: "Success", circuit: this.name, attempt })
-    this.recorder?.success(this.elapsed(call, now))
-    const announced = this.record("Succeeded", ticket, now)
+    const latency = now - call.attemptStarted
+    const outcome = callPolicy.succeeded(this.callPolicy, value, latency, NO_ARGS)
+    if (this.eventSubscribers > 0) this.emitOutcome(outcome, attempt, latency, undefined)
+    callPolicy.record(this.recorder, callPolicy.ending(outcome), now - call.started)
+    const announced = this.record(outcome.event, ticket, now)
     return announced === undefined ? Effect.succeed(value) : Effect.as(announced, value)
   }
 
@@ -664,32 +663,75 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     attempt: number
   ): Effect.Effect<FailedAttempt<E | CircuitTimeoutError>, E> {
     const now = clockNow(call.clock)
+    const duration = now - call.attemptStarted
     if (ctx.timedOut) {
       const error = new CircuitTimeoutError({ circuit: this.name, timeout: this.options.timeout, attempt })
-      this.recorder?.failedAttempt(error, now, attempt)
-      if (this.eventSubscribers > 0) this.emit({ _tag: "Timeout", circuit: this.name, attempt, error })
-      return this.afterRecord(this.record("TimedOut", ticket, now, error), (state) =>
-        Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(Cause.fail(error), state._tag === "Open"))
-      )
+      return this.failedWith(call, callPolicy.timedOut(this.callPolicy, duration), Cause.fail(error), error, ticket, {
+        now,
+        attempt
+      })
     }
-    if (Cause.isInterruptedOnly(cause)) {
+    if (Cause.isInterruptedOnly(cause) || (Cause.isInterrupted(cause) && callerInterrupted(call.fiber))) {
+      // Cancelled by the caller, whatever the effect did meanwhile: neither a success nor a failure.
       return this.afterRecord(this.record("Interrupted", ticket, now), () => Effect.failCause(cause))
     }
     const failure = Cause.failureOption(cause)
-    if (Option.isSome(failure) && !this.isFailure(failure.value)) {
-      // An error the options do not count as a failure: the service answered, so the
-      // circuit records a success, and the call fails with the error, without retrying.
-      if (this.eventSubscribers > 0) this.emit({ _tag: "Failure", circuit: this.name, attempt, error: failure.value })
-      this.recorder?.failure(this.elapsed(call), false)
-      return this.afterRecord(this.record("Succeeded", ticket, now), () => Effect.failCause(cause))
-    }
     const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
-    this.recorder?.failedAttempt(error, now, attempt)
-    if (this.eventSubscribers > 0) this.emit({ _tag: "Failure", circuit: this.name, attempt, error })
-    return this.afterRecord(this.record("Failed", ticket, now, error), (state) =>
-      // A defect is a bug, not a flaky service: it is counted, never retried.
-      Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(cause, Option.isNone(failure) || state._tag === "Open"))
-    )
+    const outcome = Option.isSome(failure)
+      ? callPolicy.failed(this.callPolicy, error, duration, NO_ARGS)
+      : callPolicy.defect(this.callPolicy, error, duration)
+    return this.failedWith(call, outcome, cause, error, ticket, { now, attempt })
+  }
+
+  /** Publishes and records a classified failed attempt, and says whether the call may retry. */
+  private failedWith<E>(
+    call: Call<any, E, any>,
+    outcome: CP.Outcome,
+    cause: Cause.Cause<E | CircuitTimeoutError>,
+    error: unknown,
+    ticket: Admission,
+    at: { readonly now: number; readonly attempt: number }
+  ): Effect.Effect<FailedAttempt<E | CircuitTimeoutError>, E> {
+    const { attempt, now } = at
+    if (outcome.verdict === "failure") this.recorder?.failedAttempt(error, now, attempt)
+    if (this.eventSubscribers > 0) this.emitOutcome(outcome, attempt, now - call.attemptStarted, error)
+    const recorded = this.record(outcome.event, ticket, now, outcome.verdict === "failure" ? error : undefined)
+    if (outcome.invalid !== undefined) {
+      // isFailure answered something else than true, false or "ignore": a bug in the options.
+      return this.afterRecord(recorded, () => Effect.die(outcome.invalid))
+    }
+    call.last = outcome
+    return this.afterRecord(recorded, (state) => {
+      if (callPolicy.isFinal(outcome, state)) {
+        this.endCall(call, callPolicy.ending(outcome))
+        return Effect.failCause(cause) as Effect.Effect<never, E>
+      }
+      return Effect.succeed(new FailedAttempt<E | CircuitTimeoutError>(cause))
+    })
+  }
+
+  /** The metric update of a call that ends. */
+  private endCall(call: Call<any, any, any>, ending: CP.Ending): void {
+    callPolicy.record(this.recorder, ending, this.elapsed(call))
+  }
+
+  /** Call sites check `eventSubscribers` first. */
+  private emitOutcome(outcome: CP.Outcome, attempt: number, latency: number, error: unknown): void {
+    const circuit = this.name
+    switch (outcome.report) {
+      case "success":
+        this.emit({ _tag: "Success", circuit, attempt, latency })
+        break
+      case "failure":
+        this.emit({ _tag: "Failure", circuit, attempt, latency, error })
+        break
+      case "timeout":
+        this.emit({ _tag: "Timeout", circuit, attempt, latency, error: error as CircuitTimeoutError })
+        break
+      case "ignored":
+        this.emit({ _tag: "Ignored", circuit, attempt, latency, error })
+        break
+    }
   }
 
   private retryOrFail<A, E, R>(
@@ -699,11 +741,11 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     const cause = failed.cause
     const fail = () => {
-      this.recorder?.failure(this.elapsed(call), isTimeout(cause))
+      this.endCall(call, callPolicy.onRejected(call.last))
       return Effect.failCause(cause)
     }
     const schedule = this.schedule
-    if (schedule === undefined || failed.final) return fail()
+    if (schedule === undefined) return fail()
     const input = Option.getOrUndefined(Cause.failureOption(cause))
     const next = (driver: Schedule.ScheduleDriver<unknown, unknown>) => {
       call.driver = driver
@@ -801,8 +843,19 @@ interface Call<A, E, R> {
   readonly clock: Clock.Clock
   /** When the call began (`clockNow`). */
   readonly started: number
+  /** When its current attempt began. */
+  attemptStarted: number
+  /** The outcome of its last attempt, once one ended. */
+  last: CP.Outcome | undefined
   driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
 }
+
+/** The arguments an Effect call hands the call policy: none. */
+const NO_ARGS: ReadonlyArray<unknown> = []
+
+/** Whether the fiber is being interrupted (by its caller, or any fiber but a timer already accounted for). */
+const callerInterrupted = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  !Cause.isEmpty(fiber.getFiberRef(FiberRef.interruptedCause))
 
 /** @internal */
 export const clockNow = (clock: Clock.Clock): number =>

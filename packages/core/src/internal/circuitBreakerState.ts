@@ -10,12 +10,38 @@ export const closed = <T>(generation: number, tally: T, since: number, mode?: S.
     ? { _tag: "Closed", generation, since, tally }
     : { _tag: "Closed", generation, since, tally, mode }
 
-/** @internal */
-export const open = (generation: number, openedAt: number, retryAt: number, reopenings = 0, mode?: S.Mode): S.Open => {
-  const state: S.Open = { _tag: "Open", generation, since: openedAt, openedAt, retryAt }
-  if (reopenings === 0 && mode === undefined) return state
-  return { ...state, ...(reopenings > 0 ? { reopenings } : {}), ...(mode !== undefined ? { mode } : {}) }
+/** The optional fields of an Open state: present only when they differ from the default. */
+interface OpenExtras {
+  readonly reopenings?: number | undefined
+  readonly isolated?: number | undefined
+  readonly mode?: S.Mode | undefined
 }
+
+/** @internal */
+export const open = (generation: number, openedAt: number, retryAt: number, extras?: OpenExtras): S.Open => {
+  const state: S.Open = { _tag: "Open", generation, since: openedAt, openedAt, retryAt }
+  if (extras === undefined) return state
+  const { isolated = 0, mode, reopenings = 0 } = extras
+  if (reopenings === 0 && isolated === 0 && mode === undefined) return state
+  return {
+    ...state,
+    ...(reopenings > 0 ? { reopenings } : {}),
+    ...(isolated > 0 ? { isolated } : {}),
+    ...(mode !== undefined ? { mode } : {})
+  }
+}
+
+/** The isolation handles an Open state holds (0 when it is not isolated). */
+export const isolationsOf = (state: S.CircuitState<unknown>): number =>
+  state._tag === "Open" ? (state.isolated ?? 0) : 0
+
+/** The most Half-Open trials in flight at once. */
+const trialLimit = <T>(policy: S.Policy<T>): number =>
+  Math.min(policy.maxConcurrentTrials ?? policy.successThreshold, policy.successThreshold)
+
+/** Whether a Half-Open circuit has a free trial slot. */
+const hasTrialSlot = <T>(policy: S.Policy<T>, state: S.HalfOpen): boolean =>
+  state.trialsInFlight < trialLimit(policy) && state.successes + state.trialsInFlight < policy.successThreshold
 
 /** @internal */
 export const halfOpen = (
@@ -45,7 +71,7 @@ const reopeningsOf = (state: S.CircuitState<unknown>): number => (state._tag ===
  * Opens the circuit at `now`, after `reopenings` failed trials in a row (counted only for an
  * `openBackoff`), for at least `retryAfter` ms if the service asked.
  */
-const trip = <T>(
+const openAt = <T>(
   policy: S.Policy<T>,
   state: S.CircuitState<T>,
   now: number,
@@ -53,7 +79,36 @@ const trip = <T>(
   retryAfter?: number
 ): S.Open => {
   const counted = policy.openBackoff === undefined ? 0 : reopenings
-  return open(state.generation + 1, now, now + openDuration(policy, counted, retryAfter), counted)
+  return open(state.generation + 1, now, now + openDuration(policy, counted, retryAfter), { reopenings: counted })
+}
+
+/** Opens the circuit; an isolated circuit stays as it is: only the release of its handles (or a reset) ends it. */
+const trip = <T>(
+  policy: S.Policy<T>,
+  state: S.CircuitState<T>,
+  now: number,
+  reopenings: number,
+  retryAfter?: number
+): S.CircuitState<T> => (isolationsOf(state) > 0 ? state : openAt(policy, state, now, reopenings, retryAfter))
+
+/** One more isolation handle: Open until every handle is released. */
+const isolate = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.CircuitState<T> => {
+  const held = isolationsOf(state)
+  if (held > 0) {
+    const o = state as S.Open
+    return open(o.generation, o.openedAt, o.retryAt, { isolated: held + 1 })
+  }
+  return open(state.generation + 1, now, now + policy.resetTimeout, { isolated: 1 })
+}
+
+/** One isolation handle of `generation` released; the last one closes the circuit. */
+const release = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, event: S.Released): S.CircuitState<T> => {
+  const held = isolationsOf(state)
+  if (held === 0 || state.generation !== event.generation) return state
+  const o = state as S.Open
+  return held > 1
+    ? open(o.generation, o.openedAt, o.retryAt, { isolated: held - 1 })
+    : closed(state.generation + 1, policy.rule.initial, event.now)
 }
 
 /** Whether the trial permits of a Half-Open circuit have expired at `now` (never without a `trialPermitTtl`). */
@@ -61,7 +116,7 @@ const permitsExpired = <T>(policy: S.Policy<T>, state: S.HalfOpen, now: number):
   state.trialsInFlight > 0 && policy.trialPermitTtl !== undefined && now >= state.permitsExpireAt
 
 const advanceOpen = <T>(state: S.Open, now: number): S.CircuitState<T> =>
-  now >= state.retryAt
+  now >= state.retryAt && isolationsOf(state) === 0
     ? halfOpen(state.generation + 1, state.retryAt, 0, 0, state.retryAt, state.reopenings ?? 0)
     : state
 
@@ -69,7 +124,7 @@ const advanceHalfOpen = <T>(policy: S.Policy<T>, state: S.HalfOpen, now: number)
   if (state.firstTrialAt !== undefined && halfOpenWaitExpired(policy.maxWaitInHalfOpen, state.firstTrialAt, now)) {
     // The trials did not finish in time: Open again, as after a failed trial, from the moment the wait ran out.
     return advanceOpen(
-      trip(policy, state, state.firstTrialAt + policy.maxWaitInHalfOpen!, reopeningsOf(state) + 1),
+      openAt(policy, state, state.firstTrialAt + policy.maxWaitInHalfOpen!, reopeningsOf(state) + 1),
       now
     )
   }
@@ -109,10 +164,11 @@ export const decide = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: nu
     case "Open":
       return {
         _tag: "Reject",
-        retryAfter: current.mode === "forcedOpen" ? policy.resetTimeout : current.retryAt - now
+        retryAfter:
+          current.mode === "forcedOpen" || isolationsOf(current) > 0 ? policy.resetTimeout : current.retryAt - now
       }
     case "HalfOpen":
-      if (current.successes + current.trialsInFlight < policy.successThreshold) {
+      if (hasTrialSlot(policy, current)) {
         return { _tag: "AdmitTrial", generation: current.generation }
       }
       // The slots free up when a trial ends, or at the latest when the permits expire.
@@ -210,7 +266,7 @@ export const succeededLeavesClosed = <T>(
 const changeMode = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, event: S.ModeChanged): S.CircuitState<T> => {
   if ((state.mode ?? "normal") === event.mode) return state
   return event.mode === "forcedOpen"
-    ? open(state.generation + 1, event.now, FOREVER, 0, "forcedOpen")
+    ? open(state.generation + 1, event.now, FOREVER, { mode: "forcedOpen" })
     : closed(state.generation + 1, policy.rule.initial, event.now, event.mode)
 }
 
@@ -219,7 +275,7 @@ const admitted = <T>(policy: S.Policy<T>, current: S.CircuitState<T>, event: S.A
     current._tag === "HalfOpen" &&
     event.trial &&
     event.generation === current.generation &&
-    current.successes + current.trialsInFlight < policy.successThreshold
+    hasTrialSlot(policy, current)
   ) {
     // The latest admission sets when every permit in flight expires.
     return halfOpen(
@@ -249,6 +305,10 @@ export const transition = <T>(
       return closed(current.generation + 1, policy.rule.initial, event.now)
     case "Tripped":
       return trip(policy, current, event.now, 0)
+    case "Isolated":
+      return isolate(policy, current, event.now)
+    case "Released":
+      return release(policy, current, event)
     case "ModeChanged":
       return changeMode(policy, current, event)
     case "Admitted":

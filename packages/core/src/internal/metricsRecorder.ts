@@ -44,6 +44,7 @@ export class MetricsRecorder {
   failureCalls = 0
   rejectedCalls = 0
   timeoutCalls = 0
+  ignoredCalls = 0
   retries = 0
   private latencyCount = 0
   /** Allocated on the first call: an idle breaker holds no buffer. */
@@ -118,6 +119,13 @@ export class MetricsRecorder {
     this.m.rejections.update(1)
   }
 
+  /** A call whose error `isFailure` ignores: counted in `totalCalls` and `ignoredCalls` only. */
+  ignored(): void {
+    this.totalCalls++
+    this.ignoredCalls++
+    this.m.calls.update(1)
+  }
+
   retry(): void {
     this.retries++
     this.m.retried.update(1)
@@ -177,6 +185,7 @@ export class MetricsRecorder {
       failureCalls: this.failureCalls,
       rejectedCalls: this.rejectedCalls,
       timeoutCalls: this.timeoutCalls,
+      ignoredCalls: this.ignoredCalls,
       retries: this.retries,
       latency: this.latencySummary(),
       lastFailures: this.lastFailures()

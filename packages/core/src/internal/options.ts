@@ -87,7 +87,9 @@ const Name = Schema.Unknown.pipe(
   Schema.filter((u): u is string => typeof u === "string" && u.trim().length > 0 && u.length <= 256)
 )
 
-const Fn = Schema.Unknown.pipe(Schema.filter((u): u is (error: unknown) => boolean => typeof u === "function"))
+const Fn = Schema.Unknown.pipe(
+  Schema.filter((u): u is CircuitBreaker.CircuitBreaker.FailurePredicate => typeof u === "function")
+)
 
 const ScheduleOption = Schema.Unknown.pipe(
   Schema.filter((u): u is Schedule.Schedule<unknown, unknown> => safely(() => Schedule.isSchedule(u)))
@@ -113,6 +115,7 @@ const fields = {
   resetTimeout: durationField({ allowZero: false, allowDisable: false }),
   timeout: durationField({ allowZero: false, allowDisable: true, timer: true }),
   successThreshold: field(Integer(1), () => integerReason(1)),
+  maxConcurrentTrials: field(Integer(1), () => integerReason(1)),
   trialPermitTtl: durationField({ allowZero: false, allowDisable: true }),
   retryBackoff: field(Backoff, () => `must be "exponential" or "linear"`),
   maxRetries: field(Integer(0), () => integerReason(0)),
@@ -167,25 +170,6 @@ const decodeOptions = (input: Record<string, unknown>): Either.Either<Decoded, C
   return Either.right(decoded as Decoded)
 }
 
-/**
- * The `isFailure` of resolved options, made total: every error counts when there is none,
- * and a predicate that throws counts the error as a failure, rather than leaving an
- * attempt's outcome unrecorded (and a trial slot taken).
- *
- * @internal
- */
-export const isFailureOf = (o: CircuitBreaker.CircuitBreaker.Resolved): ((error: unknown) => boolean) => {
-  const predicate = o.isFailure
-  if (predicate === undefined) return () => true
-  return (error) => {
-    try {
-      return Boolean(predicate(error))
-    } catch {
-      return true
-    }
-  }
-}
-
 /** Beyond the longest a trial attempt can take: time for its interruption, and for the write of its outcome. */
 const TRIAL_PERMIT_MARGIN = Duration.seconds(1)
 
@@ -204,11 +188,11 @@ export const defaultTrialPermitTtl = (timeout: Duration.Duration): Duration.Dura
 
 /** @internal */
 export const defaults = {
-  name: "default",
   failureThreshold: 5,
   resetTimeout: Duration.seconds(30),
   timeout: Duration.seconds(10),
   successThreshold: 3,
+  maxConcurrentTrials: 1,
   /** For the default timeout; it follows `timeout` (see `defaultTrialPermitTtl`). */
   trialPermitTtl: Duration.seconds(11),
   retryBackoff: "exponential",
@@ -272,6 +256,11 @@ const describeError = (error: unknown): string => {
   }
 }
 
+let unnamed = 0
+
+/** A distinct name for a breaker given none: unnamed breakers never share metric tags. */
+const generatedName = (): string => `circuit-${++unnamed}`
+
 /** @internal */
 export const resolve = (
   raw: unknown
@@ -307,7 +296,19 @@ export const resolve = (
       })
     )
   }
-  const name = o.name ?? o.serviceId ?? defaults.name
+  const distributedTracking = o.distributedTracking ?? defaults.distributedTracking
+  const given = o.name ?? o.serviceId
+  if (given === undefined && distributedTracking) {
+    return Either.left(
+      new CircuitBreakerConfigError({
+        option: "name",
+        value: undefined,
+        reason:
+          "is required with distributedTracking: the name is the circuit's key in the shared store, which every instance of the circuit must share"
+      })
+    )
+  }
+  const name = given ?? generatedName()
   const timeout = o.timeout ?? defaults.timeout
   return Either.right({
     name,
@@ -316,6 +317,7 @@ export const resolve = (
     resetTimeout: o.resetTimeout ?? defaults.resetTimeout,
     timeout,
     successThreshold: o.successThreshold ?? defaults.successThreshold,
+    maxConcurrentTrials: o.maxConcurrentTrials ?? defaults.maxConcurrentTrials,
     trialPermitTtl: o.trialPermitTtl ?? defaultTrialPermitTtl(timeout),
     retryBackoff: o.retryBackoff ?? defaults.retryBackoff,
     maxRetries: o.maxRetries ?? defaults.maxRetries,
@@ -325,7 +327,7 @@ export const resolve = (
     retrySchedule: o.retrySchedule,
     isFailure: o.isFailure,
     metricsTracking: o.metricsTracking ?? defaults.metricsTracking,
-    distributedTracking: o.distributedTracking ?? defaults.distributedTracking,
+    distributedTracking,
     failureHistorySize: o.failureHistorySize ?? defaults.failureHistorySize
   })
 }
@@ -346,6 +348,7 @@ export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<numb
   rule: ruleOf(o.failureThreshold),
   resetTimeout: Duration.toMillis(o.resetTimeout),
   successThreshold: o.successThreshold,
+  maxConcurrentTrials: o.maxConcurrentTrials,
   trialPermitTtl: Duration.isFinite(o.trialPermitTtl) ? Duration.toMillis(o.trialPermitTtl) : undefined
 })
 

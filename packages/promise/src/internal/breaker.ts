@@ -3,11 +3,16 @@ import {
   CircuitBreakerConfigError,
   CircuitBreakerError,
   CircuitBreakerMetrics,
-  CircuitBreakerOptions,
   CircuitBreakerState,
-  type CircuitBreakerStore,
-  Deadlines
+  type CircuitBreakerStore
 } from "@circuit-breaker/core"
+import {
+  CallPolicy,
+  CircuitBreakerOptions,
+  Deadlines,
+  makeRecorder,
+  type Recorder
+} from "@circuit-breaker/core/internal"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -110,11 +115,11 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   private lastKnown: CircuitState
   private readonly policy: CircuitBreakerState.Policy<number>
   private readonly initialState: CircuitState
-  private readonly recorder: CircuitBreakerMetrics.Recorder | undefined
+  private readonly recorder: Recorder | undefined
   private readonly options: CircuitBreaker.CircuitBreaker.Resolved
   private scheduleMemo: Schedule.Schedule<unknown, unknown> | undefined | typeof NOT_BUILT = NOT_BUILT
   private readonly timeoutMillis: number
-  private readonly isFailure: (error: unknown) => boolean
+  private readonly callPolicy: CallPolicy.CallPolicy
   private readonly disposal = new AbortController()
   /** Made for the first call: an idle breaker holds no list. */
   private deadlineList: Deadlines.Deadlines | undefined = undefined
@@ -124,17 +129,18 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   constructor(
     private readonly fn: (...args: ReadonlyArray<unknown>) => unknown,
     options: CircuitBreaker.CircuitBreaker.Resolved,
-    target: RedisTarget | undefined
+    target: RedisTarget | undefined,
+    private readonly passContext: boolean
   ) {
     this.name = options.name
     this.policy = CircuitBreakerOptions.policyOf(options)
     this.initialState = CircuitBreakerState.initial(this.policy, now())
     this.recorder = options.metricsTracking
-      ? CircuitBreakerMetrics.makeRecorder(options.name, options.serviceId, options.failureHistorySize)
+      ? makeRecorder(options.name, options.serviceId, options.failureHistorySize)
       : undefined
     this.options = options
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
-    this.isFailure = CircuitBreakerOptions.isFailureOf(options)
+    this.callPolicy = CallPolicy.fromOptions(options)
     this.lastKnown = this.initialState
     if (target !== undefined) {
       this.connection = connect(target)
@@ -217,14 +223,25 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     return this.apply((s) => [undefined, CircuitBreakerState.transition(this.policy, s, event)], cause)[1]
   }
 
-  private emit(outcome: API.CallOutcomeEvent["outcome"], attempt: number, time: number, error?: unknown): void {
+  private emit(
+    outcome: API.CallOutcomeEvent["outcome"],
+    attempt: number,
+    time: number,
+    args: ReadonlyArray<unknown>,
+    latency?: number,
+    error: unknown = NoError
+  ): void {
     if (this.outcomeListeners === undefined || this.outcomeListeners.size === 0) return
-    notify(
-      this.outcomeListeners,
-      error === undefined
-        ? { circuit: this.name, outcome, attempt, time }
-        : { circuit: this.name, outcome, attempt, time, error }
-    )
+    const event: { -readonly [K in keyof API.CallOutcomeEvent]: API.CallOutcomeEvent[K] } = {
+      circuit: this.name,
+      outcome,
+      attempt,
+      time,
+      args
+    }
+    if (latency !== undefined) event.latency = latency
+    if (error !== NoError) event.error = error
+    notify(this.outcomeListeners, event)
   }
 
   /** The state now, with the passage of time applied. */
@@ -304,11 +321,11 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
 
   // --- execution -----------------------------------------------------------------
 
-  execute(...args: API.ExecuteArgs<Args>): Promise<R> {
+  execute(...args: Args): Promise<R> {
     return this.call(args, undefined)
   }
 
-  executeWith(options: API.ExecuteOptions, ...args: API.ExecuteArgs<Args>): Promise<R> {
+  executeWith(options: API.ExecuteOptions, ...args: Args): Promise<R> {
     const signal = options?.signal
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       return Promise.reject(
@@ -325,7 +342,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   private call(args: ReadonlyArray<unknown>, signal: AbortSignal | undefined): Promise<R> {
     if (this.disposal.signal.aborted) return Promise.reject(this.disposal.signal.reason)
     if (signal?.aborted) return Promise.reject(signal.reason)
-    const call: Call = { args, signal, started: now(), scheduleState: NOT_BUILT }
+    const started = now()
+    const call: Call = { args, signal, started, attemptStarted: started, last: undefined, scheduleState: NOT_BUILT }
     return this.attempt(call, 1, NoError)
   }
 
@@ -402,23 +420,30 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     admittedAt: number
   ): Promise<R> {
     if (decision._tag === "Reject") {
-      if (lastError !== NoError) {
-        // The circuit opened while this call was retrying: it ends with the service's last error.
-        this.recorder?.failure(admittedAt - call.started, lastError instanceof CircuitTimeoutError)
-        return Promise.reject(lastError)
-      }
-      this.recorder?.rejected()
-      this.emit("rejected", attempt, admittedAt)
+      CallPolicy.record(this.recorder, CallPolicy.onRejected(call.last), admittedAt - call.started)
+      // The circuit opened while this call was retrying: it ends with the service's last error.
+      if (lastError !== NoError) return Promise.reject(lastError)
+      this.emit("rejected", attempt, admittedAt, call.args)
       return rejectSoon(openError(this.name, decision.retryAfter))
     }
     const ticket: CircuitBreakerState.Ticket = {
       generation: decision.generation,
       trial: decision._tag === "AdmitTrial"
     }
+    call.attemptStarted = admittedAt
     const ctx = new AttemptContext(attempt, call.signal, this.disposal.signal)
+    // Called as a plain function: `this` inside it is undefined, never the breaker.
+    const fn = this.fn
+    const args = call.args
     let result: unknown
     try {
-      result = call.args.length === 0 ? this.fn(ctx) : this.fn(...call.args, ctx)
+      result = this.passContext
+        ? args.length === 0
+          ? fn(ctx)
+          : fn(...args, ctx)
+        : args.length === 0
+          ? fn()
+          : fn(...args)
     } catch (error) {
       return this.failed(call, ticket, ctx, error)
     }
@@ -452,9 +477,11 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   /** @internal */
   succeeded(call: Call, ticket: CircuitBreakerState.Ticket, attempt: number, value: unknown): R {
     const end = now()
-    this.record("Succeeded", ticket, end)
-    this.recorder?.success(end - call.started)
-    this.emit("success", attempt, end)
+    const latency = end - call.attemptStarted
+    const outcome = CallPolicy.succeeded(this.callPolicy, value, latency, call.args)
+    this.record(outcome.event, ticket, end)
+    CallPolicy.record(this.recorder, CallPolicy.ending(outcome), end - call.started)
+    if (outcome.report !== undefined) this.emit(outcome.report, attempt, end, call.args, latency)
     return value as R
   }
 
@@ -479,24 +506,22 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   ): Promise<R> {
     const end = now()
     const attempt = ctx.attempt
-    if ((call.signal?.aborted && error === call.signal.reason) || this.disposal.signal.aborted) {
-      // Cancelled by the caller or by dispose(): neither a success nor a failure.
-      this.record("Interrupted", ticket, end)
-      return Promise.reject(error)
-    }
-    if (!ctx.timedOut && !this.isFailure(error)) {
-      // An error the options do not count as a failure: the service answered.
-      this.record("Succeeded", ticket, end)
-      this.recorder?.failure(end - call.started, false)
-      this.emit("failure", attempt, end, error)
-      return Promise.reject(error)
-    }
-    this.recorder?.failedAttempt(error, end, attempt)
-    this.emit(ctx.timedOut ? "timeout" : "failure", attempt, end, error)
-    const state = this.record(ctx.timedOut ? "TimedOut" : "Failed", ticket, end, error)
-    const delay = state._tag === "Open" ? undefined : this.nextDelay(end, error, call.scheduleState)
+    const latency = end - call.attemptStarted
+    const outcome =
+      call.signal?.aborted || this.disposal.signal.aborted
+        ? // Cancelled by the caller or by dispose(), whatever fn did meanwhile: neither a success nor a failure.
+          CallPolicy.cancelled
+        : ctx.timedOut
+          ? CallPolicy.timedOut(this.callPolicy, latency)
+          : CallPolicy.failed(this.callPolicy, error, latency, call.args)
+    if (outcome.verdict === "failure") this.recorder?.failedAttempt(error, end, attempt)
+    if (outcome.report !== undefined) this.emit(outcome.report, attempt, end, call.args, latency, error)
+    const state = this.record(outcome.event, ticket, end, outcome.verdict === "failure" ? error : undefined)
+    call.last = outcome
+    if (outcome.invalid !== undefined) return Promise.reject(outcome.invalid)
+    const delay = CallPolicy.isFinal(outcome, state) ? undefined : this.nextDelay(end, error, call.scheduleState)
     if (delay === undefined) {
-      this.recorder?.failure(end - call.started, ctx.timedOut)
+      CallPolicy.record(this.recorder, CallPolicy.ending(outcome), end - call.started)
       return Promise.reject(error)
     }
     call.scheduleState = delay.state
@@ -504,7 +529,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
       new RetryWait(this.deadlines(), call.signal, this.disposal.signal, resolve, reject).start(end + delay.millis)
     ).then(() => {
       this.recorder?.retry()
-      this.emit("retry", attempt + 1, now())
+      this.emit("retry", attempt + 1, now(), call.args)
       return this.attempt(call, attempt + 1, error)
     })
   }
@@ -662,6 +687,10 @@ interface Call {
   readonly args: ReadonlyArray<unknown>
   readonly signal: AbortSignal | undefined
   readonly started: number
+  /** When its current attempt began. */
+  attemptStarted: number
+  /** How its last attempt counted, once one ended. */
+  last: CallPolicy.Outcome | undefined
   scheduleState: unknown
 }
 
@@ -693,16 +722,39 @@ const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
     throw Cause.squash(exit.cause)
   })
 
-/** Takes the Promise API's own `redis` option out of the options the core validates. */
-const splitRedisOption = (options: unknown): readonly [unknown, API.Options["redis"]] => {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, undefined]
+/** The Promise API's own options, which the core does not know. */
+interface PromiseOnly {
+  readonly redis: API.Options["redis"]
+  readonly passContext: unknown
+}
+
+/** Takes the Promise API's own options (`redis`, `passContext`) out of the options the core validates. */
+const splitPromiseOptions = (options: unknown): readonly [unknown, PromiseOnly] => {
+  const none: PromiseOnly = { redis: undefined, passContext: undefined }
+  if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, none]
   try {
-    if (!Object.hasOwn(options, "redis")) return [options, undefined]
-    const { redis, ...rest } = options as API.Options
-    return [rest, redis]
+    if (!Object.hasOwn(options, "redis") && !Object.hasOwn(options, "passContext")) return [options, none]
+    const { redis, passContext, ...rest } = options as API.Options & { readonly passContext?: unknown }
+    return [rest, { redis, passContext }]
   } catch {
     // A hostile object: the core's validation reports it.
-    return [options, undefined]
+    return [options, none]
+  }
+}
+
+/** An unnamed in-memory breaker is named after its function, as opossum does (else the core generates a name). */
+const withDefaultName = (options: unknown, fn: { readonly name: string }): unknown => {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    return options === undefined && fn.name !== "" ? { name: fn.name } : options
+  }
+  try {
+    const o = options as API.Options
+    if (o.name !== undefined || o.serviceId !== undefined || o.distributedTracking === true || fn.name === "") {
+      return options
+    }
+    return { ...o, name: fn.name }
+  } catch {
+    return options
   }
 }
 
@@ -732,14 +784,17 @@ const toDistributedState = (
 
 /** @internal */
 export const create = <Args extends ReadonlyArray<unknown>, R>(
-  fn: (...args: Args) => R | PromiseLike<R>,
+  fn: (...args: ReadonlyArray<any>) => R | PromiseLike<R>,
   options?: API.Options
 ): API.AdvancedCircuitBreaker<Args, Awaited<R>> => {
   if (typeof fn !== "function") {
     throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
   }
-  const [coreOptions, redis] = splitRedisOption(options)
-  const resolved = CircuitBreakerOptions.resolve(coreOptions)
+  const [coreOptions, { passContext, redis }] = splitPromiseOptions(options)
+  if (passContext !== undefined && typeof passContext !== "boolean") {
+    throw new CircuitBreakerConfigError({ option: "passContext", value: passContext, reason: "must be true or false" })
+  }
+  const resolved = CircuitBreakerOptions.resolve(withDefaultName(coreOptions, fn))
   if (Either.isLeft(resolved)) throw resolved.left
   if (redis !== undefined && !resolved.right.distributedTracking) {
     throw new CircuitBreakerConfigError({
@@ -749,5 +804,10 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
     })
   }
   const target = resolved.right.distributedTracking ? resolveTarget(redis) : undefined
-  return new Breaker<Args, Awaited<R>>(fn as (...args: ReadonlyArray<unknown>) => unknown, resolved.right, target)
+  return new Breaker<Args, Awaited<R>>(
+    fn as (...args: ReadonlyArray<unknown>) => unknown,
+    resolved.right,
+    target,
+    passContext === true
+  )
 }

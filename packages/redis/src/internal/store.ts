@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { CircuitBreaker, type CircuitBreakerState, CircuitStoreError } from "@circuit-breaker/core"
+import { type CircuitBreakerState, CircuitStoreError } from "@circuit-breaker/core"
+import { clockNow } from "@circuit-breaker/core/internal"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import { Clock as ClockTag } from "effect/Clock"
@@ -149,9 +150,9 @@ export const make = (
     const runtime = yield* Effect.runtime<never>()
     const clock: Clock.Clock = yield* Effect.clock
     /** The breakers' clock (the one in context when the store was made): the times in states are on it. */
-    const localNow = () => CircuitBreaker.clockNow(clock)
+    const localNow = () => clockNow(clock)
     /** The host's clock: the same as `localNow` in production, but real time under a test clock. */
-    const hostNow = () => CircuitBreaker.clockNow(liveClock)
+    const hostNow = () => clockNow(liveClock)
 
     const hardened: RedisOptions = {
       // A command never waits for a connection: it fails at once, and the breaker decides locally.
