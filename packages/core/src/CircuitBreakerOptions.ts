@@ -28,7 +28,7 @@ export const resolve: (input: unknown) => Either.Either<CircuitBreaker.Resolved,
  * @since 0.1.0
  * @category constructors
  */
-export const policyOf: (options: CircuitBreaker.Resolved) => Policy<number> = internal.policyOf
+export const policyOf: (options: CircuitBreaker.Resolved) => Policy<any> = internal.policyOf
 
 /**
  * The retry Schedule that resolved options describe (fed with each attempt's error), or

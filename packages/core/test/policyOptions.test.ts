@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Either, Schedule } from "effect"
 import { CircuitBreakerConfigError } from "../src/CircuitBreakerError.js"
-import { type PolicyOptions, resolvePolicyOptions, tripRuleOf } from "../src/internal/policyOptions.js"
+import { fallbackOf, type PolicyOptions, resolvePolicyOptions, tripRuleOf } from "../src/internal/policyOptions.js"
 
 const RESET = 30_000
 
@@ -47,7 +47,6 @@ const invalid: ReadonlyArray<readonly [string, Record<string, unknown>, string, 
   ["maxConcurrent of 0", { maxConcurrent: 0 }, "maxConcurrent", "1 or more"],
   ["a negative maxQueue", { maxConcurrent: 1, maxQueue: -1 }, "maxQueue", "0 or more"],
   ["a queueTimeout of 0", { maxConcurrent: 1, queueTimeout: 0 }, "queueTimeout", "positive"],
-  ["a non-function fallback", { fallback: "default value" }, "fallback", "must be a function"],
   ["a non-function isResultFailure", { isResultFailure: true }, "isResultFailure", "must be a function"],
   ["a non-function retryAfterFromError", { retryAfterFromError: 5 }, "retryAfterFromError", "must be a function"],
   ["a maxWaitInHalfOpen of 0", { maxWaitInHalfOpen: 0 }, "maxWaitInHalfOpen", "positive"],
@@ -89,6 +88,20 @@ describe("policy option validation", () => {
     })
   }
 
+  it("a non-function fallback: a CircuitBreakerConfigError naming fallback", () => {
+    const error = Either.getLeft(fallbackOf("default value"))
+    expect(error._tag === "Some" ? error.value.option : undefined).toBe("fallback")
+    expect(Either.isRight(fallbackOf(() => 1))).toBe(true)
+    expect(Either.isRight(fallbackOf(undefined))).toBe(true)
+  })
+
+  it("consecutive failures count without a window, or with failureThreshold given", () => {
+    expect(resolved({}).consecutiveFailures).toBe(true)
+    expect(resolved({ failureRateThreshold: 50 }).consecutiveFailures).toBe(false)
+    expect(resolved({ failureRateThreshold: 50, failureThreshold: 5 }).consecutiveFailures).toBe(true)
+    expect(resolved({ maxConcurrent: 2 }).consecutiveFailures).toBe(true)
+  })
+
   it("no policy option: no window, no bulkhead, nothing else", () => {
     expect(resolved({})).toEqual({
       window: undefined,
@@ -97,7 +110,7 @@ describe("policy option validation", () => {
       retryAfterFromError: undefined,
       maxWaitInHalfOpen: undefined,
       bulkhead: undefined,
-      fallback: undefined
+      consecutiveFailures: true
     })
   })
 

@@ -40,8 +40,8 @@ const liveClock = Context.get(DefaultServices.liveServices, ClockTag)
 const timeOrigin = performance.timeOrigin
 const liveNow = (): number => timeOrigin + performance.now()
 
-type Policy = State.Policy<number>
-type CircuitState = State.CircuitState<number>
+type Policy = State.Policy<any>
+type CircuitState = State.CircuitState<unknown>
 
 /** The outcome of one modify: what the caller needs, plus the change it caused, if any. */
 class Applied<A> {
@@ -260,28 +260,30 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     )
   }
 
-  /** Records an attempt's outcome. */
+  /** Records an attempt's outcome: how long it took (for slow calls) and a `Retry-After` the service gave. */
   private record(
     tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
     ticket: Admission,
     now: number,
-    cause?: unknown
+    cause?: unknown,
+    durationMs?: number,
+    retryAfter?: number
   ): Announced {
     const generation = ticket.generation
     const trial = ticket._tag === "AdmitTrial"
     const store = this.store
-    if (store.unsafeGet !== undefined) {
-      // Most outcomes change nothing (a success with no failures counted): no modify then.
-      const current = store.unsafeGet(this.name, this.initialState) as CircuitState
-      if (
-        tag === "Succeeded" && !trial && current._tag === "Closed"
-          ? succeededLeavesClosed(this.policy, current, generation, now)
-          : State.transition(this.policy, current, { _tag: tag, now, generation, trial }) === current
-      ) {
-        return this.observed(current, cause)
-      }
+    const closedSuccess = tag === "Succeeded" && !trial
+    // Most outcomes change nothing (a success with no failures counted): no event, no modify then.
+    const current = store.unsafeGet?.(this.name, this.initialState) as CircuitState | undefined
+    const onClosed = closedSuccess && current?._tag === "Closed"
+    if (onClosed && succeededLeavesClosed(this.policy, current!, generation, now)) return this.observed(current!, cause)
+    const event: State.CircuitEvent =
+      tag === "Failed"
+        ? { _tag: tag, now, generation, trial, durationMs, retryAfter }
+        : { _tag: tag, now, generation, trial, durationMs }
+    if (current !== undefined && !onClosed && State.transition(this.policy, current, event) === current) {
+      return this.observed(current, cause)
     }
-    const event: State.CircuitEvent = { _tag: tag, now, generation, trial }
     const applied = this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause)
     return applied instanceof Applied ? undefined : Effect.map(applied, (a) => a.state)
   }
@@ -650,7 +652,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     const outcome = callPolicy.succeeded(this.callPolicy, value, latency, NO_ARGS)
     if (this.eventSubscribers > 0) this.emitOutcome(outcome, attempt, latency, undefined)
     callPolicy.record(this.recorder, callPolicy.ending(outcome), now - call.started)
-    const announced = this.record(outcome.event, ticket, now)
+    const announced = this.record(outcome.event, ticket, now, undefined, latency)
     return announced === undefined ? Effect.succeed(value) : Effect.as(announced, value)
   }
 
@@ -673,7 +675,9 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     }
     if (Cause.isInterruptedOnly(cause) || (Cause.isInterrupted(cause) && callerInterrupted(call.fiber))) {
       // Cancelled by the caller, whatever the effect did meanwhile: neither a success nor a failure.
-      return this.afterRecord(this.record("Interrupted", ticket, now), () => Effect.failCause(cause))
+      return this.afterRecord(this.record("Interrupted", ticket, now, undefined, duration), () =>
+        Effect.failCause(cause)
+      )
     }
     const failure = Cause.failureOption(cause)
     const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
@@ -695,7 +699,14 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     const { attempt, now } = at
     if (outcome.verdict === "failure") this.recorder?.failedAttempt(error, now, attempt)
     if (this.eventSubscribers > 0) this.emitOutcome(outcome, attempt, now - call.attemptStarted, error)
-    const recorded = this.record(outcome.event, ticket, now, outcome.verdict === "failure" ? error : undefined)
+    const recorded = this.record(
+      outcome.event,
+      ticket,
+      now,
+      outcome.verdict === "failure" ? error : undefined,
+      now - call.attemptStarted,
+      callPolicy.retryAfter(this.callPolicy, outcome, error)
+    )
     if (outcome.invalid !== undefined) {
       // isFailure answered something else than true, false or "ignore": a bug in the options.
       return this.afterRecord(recorded, () => Effect.die(outcome.invalid))

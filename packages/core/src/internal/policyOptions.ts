@@ -1,7 +1,7 @@
 /**
  * The options of the policies beyond consecutive failures (sliding windows, slow calls, open
- * duration, bulkhead, result classification, fallback): checked and resolved in one place that
- * `options.ts` calls, each failure a `CircuitBreakerConfigError` naming the option.
+ * duration, bulkhead, result classification; the Promise API's fallback): checked and resolved
+ * in one place that `options.ts` calls, each failure a `CircuitBreakerConfigError` naming the option.
  */
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -29,8 +29,7 @@ export const policyOptionNames = [
   "maxWaitInHalfOpen",
   "maxConcurrent",
   "maxQueue",
-  "queueTimeout",
-  "fallback"
+  "queueTimeout"
 ] as const
 
 /** The options that configure the sliding window: any of them turns it on. */
@@ -60,7 +59,8 @@ export interface PolicyOptions {
   /** Milliseconds. */
   readonly maxWaitInHalfOpen: number | undefined
   readonly bulkhead: BulkheadPolicy | undefined
-  readonly fallback: ((error: unknown, ...args: ReadonlyArray<unknown>) => unknown) | undefined
+  /** Whether consecutive failures trip the circuit: without a window, or with `failureThreshold` given. */
+  readonly consecutiveFailures: boolean
 }
 
 /** Resilience4j's defaults. */
@@ -230,6 +230,17 @@ const bulkheadOf = (input: Record<string, unknown>): BulkheadPolicy | undefined 
   return { maxConcurrent, maxQueue: maxQueue ?? 0, queueTimeout }
 }
 
+/** The Promise API's `fallback(error, ...args)`: a function, or absent. */
+export const fallbackOf = (
+  value: unknown
+): Either.Either<
+  ((error: unknown, ...args: ReadonlyArray<unknown>) => unknown) | undefined,
+  CircuitBreakerConfigError
+> =>
+  value === undefined || typeof value === "function"
+    ? Either.right(value as ((error: unknown, ...args: ReadonlyArray<unknown>) => unknown) | undefined)
+    : Either.left(new CircuitBreakerConfigError({ option: "fallback", value, reason: "must be a function" }))
+
 /**
  * Checks and resolves the policy options of `input` (every option already read once, as
  * `options.ts` does). `resetTimeout` (ms) is the resolved base open duration.
@@ -246,7 +257,8 @@ export const resolvePolicyOptions = (
       retryAfterFromError: fn("retryAfterFromError", input.retryAfterFromError),
       maxWaitInHalfOpen: millis("maxWaitInHalfOpen", input.maxWaitInHalfOpen, false),
       bulkhead: bulkheadOf(input),
-      fallback: fn("fallback", input.fallback)
+      consecutiveFailures:
+        input.failureThreshold !== undefined || !windowOptionNames.some((name) => input[name] !== undefined)
     })
   } catch (error) {
     if (error instanceof Invalid) return Either.left(error.error)
@@ -268,9 +280,10 @@ const rules = new Map<string, TripRule.TripRule<any>>()
  */
 export const tripRuleOf = (
   failureThreshold: number,
-  failureThresholdGiven: boolean,
+  consecutiveFailures: boolean,
   window: WindowPolicy | undefined
 ): TripRule.TripRule<any> => {
+  const failureThresholdGiven = consecutiveFailures
   const key = JSON.stringify([window === undefined || failureThresholdGiven ? failureThreshold : 0, window])
   let rule = rules.get(key)
   if (rule === undefined) {

@@ -26,7 +26,7 @@ import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitBreakerDisposedError, CircuitOpenError, CircuitTimeoutError } from "../errors.js"
 import { type Connection, connect, type RedisTarget, resolveTarget } from "./distributed.js"
 
-type CircuitState = CircuitBreakerState.CircuitState<number>
+type CircuitState = CircuitBreakerState.CircuitState<unknown>
 
 const stateNames = { Closed: "CLOSED", Open: "OPEN", HalfOpen: "HALF_OPEN" } as const satisfies Record<
   CircuitState["_tag"],
@@ -113,7 +113,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
    * another process is announced here too).
    */
   private lastKnown: CircuitState
-  private readonly policy: CircuitBreakerState.Policy<number>
+  private readonly policy: CircuitBreakerState.Policy<any>
   private readonly initialState: CircuitState
   private readonly recorder: Recorder | undefined
   private readonly options: CircuitBreaker.CircuitBreaker.Resolved
@@ -198,18 +198,19 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     return next
   }
 
+  /** Records an attempt's outcome: how long it took (for slow calls) and a `Retry-After` the service gave. */
   private record(
     tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
     ticket: CircuitBreakerState.Ticket,
     time: number,
-    cause?: unknown
+    cause?: unknown,
+    durationMs?: number,
+    retryAfter?: number
   ): CircuitState {
-    const event: CircuitBreakerState.CircuitEvent = {
-      _tag: tag,
-      now: time,
-      generation: ticket.generation,
-      trial: ticket.trial
-    }
+    const event: CircuitBreakerState.CircuitEvent =
+      tag === "Failed"
+        ? { _tag: tag, now: time, generation: ticket.generation, trial: ticket.trial, durationMs, retryAfter }
+        : { _tag: tag, now: time, generation: ticket.generation, trial: ticket.trial, durationMs }
     const store = this.store
     if (store === undefined) {
       return this.observeState(CircuitBreakerState.transition(this.policy, this.lastKnown, event), cause)
@@ -479,7 +480,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     const end = now()
     const latency = end - call.attemptStarted
     const outcome = CallPolicy.succeeded(this.callPolicy, value, latency, call.args)
-    this.record(outcome.event, ticket, end)
+    this.record(outcome.event, ticket, end, undefined, latency)
     CallPolicy.record(this.recorder, CallPolicy.ending(outcome), end - call.started)
     if (outcome.report !== undefined) this.emit(outcome.report, attempt, end, call.args, latency)
     return value as R
@@ -516,7 +517,14 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
           : CallPolicy.failed(this.callPolicy, error, latency, call.args)
     if (outcome.verdict === "failure") this.recorder?.failedAttempt(error, end, attempt)
     if (outcome.report !== undefined) this.emit(outcome.report, attempt, end, call.args, latency, error)
-    const state = this.record(outcome.event, ticket, end, outcome.verdict === "failure" ? error : undefined)
+    const state = this.record(
+      outcome.event,
+      ticket,
+      end,
+      outcome.verdict === "failure" ? error : undefined,
+      latency,
+      CallPolicy.retryAfter(this.callPolicy, outcome, error)
+    )
     call.last = outcome
     if (outcome.invalid !== undefined) return Promise.reject(outcome.invalid)
     const delay = CallPolicy.isFinal(outcome, state) ? undefined : this.nextDelay(end, error, call.scheduleState)
