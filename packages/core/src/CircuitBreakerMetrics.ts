@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
+import type { Mode } from "./CircuitBreakerState.js"
 import { effectMetricKeys as keys } from "./internal/metricKeys.js"
 import * as internal from "./internal/metricsRecorder.js"
 
@@ -61,6 +62,18 @@ export interface LatencySummary {
 export interface CircuitMetrics extends MetricsTotals {
   readonly name: string
   readonly state: StateName
+  /** Percent of the sliding window's calls that failed; -1 below `minimumNumberOfCalls`, or without a window. */
+  readonly failureRate: number
+  /** Percent of the sliding window's calls that were slow; -1 below `minimumNumberOfCalls`, or without a window. */
+  readonly slowCallRate: number
+  /** Attempts slower than `slowCallDurationThreshold`, since the breaker was made. */
+  readonly slowCalls: number
+  /** Calls the bulkhead turned away (not in `totalCalls`: the service was not called). */
+  readonly bulkheadRejections: number
+  /** Calls the fallback answered (Promise API). */
+  readonly fallbackCalls: number
+  /** The circuit's mode (`"normal"` unless `setMode` changed it). */
+  readonly mode: Mode
   readonly latency: LatencySummary
   readonly lastFailures: ReadonlyArray<FailureContext>
 }
@@ -98,6 +111,12 @@ export const empty = (name: string, state: StateName): CircuitMetrics => ({
   timeoutCalls: 0,
   ignoredCalls: 0,
   retries: 0,
+  failureRate: -1,
+  slowCallRate: -1,
+  slowCalls: 0,
+  bulkheadRejections: 0,
+  fallbackCalls: 0,
+  mode: "normal",
   latency: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
   lastFailures: []
 })

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-export { CircuitBreakerConfigError } from "@circuit-breaker/core"
+export { BulkheadRejectedError, CircuitBreakerConfigError } from "@circuit-breaker/core"
 
 /**
  * The circuit rejected the call: `fn` was not called. `retryAfter` is in milliseconds.

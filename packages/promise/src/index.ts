@@ -12,6 +12,7 @@ export {
   type ExecuteArgs,
   type ExecuteOptions,
   type FailureContext,
+  type Mode,
   type Options,
   type StateChangeEvent
 } from "./AdvancedCircuitBreaker.js"
@@ -21,6 +22,7 @@ export {
   createCircuitBreakerManager
 } from "./CircuitBreakerManager.js"
 export {
+  BulkheadRejectedError,
   CircuitBreakerConfigError,
   CircuitBreakerDisposedError,
   CircuitOpenError,

@@ -27,12 +27,13 @@ export const validate = (options: API.Options): Either.Either<BulkheadPolicy, Ci
 }
 
 /** @internal */
-export const fromPolicy = (name: string, policy: BulkheadPolicy): API.Bulkhead => {
+export const fromPolicy = (name: string, policy: BulkheadPolicy, onRejected?: () => void): API.Bulkhead => {
   const { maxConcurrent, maxQueue } = policy
   const slots = new BulkheadSlots(maxConcurrent, maxQueue)
   const queueTimeout = policy.queueTimeout === undefined ? undefined : Duration.millis(policy.queueTimeout)
   const rejected = (reason: "Full" | "QueueTimeout") => {
     slots.rejections++
+    onRejected?.()
     return new BulkheadRejectedError({ circuit: name, reason, maxConcurrent, maxQueue })
   }
   const release = Effect.sync(() => slots.release())

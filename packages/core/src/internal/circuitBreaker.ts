@@ -18,19 +18,28 @@ import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import type { Bulkhead } from "../Bulkhead.js"
 import type * as CP from "../CallPolicy.js"
 import type * as CB from "../CircuitBreaker.js"
-import { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from "../CircuitBreakerError.js"
+import {
+  type BulkheadRejectedError,
+  CircuitBreakerConfigError,
+  CircuitOpenError,
+  CircuitTimeoutError
+} from "../CircuitBreakerError.js"
 import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
 import * as Metrics from "../CircuitBreakerMetrics.js"
 import * as State from "../CircuitBreakerState.js"
 import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { Deadline, Deadlines } from "../Deadlines.js"
+import * as bulkheads from "./bulkhead.js"
 import * as callPolicy from "./callPolicy.js"
 import { succeededLeavesClosed } from "./circuitBreakerState.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
-import { MetricsRecorder } from "./metricsRecorder.js"
+import { countOutcome, liveMetrics } from "./liveMetrics.js"
+import { type LiveMetrics, MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
+import { invalidMode } from "./policyOptions.js"
 
 /** @internal */
 export const TypeId: CB.TypeId = Symbol.for("@circuit-breaker/core/CircuitBreaker") as CB.TypeId
@@ -149,6 +158,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   private lastKnown: CircuitState
   private deadlineList: Deadlines | undefined = undefined
   private scheduleMemo: Schedule.Schedule<unknown, unknown> | undefined | typeof NOT_BUILT = NOT_BUILT
+  /** With `maxConcurrent`: every call takes a slot for its whole run, retries included. */
+  private readonly bulkhead: Bulkhead | undefined
+  /** With a slow-call rule: an attempt longer than this is slow. */
+  private readonly slowMs: number | undefined
 
   constructor(
     readonly options: CB.CircuitBreaker.Resolved,
@@ -162,6 +175,10 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     this.lastKnown = this.initialState
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.callPolicy = callPolicy.fromOptions(options)
+    this.slowMs = options.policies.window?.thresholds.slowCallDurationThreshold
+    const bulkhead = options.policies.bulkhead
+    this.bulkhead =
+      bulkhead === undefined ? undefined : bulkheads.fromPolicy(this.name, bulkhead, () => recorder?.bulkheadRejected())
   }
 
   // --- state ---------------------------------------------------------------------
@@ -260,8 +277,22 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     )
   }
 
-  /** Records an attempt's outcome: how long it took (for slow calls) and a `Retry-After` the service gave. */
+  /** Records an attempt's outcome, then counts a slow call and the window's rates. */
   private record(
+    tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
+    ticket: Admission,
+    now: number,
+    cause?: unknown,
+    durationMs?: number,
+    retryAfter?: number
+  ): Announced {
+    const announced = this.recordState(tag, ticket, now, cause, durationMs, retryAfter)
+    if (tag !== "Interrupted") countOutcome(this.counting, this.policy, this.lastKnown, durationMs, this.slowMs)
+    return announced
+  }
+
+  /** Records an attempt's outcome: how long it took (for slow calls) and a `Retry-After` the service gave. */
+  private recordState(
     tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
     ticket: Admission,
     now: number,
@@ -309,17 +340,34 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     })
   }
 
+  /** The recorder, unless the circuit is `disabled` (which records nothing). */
+  private get counting(): MetricsRecorder | undefined {
+    return this.lastKnown.mode === "disabled" ? undefined : this.recorder
+  }
+
+  setMode(mode: State.Mode): Effect.Effect<void, CircuitBreakerConfigError> {
+    const invalid = invalidMode(mode)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    return Effect.asVoid(this.update((now) => ({ _tag: "ModeChanged", now, mode })))
+  }
+
+  get mode(): Effect.Effect<State.Mode> {
+    return Effect.map(this.state, State.modeOf)
+  }
+
   get state(): Effect.Effect<CircuitState> {
     return this.update((now) => ({ _tag: "Elapsed", now }))
   }
 
   get metrics(): Effect.Effect<CircuitMetrics> {
-    return Effect.map(this.state, (state) => this.snapshot(state._tag))
+    return Effect.clockWith((clock) =>
+      Effect.map(this.state, (state) => this.snapshot(state._tag, liveMetrics(this.policy, state, clockNow(clock))))
+    )
   }
 
   /** @internal */
-  snapshot(state: StateName): CircuitMetrics {
-    return this.recorder?.snapshot(state) ?? Metrics.empty(this.name, state)
+  snapshot(state: StateName, live?: LiveMetrics): CircuitMetrics {
+    return this.recorder?.snapshot(state, live) ?? { ...Metrics.empty(this.name, state), ...live }
   }
 
   get reset(): Effect.Effect<void> {
@@ -365,7 +413,22 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
 
   // --- execution -----------------------------------------------------------------
 
-  execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
+  execute<A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError, R> {
+    const bulkhead = this.bulkhead
+    if (bulkhead === undefined) return this.executeCall(effect)
+    // A call the circuit rejects anyway is rejected by the circuit, and takes no slot.
+    return Effect.clockWith((clock) =>
+      this.lastKnown._tag === "Closed" || State.decide(this.policy, this.lastKnown, clockNow(clock))._tag !== "Reject"
+        ? bulkhead.run(this.executeCall(effect))
+        : this.executeCall(effect)
+    )
+  }
+
+  private executeCall<A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     return Effect.withFiberRuntime((fiber, status) => {
       const clock = clockOf(fiber.currentDefaultServices)
       const call: Call<A, E, R> = {
@@ -642,7 +705,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   /** Counted once admitted: a retry the open circuit refuses never ran. */
   private countRetry(call: Call<any, any, any>, attempt: number): void {
     call.attemptStarted = clockNow(call.clock)
-    this.recorder?.retry()
+    this.counting?.retry()
     if (this.eventSubscribers > 0) this.emit({ _tag: "Retry", circuit: this.name, attempt })
   }
 
@@ -651,7 +714,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     const latency = now - call.attemptStarted
     const outcome = callPolicy.succeeded(this.callPolicy, value, latency, NO_ARGS)
     if (this.eventSubscribers > 0) this.emitOutcome(outcome, attempt, latency, undefined)
-    callPolicy.record(this.recorder, callPolicy.ending(outcome), now - call.started)
+    callPolicy.record(this.counting, callPolicy.ending(outcome), now - call.started)
     const announced = this.record(outcome.event, ticket, now, undefined, latency)
     return announced === undefined ? Effect.succeed(value) : Effect.as(announced, value)
   }
@@ -697,7 +760,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     at: { readonly now: number; readonly attempt: number }
   ): Effect.Effect<FailedAttempt<E | CircuitTimeoutError>, E> {
     const { attempt, now } = at
-    if (outcome.verdict === "failure") this.recorder?.failedAttempt(error, now, attempt)
+    if (outcome.verdict === "failure") this.counting?.failedAttempt(error, now, attempt)
     if (this.eventSubscribers > 0) this.emitOutcome(outcome, attempt, now - call.attemptStarted, error)
     const recorded = this.record(
       outcome.event,
@@ -723,7 +786,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
 
   /** The metric update of a call that ends. */
   private endCall(call: Call<any, any, any>, ending: CP.Ending): void {
-    callPolicy.record(this.recorder, ending, this.elapsed(call))
+    callPolicy.record(this.counting, ending, this.elapsed(call))
   }
 
   /** Call sites check `eventSubscribers` first. */
@@ -911,11 +974,13 @@ export const make = (
 export const withCircuitBreaker = dual<
   (
     breaker: CB.CircuitBreaker
-  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>,
+  ) => <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError, R>,
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     breaker: CB.CircuitBreaker
-  ) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
+  ) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError, R>
 >(2, (self, breaker) => breaker.execute(self))
 
 /** @internal */

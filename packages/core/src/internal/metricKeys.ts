@@ -19,6 +19,19 @@ export const effectMetricKeys = {
   }),
   timeouts: MetricKey.counter("circuit_breaker_timeouts_total", { description: "Calls whose last attempt timed out" }),
   retries: MetricKey.counter("circuit_breaker_retries_total", { description: "Attempts after the first" }),
+  bulkheadRejections: MetricKey.counter("circuit_breaker_bulkhead_rejections_total", {
+    description: "Calls the bulkhead turned away (maxConcurrent running, maxQueue waiting, or queueTimeout passed)"
+  }),
+  fallbacks: MetricKey.counter("circuit_breaker_fallback_calls_total", { description: "Calls the fallback answered" }),
+  slowCalls: MetricKey.counter("circuit_breaker_slow_calls_total", {
+    description: "Attempts slower than slowCallDurationThreshold"
+  }),
+  failureRate: MetricKey.gauge("circuit_breaker_failure_rate", {
+    description: "Percent of the sliding window's calls that failed; -1 below minimumNumberOfCalls"
+  }),
+  slowCallRate: MetricKey.gauge("circuit_breaker_slow_call_rate", {
+    description: "Percent of the sliding window's calls that were slow; -1 below minimumNumberOfCalls"
+  }),
   state: MetricKey.gauge("circuit_breaker_state", { description: "0 = Closed, 1 = Half-Open, 2 = Open" }),
   latency: MetricKey.histogram(
     "circuit_breaker_latency_ms",

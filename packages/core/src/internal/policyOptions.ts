@@ -10,6 +10,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { CircuitBreakerConfigError } from "../CircuitBreakerError.js"
+import type { Mode } from "../CircuitBreakerState.js"
 import * as TripRule from "../TripRule.js"
 import type { OpenBackoff } from "./openDuration.js"
 import { MAX_COUNT_WINDOW } from "./tripRules/countWindow.js"
@@ -229,6 +230,15 @@ const bulkheadOf = (input: Record<string, unknown>): BulkheadPolicy | undefined 
   }
   return { maxConcurrent, maxQueue: maxQueue ?? 0, queueTimeout }
 }
+
+/** The modes of `setMode`. */
+export const modes: ReadonlyArray<Mode> = ["normal", "forcedOpen", "forcedClosed", "disabled", "metricsOnly"]
+
+/** A `CircuitBreakerConfigError` naming `mode` for anything but a mode. */
+export const invalidMode = (mode: unknown): CircuitBreakerConfigError | undefined =>
+  (modes as ReadonlyArray<unknown>).includes(mode)
+    ? undefined
+    : new CircuitBreakerConfigError({ option: "mode", value: mode, reason: `must be one of ${modes.join(", ")}` })
 
 /** The Promise API's `fallback(error, ...args)`: a function, or absent. */
 export const fallbackOf = (

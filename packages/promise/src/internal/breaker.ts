@@ -1,4 +1,5 @@
 import {
+  BulkheadRejectedError,
   type CircuitBreaker,
   CircuitBreakerConfigError,
   CircuitBreakerError,
@@ -9,7 +10,9 @@ import {
 import {
   CallPolicy,
   CircuitBreakerOptions,
+  countOutcome,
   Deadlines,
+  liveMetrics,
   makeRecorder,
   type Recorder
 } from "@circuit-breaker/core/internal"
@@ -24,6 +27,7 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitBreakerDisposedError, CircuitOpenError, CircuitTimeoutError } from "../errors.js"
+import { PromiseBulkhead } from "./bulkhead.js"
 import { type Connection, connect, type RedisTarget, resolveTarget } from "./distributed.js"
 
 type CircuitState = CircuitBreakerState.CircuitState<unknown>
@@ -120,6 +124,10 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
   private scheduleMemo: Schedule.Schedule<unknown, unknown> | undefined | typeof NOT_BUILT = NOT_BUILT
   private readonly timeoutMillis: number
   private readonly callPolicy: CallPolicy.CallPolicy
+  private readonly bulkhead: PromiseBulkhead | undefined
+  private readonly fallback: Fallback | undefined
+  /** With a slow-call rule: an attempt longer than this is slow. */
+  private readonly slowMs: number | undefined
   private readonly disposal = new AbortController()
   /** Made for the first call: an idle breaker holds no list. */
   private deadlineList: Deadlines.Deadlines | undefined = undefined
@@ -130,7 +138,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     private readonly fn: (...args: ReadonlyArray<unknown>) => unknown,
     options: CircuitBreaker.CircuitBreaker.Resolved,
     target: RedisTarget | undefined,
-    private readonly passContext: boolean
+    private readonly passContext: boolean,
+    fallback: Fallback | undefined
   ) {
     this.name = options.name
     this.policy = CircuitBreakerOptions.policyOf(options)
@@ -141,6 +150,13 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     this.options = options
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.callPolicy = CallPolicy.fromOptions(options)
+    this.fallback = fallback
+    this.slowMs = options.policies.window?.thresholds.slowCallDurationThreshold
+    const bulkhead = options.policies.bulkhead
+    this.bulkhead =
+      bulkhead === undefined
+        ? undefined
+        : new PromiseBulkhead(this.name, bulkhead, () => this.recorder?.bulkheadRejected())
     this.lastKnown = this.initialState
     if (target !== undefined) {
       this.connection = connect(target)
@@ -207,6 +223,19 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     durationMs?: number,
     retryAfter?: number
   ): CircuitState {
+    const state = this.recordState(tag, ticket, time, cause, durationMs, retryAfter)
+    if (tag !== "Interrupted") countOutcome(this.counting, this.policy, state, durationMs, this.slowMs)
+    return state
+  }
+
+  private recordState(
+    tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
+    ticket: CircuitBreakerState.Ticket,
+    time: number,
+    cause: unknown,
+    durationMs: number | undefined,
+    retryAfter: number | undefined
+  ): CircuitState {
     const event: CircuitBreakerState.CircuitEvent =
       tag === "Failed"
         ? { _tag: tag, now: time, generation: ticket.generation, trial: ticket.trial, durationMs, retryAfter }
@@ -251,14 +280,38 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     return this.apply((s) => [undefined, CircuitBreakerState.advance(this.policy, s, t)])[1]
   }
 
+  /** The recorder, unless the circuit is `disabled` (which records nothing). */
+  private get counting(): Recorder | undefined {
+    return this.lastKnown.mode === "disabled" ? undefined : this.recorder
+  }
+
+  setMode(mode: API.Mode): Promise<void> {
+    const invalid = CircuitBreakerOptions.invalidMode(mode)
+    if (invalid !== undefined) return Promise.reject(invalid)
+    const t = now()
+    this.apply((s) => [
+      undefined,
+      CircuitBreakerState.transition(this.policy, s, { _tag: "ModeChanged", now: t, mode })
+    ])
+    return Promise.resolve()
+  }
+
+  getMode(): API.Mode {
+    return CircuitBreakerState.modeOf(this.current())
+  }
+
   getState(): API.CircuitStateName {
     return stateNames[this.current()._tag]
   }
 
   getMetrics(): API.CircuitMetrics {
-    const tag = this.current()._tag
-    const snapshot = this.recorder?.snapshot(tag) ?? CircuitBreakerMetrics.empty(this.name, tag)
-    return { ...snapshot, state: stateNames[tag] }
+    const state = this.current()
+    const live = liveMetrics(this.policy, state, now())
+    const snapshot = this.recorder?.snapshot(state._tag, live) ?? {
+      ...CircuitBreakerMetrics.empty(this.name, state._tag),
+      ...live
+    }
+    return { ...snapshot, state: stateNames[state._tag] }
   }
 
   reset(): Promise<void> {
@@ -345,7 +398,42 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     if (signal?.aborted) return Promise.reject(signal.reason)
     const started = now()
     const call: Call = { args, signal, started, attemptStarted: started, last: undefined, scheduleState: NOT_BUILT }
-    return this.attempt(call, 1, NoError)
+    const result =
+      this.bulkhead === undefined ? this.attempt(call, 1, NoError) : this.throughBulkhead(this.bulkhead, call)
+    const fallback = this.fallback
+    return fallback === undefined ? result : result.catch((error: unknown) => this.fallBack(fallback, call, error))
+  }
+
+  /**
+   * The call in a bulkhead slot, taken for its whole run (retries included), after waiting in
+   * the queue if need be. A call the circuit rejects anyway is rejected by it and takes no slot.
+   */
+  private throughBulkhead(bulkhead: PromiseBulkhead, call: Call): Promise<R> {
+    const state = this.lastKnown
+    if (state._tag !== "Closed" && CircuitBreakerState.decide(this.policy, state, call.started)._tag === "Reject") {
+      return this.attempt(call, 1, NoError)
+    }
+    const leave = () => bulkhead.leave()
+    if (bulkhead.tryEnter()) return this.attempt(call, 1, NoError).finally(leave)
+    return bulkhead.wait(call.signal ?? this.disposal.signal).then(() => {
+      call.started = call.attemptStarted = now()
+      return this.attempt(call, 1, NoError).finally(leave)
+    })
+  }
+
+  /**
+   * The fallback's answer for a call rejected (open circuit, bulkhead) or failed for good
+   * (after its retries, or a timeout); any other error (a cancellation, an error `isFailure`
+   * excludes or ignores) goes to the caller as it is.
+   */
+  private fallBack(fallback: Fallback, call: Call, error: unknown): Promise<R> {
+    const rejected = error instanceof CircuitOpenError || error instanceof BulkheadRejectedError
+    const failed = call.last !== undefined && call.last.verdict === "failure" && call.last.invalid === undefined
+    const cancelled = call.signal?.aborted === true || this.disposal.signal.aborted
+    if (cancelled || !(rejected || failed)) return Promise.reject(error)
+    this.counting?.fallback()
+    this.emit("fallback", 1, now(), call.args, undefined, error)
+    return new Promise<R>((resolve) => resolve(fallback(error, ...call.args) as R))
   }
 
   private attempt(call: Call, attempt: number, lastError: unknown): Promise<R> {
@@ -421,7 +509,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     admittedAt: number
   ): Promise<R> {
     if (decision._tag === "Reject") {
-      CallPolicy.record(this.recorder, CallPolicy.onRejected(call.last), admittedAt - call.started)
+      CallPolicy.record(this.counting, CallPolicy.onRejected(call.last), admittedAt - call.started)
       // The circuit opened while this call was retrying: it ends with the service's last error.
       if (lastError !== NoError) return Promise.reject(lastError)
       this.emit("rejected", attempt, admittedAt, call.args)
@@ -481,7 +569,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     const latency = end - call.attemptStarted
     const outcome = CallPolicy.succeeded(this.callPolicy, value, latency, call.args)
     this.record(outcome.event, ticket, end, undefined, latency)
-    CallPolicy.record(this.recorder, CallPolicy.ending(outcome), end - call.started)
+    CallPolicy.record(this.counting, CallPolicy.ending(outcome), end - call.started)
     if (outcome.report !== undefined) this.emit(outcome.report, attempt, end, call.args, latency)
     return value as R
   }
@@ -515,7 +603,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
         : ctx.timedOut
           ? CallPolicy.timedOut(this.callPolicy, latency)
           : CallPolicy.failed(this.callPolicy, error, latency, call.args)
-    if (outcome.verdict === "failure") this.recorder?.failedAttempt(error, end, attempt)
+    if (outcome.verdict === "failure") this.counting?.failedAttempt(error, end, attempt)
     if (outcome.report !== undefined) this.emit(outcome.report, attempt, end, call.args, latency, error)
     const state = this.record(
       outcome.event,
@@ -529,14 +617,14 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     if (outcome.invalid !== undefined) return Promise.reject(outcome.invalid)
     const delay = CallPolicy.isFinal(outcome, state) ? undefined : this.nextDelay(end, error, call.scheduleState)
     if (delay === undefined) {
-      CallPolicy.record(this.recorder, CallPolicy.ending(outcome), end - call.started)
+      CallPolicy.record(this.counting, CallPolicy.ending(outcome), end - call.started)
       return Promise.reject(error)
     }
     call.scheduleState = delay.state
     return new Promise<void>((resolve, reject) =>
       new RetryWait(this.deadlines(), call.signal, this.disposal.signal, resolve, reject).start(end + delay.millis)
     ).then(() => {
-      this.recorder?.retry()
+      this.counting?.retry()
       this.emit("retry", attempt + 1, now(), call.args)
       return this.attempt(call, attempt + 1, error)
     })
@@ -691,10 +779,13 @@ const capture = (resolve: (value: any) => void, reject: (reason: unknown) => voi
 }
 
 /** One call across its attempts. */
+type Fallback = (error: unknown, ...args: ReadonlyArray<unknown>) => unknown
+
 interface Call {
   readonly args: ReadonlyArray<unknown>
   readonly signal: AbortSignal | undefined
-  readonly started: number
+  /** When the call began (or left the bulkhead's queue). */
+  started: number
   /** When its current attempt began. */
   attemptStarted: number
   /** How its last attempt counted, once one ended. */
@@ -734,16 +825,17 @@ const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
 interface PromiseOnly {
   readonly redis: API.Options["redis"]
   readonly passContext: unknown
+  readonly fallback: unknown
 }
 
 /** Takes the Promise API's own options (`redis`, `passContext`) out of the options the core validates. */
 const splitPromiseOptions = (options: unknown): readonly [unknown, PromiseOnly] => {
-  const none: PromiseOnly = { redis: undefined, passContext: undefined }
+  const none: PromiseOnly = { redis: undefined, passContext: undefined, fallback: undefined }
   if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, none]
   try {
-    if (!Object.hasOwn(options, "redis") && !Object.hasOwn(options, "passContext")) return [options, none]
-    const { redis, passContext, ...rest } = options as API.Options & { readonly passContext?: unknown }
-    return [rest, { redis, passContext }]
+    if (!["redis", "passContext", "fallback"].some((key) => Object.hasOwn(options, key))) return [options, none]
+    const { fallback, passContext, redis, ...rest } = options as API.Options & { readonly passContext?: unknown }
+    return [rest, { redis, passContext, fallback }]
   } catch {
     // A hostile object: the core's validation reports it.
     return [options, none]
@@ -798,7 +890,9 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
   if (typeof fn !== "function") {
     throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
   }
-  const [coreOptions, { passContext, redis }] = splitPromiseOptions(options)
+  const [coreOptions, { fallback, passContext, redis }] = splitPromiseOptions(options)
+  const checkedFallback = CircuitBreakerOptions.fallbackOf(fallback)
+  if (Either.isLeft(checkedFallback)) throw checkedFallback.left
   if (passContext !== undefined && typeof passContext !== "boolean") {
     throw new CircuitBreakerConfigError({ option: "passContext", value: passContext, reason: "must be true or false" })
   }
@@ -816,6 +910,7 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
     fn as (...args: ReadonlyArray<unknown>) => unknown,
     resolved.right,
     target,
-    passContext === true
+    passContext === true,
+    checkedFallback.right
   )
 }

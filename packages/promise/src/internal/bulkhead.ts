@@ -41,7 +41,8 @@ export class PromiseBulkhead {
   readonly slots: Bulkhead.BulkheadSlots
   constructor(
     readonly circuit: string,
-    readonly options: BulkheadOptions
+    readonly options: BulkheadOptions,
+    private readonly onRejected?: () => void
   ) {
     this.slots = new Bulkhead.BulkheadSlots(options.maxConcurrent, options.maxQueue)
   }
@@ -56,6 +57,7 @@ export class PromiseBulkhead {
 
   rejection(reason: "Full" | "QueueTimeout"): BulkheadRejectedError {
     this.slots.rejections++
+    this.onRejected?.()
     return new BulkheadRejectedError({
       circuit: this.circuit,
       reason,
