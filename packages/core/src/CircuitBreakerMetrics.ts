@@ -178,6 +178,11 @@ export const effectMetrics = {
   rejections: Metric.fromMetricKey(keys.rejections),
   timeouts: Metric.fromMetricKey(keys.timeouts),
   retries: Metric.fromMetricKey(keys.retries),
+  bulkheadRejections: Metric.fromMetricKey(keys.bulkheadRejections),
+  fallbackCalls: Metric.fromMetricKey(keys.fallbacks),
+  slowCalls: Metric.fromMetricKey(keys.slowCalls),
+  failureRate: Metric.fromMetricKey(keys.failureRate),
+  slowCallRate: Metric.fromMetricKey(keys.slowCallRate),
   state: Metric.fromMetricKey(keys.state),
   latency: Metric.fromMetricKey(keys.latency)
 } as const

@@ -37,8 +37,10 @@ export interface TripRule<T> {
   /** Whether the tally trips the circuit. */
   readonly shouldTrip: (tally: T) => boolean
   /**
-   * Whether a success can trip the circuit (a slow success counts towards a slow-call rate).
-   * Without it, the state machine asks `shouldTrip` after failures only.
+   * Whether a success can trip the circuit: a slow success counts towards a slow-call rate,
+   * and the success that brings a window to `minimumNumberOfCalls` may reveal a failure rate
+   * over the threshold (as Resilience4j checks after every call). Without it, the state
+   * machine asks `shouldTrip` after failures only.
    */
   readonly successMayTrip?: boolean | undefined
   /** The number of failures the tally currently holds, for metrics and shared-state reports. */

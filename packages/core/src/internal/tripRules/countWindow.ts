@@ -152,14 +152,13 @@ export const make = (size: number, thresholds: WindowThresholds): TripRule<Count
     headFailed: 0,
     headSlowed: 0
   })
-  const hasSlowRule = thresholds.slowCallRateThreshold !== undefined
   return {
     name,
     initial,
     onSuccess: (tally, _now, durationMs) => record(size, tally, false, isSlowCall(thresholds, durationMs)),
     onFailure: (tally, _now, durationMs) => record(size, tally, true, isSlowCall(thresholds, durationMs)),
     shouldTrip: (tally) => tripsOn(thresholds, tally),
-    successMayTrip: hasSlowRule,
+    successMayTrip: true,
     failureCount: (tally) => tally.failures,
     stats: (tally) => statsOf(thresholds, tally),
     isTally: (u): u is CountWindowTally => isTallyOf(size, words, u)

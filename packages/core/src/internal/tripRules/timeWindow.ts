@@ -146,7 +146,7 @@ export const make = (seconds: number, thresholds: WindowThresholds): TripRule<Ti
     onSuccess: (tally, now, durationMs) => record(tally, now, bucket, 0, isSlowCall(thresholds, durationMs) ? 1 : 0),
     onFailure: (tally, now, durationMs) => record(tally, now, bucket, 1, isSlowCall(thresholds, durationMs) ? 1 : 0),
     shouldTrip: (tally) => tripsOn(thresholds, tally),
-    successMayTrip: thresholds.slowCallRateThreshold !== undefined,
+    successMayTrip: true,
     failureCount: (tally) => tally.failures,
     stats: (tally, now) => {
       const epoch = now === undefined ? tally.epoch : Math.floor(now / bucket.millis)
