@@ -4,7 +4,13 @@ import * as Schema from "effect/Schema"
 
 type CircuitState = CircuitBreakerState.CircuitState<unknown>
 
-const common = { generation: Schema.Number, since: Schema.Number }
+/** `mode` is absent in the normal mode (and in states stored by an older version). */
+const Mode = Schema.Literal("normal", "forcedOpen", "forcedClosed", "disabled", "metricsOnly")
+
+const common = { generation: Schema.Number, since: Schema.Number, mode: Schema.optional(Mode) }
+
+/** Failed trials in a row, for `openBackoff`; absent when none. */
+const reopenings = Schema.optional(Schema.Number)
 
 /**
  * A Half-Open state. `permitsExpireAt` came with trial permit expiry: a state stored by an
@@ -15,13 +21,17 @@ const StoredHalfOpen = Schema.transform(
     ...common,
     trialsInFlight: Schema.Number,
     successes: Schema.Number,
-    permitsExpireAt: Schema.optional(Schema.Number)
+    permitsExpireAt: Schema.optional(Schema.Number),
+    reopenings,
+    firstTrialAt: Schema.optional(Schema.Number)
   }),
   Schema.TaggedStruct("HalfOpen", {
     ...common,
     trialsInFlight: Schema.Number,
     successes: Schema.Number,
-    permitsExpireAt: Schema.Number
+    permitsExpireAt: Schema.Number,
+    reopenings,
+    firstTrialAt: Schema.optional(Schema.Number)
   }),
   {
     strict: true,
@@ -33,7 +43,13 @@ const StoredHalfOpen = Schema.transform(
 /** The stored state, as JSON. Times are Redis server time (milliseconds). */
 const StoredState = Schema.Union(
   Schema.TaggedStruct("Closed", { ...common, tally: Schema.Unknown }),
-  Schema.TaggedStruct("Open", { ...common, openedAt: Schema.Number, retryAt: Schema.Number }),
+  Schema.TaggedStruct("Open", {
+    ...common,
+    openedAt: Schema.Number,
+    retryAt: Schema.Number,
+    reopenings,
+    isolated: Schema.optional(Schema.Number)
+  }),
   StoredHalfOpen
 )
 
@@ -55,7 +71,12 @@ export const shiftTimes = (state: CircuitState, delta: number): CircuitState => 
         retryAt: state.retryAt + delta
       }
     case "HalfOpen":
-      return { ...state, since: state.since + delta, permitsExpireAt: state.permitsExpireAt + delta }
+      return {
+        ...state,
+        since: state.since + delta,
+        permitsExpireAt: state.permitsExpireAt + delta,
+        ...(state.firstTrialAt === undefined ? {} : { firstTrialAt: state.firstTrialAt + delta })
+      }
   }
 }
 
