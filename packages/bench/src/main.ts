@@ -10,7 +10,8 @@
  * figure, exceeds it is not started; default 2500), BENCH_CALLS (default 1000000),
  * BENCH_ONLY (a comma list of the sections to run, e.g. "redis" or "speed,memory": speed =
  * the per-call timings, memory = memory per idle breaker and heap growth, redis = Redis
- * mode; default all three; the target table lists the targets of the sections run).
+ * mode, startup = import time and bundle size (startup.ts), monitor = the monitor's cost
+ * (monitor.ts); default all five; the target table lists the targets of the sections run).
  * Redis mode (see redis.ts) also reads BENCH_REDIS_ROUNDS (default 15), BENCH_REDIS_ROUND_MS
  * (default 400) and BENCH_REDIS_TRIPS (default 100); it is skipped, with no verdict, when
  * redis-server is not on PATH.
@@ -20,8 +21,9 @@ import { fileURLToPath } from "node:url"
 import { envInt } from "./env.js"
 import { machineLines } from "./machine.js"
 import type { GrowthSample, HeapPoint, MemoryKind, MemorySample } from "./memory.js"
-import type { ContenderId, SpeedResult } from "./speed.js"
-import { num, range, type Summary, summarize, type Target, table, verdict } from "./stats.js"
+import type { SpeedResult } from "./speed.js"
+import { speedTable, speedTargets } from "./speedReport.js"
+import { num, range, summarize, type Target, table, verdict } from "./stats.js"
 
 const ROUNDS = envInt("BENCH_ROUNDS", 15)
 /**
@@ -37,7 +39,7 @@ const MEMORY_BUDGET_MB = envInt("BENCH_MEMORY_BUDGET_MB", 2500)
 const CALLS = envInt("BENCH_CALLS", 1_000_000)
 const SMALL = 10_000
 const LARGE = 100_000
-const SECTIONS = ["speed", "memory", "redis"] as const
+const SECTIONS = ["speed", "memory", "redis", "startup", "monitor"] as const
 type Section = (typeof SECTIONS)[number]
 const ONLY = (process.env.BENCH_ONLY ?? "")
   .split(",")
@@ -102,110 +104,6 @@ const spawnChild = <A>(args: ReadonlyArray<string>): Promise<A> =>
   })
 
 // --- report --------------------------------------------------------------------------
-
-interface Row {
-  readonly group: string
-  readonly id: ContenderId
-  readonly label: string
-  readonly floor: ContenderId
-}
-
-const rows: ReadonlyArray<Row> = [
-  { group: "1", id: "direct", label: "floor: `await fn()`", floor: "direct" },
-  { group: "1", id: "effectStep", label: "floor: `Effect.promise(fn)` step, one fiber loop", floor: "direct" },
-  { group: "2", id: "oursClosed", label: "ours `execute()`, closed, defaults", floor: "direct" },
-  { group: "2", id: "opossumClosed", label: "opossum `fire()`, closed, defaults", floor: "direct" },
-  { group: "2", id: "cockatielClosed", label: "cockatiel `execute(fn)`, closed", floor: "direct" },
-  { group: "3", id: "oursOpen", label: "ours `execute()`, OPEN: rejection", floor: "direct" },
-  { group: "3", id: "opossumOpen", label: "opossum `fire()`, OPEN: rejection", floor: "direct" },
-  { group: "3", id: "cockatielOpen", label: "cockatiel `execute(fn)`, OPEN: rejection", floor: "direct" },
-  {
-    group: "4",
-    id: "effectDefault",
-    label: "`withCircuitBreaker` step, defaults (timeout 10 s, 3 retries)",
-    floor: "effectStep"
-  },
-  { group: "4", id: "effectLean", label: "`withCircuitBreaker` step, timeout off, 0 retries", floor: "effectStep" },
-  {
-    group: "4 ref",
-    id: "wrapperFloor",
-    label: "no breaker: `withFiberRuntime` + `matchCauseEffect` step",
-    floor: "effectStep"
-  },
-  {
-    group: "4 ref",
-    id: "timedWrapperFloor",
-    label: "no breaker: the same around an `interruptible` step, `uninterruptible`",
-    floor: "effectStep"
-  }
-]
-
-const floorName: Record<string, string> = { direct: "`await fn()`", effectStep: "`Effect.promise` step" }
-
-const perRound = (speed: SpeedResult, f: (t: (id: ContenderId) => number) => number): ReadonlyArray<number> =>
-  speed.perRound.direct.map((_, r) => f((id) => speed.perRound[id][r]!))
-
-const speedTable = (speed: SpeedResult): string =>
-  table(
-    ["#", "benchmark", "n/round", "ns/call", "vs floor", "× floor", "Δ ns vs floor"],
-    rows.map((row) => [
-      row.group,
-      row.label,
-      String(speed.n[row.id]),
-      range(summarize(speed.perRound[row.id])),
-      floorName[row.floor]!,
-      range(summarize(perRound(speed, (t) => t(row.id) / t(row.floor)))),
-      range(summarize(perRound(speed, (t) => t(row.id) - t(row.floor))))
-    ]),
-    ["l", "l", "r", "r", "l", "r", "r"]
-  )
-
-const speedTargets = (speed: SpeedResult): ReadonlyArray<Target> => {
-  const closedOurs = summarize(perRound(speed, (t) => t("oursClosed") - t("direct")))
-  const closedOpossum = summarize(perRound(speed, (t) => t("opossumClosed") - t("direct")))
-  const closedRatio = summarize(
-    perRound(speed, (t) => (t("oursClosed") - t("direct")) / (t("opossumClosed") - t("direct")))
-  )
-  const openOurs = summarize(speed.perRound.oursOpen)
-  const openPeers = summarize(perRound(speed, (t) => Math.min(t("opossumOpen"), t("cockatielOpen"))))
-  const openRatio = summarize(perRound(speed, (t) => t("oursOpen") / Math.min(t("opossumOpen"), t("cockatielOpen"))))
-  const effectDefault = summarize(perRound(speed, (t) => t("effectDefault") - t("effectStep")))
-  const effectLean = summarize(perRound(speed, (t) => t("effectLean") - t("effectStep")))
-  // What the Effect runtime alone takes for such a wrapper, in the same rounds: the part of each budget no breaker can save.
-  const timedFloor = summarize(perRound(speed, (t) => t("timedWrapperFloor") - t("effectStep")))
-  const untimedFloor = summarize(perRound(speed, (t) => t("wrapperFloor") - t("effectStep")))
-  const ratioOf = (s: Summary, limit: number) => summarize([s.median / limit, s.min / limit, s.max / limit])
-  return [
-    {
-      name: "Promise closed: our overhead ≤ opossum's (Δ vs `await fn()`)",
-      measured: `ours ${range(closedOurs, " ns")} vs opossum ${range(closedOpossum, " ns")}`,
-      limit: "ratio ≤ 1",
-      ratio: range(closedRatio),
-      pass: closedRatio.median <= 1
-    },
-    {
-      name: "Promise open: our rejection ≤ min(opossum, cockatiel)",
-      measured: `ours ${range(openOurs, " ns")} vs min ${range(openPeers, " ns")}`,
-      limit: "ratio ≤ 1",
-      ratio: range(openRatio),
-      pass: openRatio.median <= 1
-    },
-    {
-      name: "Effect: `withCircuitBreaker` defaults, added cost over the bare step",
-      measured: `${range(effectDefault, " ns")}; no-breaker reference ${range(timedFloor, " ns")}`,
-      limit: "≤ 2000 ns",
-      ratio: range(ratioOf(effectDefault, 2000)),
-      pass: effectDefault.median <= 2000
-    },
-    {
-      name: "Effect: timeout off, 0 retries, added cost over the bare step",
-      measured: `${range(effectLean, " ns")}; no-breaker reference ${range(untimedFloor, " ns")}`,
-      limit: "≤ 500 ns",
-      ratio: range(ratioOf(effectLean, 500)),
-      pass: effectLean.median <= 500
-    }
-  ]
-}
 
 const kindLabel: Record<MemoryKind, string> = {
   "ours-promise": "ours, Promise API (`createAdvancedCircuitBreaker`)",
@@ -394,6 +292,7 @@ const main = async (): Promise<void> => {
 
   // Loaded only when it runs: the memory children import this file, and must not load the Redis code.
   const redis = runs("redis") ? await (await import("./redis.js")).measureRedisMode(progress) : undefined
+  const monitor = runs("monitor") ? await (await import("./monitor.js")).measureMonitor(progress) : undefined
 
   if (speed !== undefined) {
     print(
@@ -440,13 +339,23 @@ const main = async (): Promise<void> => {
     for (const line of redis.lines) print(line)
     print()
   }
+  const startup = runs("startup") ? await (await import("./startup.js")).measureStartup(progress) : undefined
+  if (startup !== undefined) for (const line of [...startup.lines, ""]) print(line)
+  if (monitor !== undefined) {
+    print("## Monitor (issue 13)")
+    print()
+    for (const line of monitor.lines) print(line)
+    print()
+  }
   const targets: Array<Target> = [
     ...(speed === undefined ? [] : speedTargets(speed)),
     ...(memory === undefined ? [] : memoryTargets(memory.samples, memory.skipped, memory.growth)),
-    ...(redis?.targets ?? [])
+    ...(redis?.targets ?? []),
+    ...(startup?.targets ?? []),
+    ...(monitor?.targets ?? [])
   ]
   if (targets.length > 0) {
-    print("## Targets (issue 5; item 6: Redis mode)")
+    print("## Targets (issue 5; item 6: Redis mode; issue 14: Effect ratios, import, bundle)")
     print()
     print(targetTable(targets))
     print()

@@ -7,7 +7,9 @@ import { CircuitBreaker } from "@circuit-breaker/core"
 import { type AdvancedCircuitBreaker, createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from "cockatiel"
 import type * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import Opossum from "opossum"
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc!()
@@ -30,6 +32,7 @@ export type ContenderId =
   | "cockatielOpen"
   | "effectDefault"
   | "effectLean"
+  | "effectIdiomatic"
   | "wrapperFloor"
   | "timedWrapperFloor"
 
@@ -75,6 +78,16 @@ const wrapperFloor = (step: Effect.Effect<unknown>): Effect.Effect<unknown, unkn
   Effect.withFiberRuntime(() => Effect.matchCauseEffect(step, outcome))
 const timedWrapperFloor = (step: Effect.Effect<unknown>): Effect.Effect<unknown, unknown> =>
   Effect.withFiberRuntime(() => Effect.uninterruptible(Effect.matchCauseEffect(Effect.interruptible(step), outcome)))
+
+/**
+ * What an Effect user writes without a breaker for the breaker's defaults: a 10 s timeout per
+ * attempt, and up to 3 retries with exponential backoff from 100 ms.
+ */
+const idiomatic = (step: Effect.Effect<unknown>): Effect.Effect<unknown, unknown> =>
+  step.pipe(
+    Effect.timeout(Duration.seconds(10)),
+    Effect.retry(Schedule.intersect(Schedule.exponential(Duration.millis(100)), Schedule.recurs(3)))
+  )
 
 export const makeFixture = async (): Promise<Fixture> => {
   // 2. closed circuit, default options
@@ -151,6 +164,7 @@ export const makeFixture = async (): Promise<Fixture> => {
     },
     { id: "effectDefault", prepare: fiberLoop(step.pipe(CircuitBreaker.withCircuitBreaker(effectDefault))) },
     { id: "effectLean", prepare: fiberLoop(step.pipe(CircuitBreaker.withCircuitBreaker(effectLean))) },
+    { id: "effectIdiomatic", prepare: fiberLoop(idiomatic(step)) },
     { id: "wrapperFloor", prepare: fiberLoop(wrapperFloor(step)) },
     { id: "timedWrapperFloor", prepare: fiberLoop(timedWrapperFloor(step)) }
   ]

@@ -17,6 +17,8 @@
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type { Inspectable } from "effect/Inspectable"
+import type { Pipeable } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
 import type {
@@ -43,12 +45,26 @@ export const TypeId: unique symbol = internal.TypeId as never
 export type TypeId = typeof TypeId
 
 /**
- * A circuit breaker. Build one with {@link make}.
+ * A circuit breaker. Build one with {@link make}. It is `Pipeable`, and `Inspectable`:
+ * logging it, `JSON.stringify` or `toString` show its name, the last state it saw and its
+ * counters ({@link CircuitBreaker.Json}), never its internals.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@circuit-breaker/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.make({ name: "payments" })
+ *   yield* breaker.execute(Effect.succeed("paid"))
+ *   console.log(breaker.toJSON()) // { _id: "CircuitBreaker", name: "payments", state: "Closed", metrics: {...} }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export interface CircuitBreaker {
+export interface CircuitBreaker extends Pipeable, Inspectable {
   readonly [TypeId]: TypeId
   /** The circuit's name: its key in the store and the `circuit` tag of its metrics. */
   readonly name: string
@@ -92,6 +108,20 @@ export interface CircuitBreaker {
  * @since 0.1.0
  */
 export declare namespace CircuitBreaker {
+  /**
+   * What `toJSON()` (and so logging a breaker) shows.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Json {
+    readonly _id: "CircuitBreaker"
+    readonly name: string
+    /** The last state this breaker saw (a state read or a call brings it up to date). */
+    readonly state: StateName
+    readonly metrics: CircuitMetrics
+  }
+
   /**
    * A duration: milliseconds, an Effect `Duration`, or a string such as `"10 seconds"`.
    *
@@ -298,6 +328,22 @@ export type CallEvent =
  * `CircuitBreakerStore` of the context when there is one, else in a private in-memory
  * store.
  *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@circuit-breaker/core"
+ * import { Effect } from "effect"
+ *
+ * const breaker = CircuitBreaker.make({
+ *   name: "payments",
+ *   failureThreshold: 5,
+ *   resetTimeout: "30 seconds",
+ *   timeout: "2 seconds",
+ *   maxRetries: 2
+ * })
+ * // Effect<CircuitBreaker, CircuitBreakerConfigError>: a bad option fails here, naming it
+ * const program = Effect.flatMap(breaker, (b) => b.execute(Effect.succeed("paid")))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -306,6 +352,21 @@ export const make: (options?: CircuitBreaker.Options) => Effect.Effect<CircuitBr
 
 /**
  * Runs an effect through a breaker; works in `pipe` and data-first.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@circuit-breaker/core"
+ * import { Effect } from "effect"
+ *
+ * const charge = Effect.tryPromise((signal) => fetch("https://payments.example/charge", { method: "POST", signal }))
+ *
+ * const program = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.make({ name: "payments" })
+ *   const viaPipe = yield* charge.pipe(CircuitBreaker.withCircuitBreaker(breaker)) // data-last
+ *   const direct = yield* CircuitBreaker.withCircuitBreaker(charge, breaker) // data-first
+ *   return [viaPipe, direct]
+ * }).pipe(Effect.catchTag("CircuitOpenError", (e) => Effect.fail(`payments are down; retry in ${e.retryAfter}`)))
+ * ```
  *
  * @since 0.1.0
  * @category combinators

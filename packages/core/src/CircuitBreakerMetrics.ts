@@ -184,7 +184,10 @@ export const effectMetrics = {
   failureRate: Metric.fromMetricKey(keys.failureRate),
   slowCallRate: Metric.fromMetricKey(keys.slowCallRate),
   state: Metric.fromMetricKey(keys.state),
-  latency: Metric.fromMetricKey(keys.latency)
+  /** `circuit_breaker_call_duration_seconds`: the duration of completed calls, in seconds. */
+  latency: Metric.fromMetricKey(keys.duration),
+  /** `circuit_breaker_transitions_total`, also tagged `from` and `to`. */
+  transitions: Metric.fromMetricKey(keys.transitions)
 } as const
 
 /**

@@ -89,6 +89,17 @@ export const makeMemory: () => Store = internal.makeMemory
 /**
  * The in-memory store as a Layer: every breaker built with it in one process shares it.
  *
+ * @example
+ * ```ts
+ * import { CircuitBreaker, CircuitBreakerStore } from "@circuit-breaker/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const a = yield* CircuitBreaker.make({ name: "payments" })
+ *   const b = yield* CircuitBreaker.make({ name: "payments" }) // the same circuit as `a`
+ * }).pipe(Effect.provide(CircuitBreakerStore.layerMemory))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -8,6 +8,7 @@ import type { CircuitMetrics, StateName } from "./CircuitBreakerMetrics.js"
 import type { CircuitState, Policy } from "./CircuitBreakerState.js"
 import * as live from "./internal/liveMetrics.js"
 import * as internal from "./internal/metricsRecorder.js"
+import type { MetricSeries } from "./LiveCircuits.js"
 
 /**
  * The mutable counters behind a breaker's metrics, for front ends that drive the pure
@@ -41,6 +42,8 @@ export interface Recorder {
   window(failureRate: number, slowCallRate: number): void
   /** The counters, with the rates and the mode read from the circuit's state. */
   snapshot(state: StateName, live?: LiveMetrics): CircuitMetrics
+  /** The counters and the call-duration histogram, for a Prometheus exposition. */
+  series(): MetricSeries
 }
 
 /**

@@ -58,6 +58,18 @@ export * as CircuitBreakerState from "./CircuitBreakerState.js"
  */
 export * as CircuitBreakerStore from "./CircuitBreakerStore.js"
 /**
+ * The breakers alive in this process, held weakly, with their metric series: what monitors read.
+ *
+ * @since 0.1.0
+ */
+export * as LiveCircuits from "./LiveCircuits.js"
+/**
+ * The built-in retry backoffs as pure functions (the Promise API's retry delays).
+ *
+ * @since 0.1.0
+ */
+export * as RetryBackoff from "./RetryBackoff.js"
+/**
  * Rules that trip a Closed circuit.
  *
  * @since 0.1.0

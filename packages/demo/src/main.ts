@@ -3,7 +3,7 @@
  * it trips, rejects, goes half-open and closes, and the demo prints the timeline and the
  * breaker's metrics.
  */
-import { CircuitBreaker } from "@circuit-breaker/core"
+import { CircuitBreaker, type CircuitBreakerMetrics } from "@circuit-breaker/core"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -12,6 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
+import { keepServing } from "./monitor.js"
 
 type Health = "healthy" | "down" | "slow"
 
@@ -43,6 +44,19 @@ const makeService = () => {
   }
 }
 
+/** What the counters printed at the end mean, with this run's figures. */
+const explainMetrics = (m: CircuitBreakerMetrics.MetricsTotals): ReadonlyArray<string> => [
+  m.totalCalls === m.successCalls + m.failureCalls
+    ? `  totalCalls ${m.totalCalls} = successCalls ${m.successCalls} + failureCalls ${m.failureCalls}.`
+    : `  totalCalls ${m.totalCalls}: every call to execute.`,
+  `  failureCalls counts every call that did not succeed: the ${m.rejectedCalls} rejected at once while the`,
+  `  circuit was open (rejectedCalls; the service never saw them) and the ${m.timeoutCalls} that timed out`,
+  "  (timeoutCalls) are failures too, besides the calls the service itself failed.",
+  `  retries ${m.retries}: extra attempts after a failed one; lastFailures below lists each failed attempt.`,
+  "  Latency is per call, from execute to its end: retries and their delays included.",
+  ""
+]
+
 const program = Effect.gen(function* () {
   const started = Date.now()
   const at = () => `+${String(Date.now() - started).padStart(5)} ms`
@@ -73,7 +87,7 @@ const program = Effect.gen(function* () {
           say(
             `${label}: ${
               error._tag === "CircuitOpenError"
-                ? `rejected at once (circuit open, retry after ${Duration.toMillis(error.retryAfter)} ms)`
+                ? `rejected at once (circuit open, retry after ${Math.round(Duration.toMillis(error.retryAfter))} ms)`
                 : error._tag === "CircuitTimeoutError"
                   ? `timed out (${error.message})`
                   : `failed: ${error.message}`
@@ -113,7 +127,7 @@ const program = Effect.gen(function* () {
   yield* Fiber.interrupt(watcher)
   const m = yield* breaker.metrics
   yield* Console.log("")
-  yield* Console.log("Metrics")
+  yield* Console.log("Metrics (counted per call to execute, not per attempt)")
   yield* Console.table({
     state: m.state,
     totalCalls: m.totalCalls,
@@ -125,12 +139,14 @@ const program = Effect.gen(function* () {
     "latency mean (ms)": Math.round(m.latency.mean),
     "latency p99 (ms)": Math.round(m.latency.p99)
   })
+  for (const line of explainMetrics(m)) yield* Console.log(line)
   yield* Console.log(`last failures (${m.lastFailures.length}, oldest first):`)
   for (const f of m.lastFailures) {
     yield* Console.log(
       `  attempt ${f.attempt} at +${f.timestamp - started} ms: ${f.error instanceof Error ? f.error.message : String(f.error)}`
     )
   }
+  if (process.argv.includes("--monitor")) yield* keepServing(breaker, service)
 })
 
 Effect.runPromise(program.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).catch((error) => {

@@ -262,6 +262,22 @@ export interface ExecuteOptions {
  * const response = await getUser.execute("42")
  * ```
  *
+ * @example
+ * ```ts
+ * import { CircuitOpenError, createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
+ *
+ * const getUser = createAdvancedCircuitBreaker(
+ *   (id: string) => fetch(`https://users.example/${id}`).then((response) => response.json()),
+ *   { name: "users", failureThreshold: 3, resetTimeout: 30_000, timeout: 2_000 }
+ * )
+ * try {
+ *   const user = await getUser.execute("42")
+ * } catch (error) {
+ *   if (error instanceof CircuitOpenError) console.log(`users are down; retry in ${error.retryAfter} ms`)
+ * }
+ * await getUser.dispose()
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

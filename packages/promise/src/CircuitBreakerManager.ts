@@ -2,8 +2,9 @@
  * A registry of named breakers for non-Effect code, as in the original specification:
  *
  * ```ts
- * CircuitBreakerManager.register("payment-service", () => processPayment(), { failureThreshold: 5 })
- * await CircuitBreakerManager.get("payment-service")?.execute()
+ * const payments = CircuitBreakerManager.register("payment-service", (order: Order) => processPayment(order))
+ * await payments.execute(order) // typed: (order: Order) => Promise<Receipt>
+ * await CircuitBreakerManager.get<[Order], Receipt>("payment-service")?.execute(order)
  * const metrics = await CircuitBreakerManager.aggregateMetrics()
  * ```
  *
@@ -46,6 +47,26 @@ export interface AggregatedMetrics {
 }
 
 /**
+ * Named breakers, created, found and disposed by name, with their metrics aggregated.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreakerManager } from "@circuit-breaker/promise"
+ *
+ * interface Order { readonly id: string }
+ * const charge = async (order: Order): Promise<string> => `receipt for ${order.id}`
+ *
+ * // register returns the breaker, typed by the function it wraps
+ * const payments = CircuitBreakerManager.register("payment-service", charge, { failureThreshold: 5 })
+ * const receipt: string = await payments.execute({ id: "o-1" })
+ *
+ * // elsewhere: the caller says what it expects under that name
+ * const found = CircuitBreakerManager.get<[Order], string>("payment-service")
+ * await found?.execute({ id: "o-2" })
+ *
+ * const { totals, openCircuits } = await CircuitBreakerManager.aggregateMetrics()
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -53,14 +74,23 @@ export interface CircuitBreakerManager {
   /**
    * Creates and registers a breaker; `name` becomes its name and serviceId. Throws at once,
    * registering nothing, if the name is empty, not a string or taken, or an option is invalid.
+   * The breaker it returns is typed by `fn`: `execute` takes `fn`'s arguments and resolves
+   * with its result.
    */
   register<Args extends ReadonlyArray<unknown>, R>(
     name: string,
     fn: (...args: Args) => R | PromiseLike<R>,
     options?: Omit<Options, "name">
   ): AdvancedCircuitBreaker<ExecuteArgs<Args>, Awaited<R>>
-  /** The breaker registered under `name`, or `undefined`. */
-  get(name: string): AdvancedCircuitBreaker<ReadonlyArray<any>, any> | undefined
+  /**
+   * The breaker registered under `name`, or `undefined`. The caller names the arguments and
+   * result it expects (`get<[Order], Receipt>("payment-service")`), as with `Map.get` these
+   * are not checked at run time; without them `execute` takes any arguments and resolves
+   * with `unknown`.
+   */
+  get<Args extends ReadonlyArray<unknown> = ReadonlyArray<unknown>, R = unknown>(
+    name: string
+  ): AdvancedCircuitBreaker<Args, R> | undefined
   has(name: string): boolean
   /** Removes and disposes the breaker; `false` if there was none. */
   unregister(name: string): Promise<boolean>
@@ -72,7 +102,7 @@ export interface CircuitBreakerManager {
 }
 
 class Manager implements CircuitBreakerManager {
-  private readonly breakers = new Map<string, AdvancedCircuitBreaker<ReadonlyArray<any>, any>>()
+  private readonly breakers = new Map<string, AdvancedCircuitBreaker<ReadonlyArray<never>, unknown>>()
 
   register<Args extends ReadonlyArray<unknown>, R>(
     name: string,
@@ -93,12 +123,14 @@ class Manager implements CircuitBreakerManager {
       throw new CircuitBreakerConfigError({ option: "options", value: options, reason: "must be an object" })
     }
     const breaker = createAdvancedCircuitBreaker(fn, { serviceId: name, ...options, name })
-    this.breakers.set(name, breaker as AdvancedCircuitBreaker<ReadonlyArray<any>, any>)
+    this.breakers.set(name, breaker as unknown as AdvancedCircuitBreaker<ReadonlyArray<never>, unknown>)
     return breaker
   }
 
-  get(name: string) {
-    return this.breakers.get(name)
+  get<Args extends ReadonlyArray<unknown> = ReadonlyArray<unknown>, R = unknown>(
+    name: string
+  ): AdvancedCircuitBreaker<Args, R> | undefined {
+    return this.breakers.get(name) as AdvancedCircuitBreaker<Args, R> | undefined
   }
 
   has(name: string): boolean {

@@ -161,6 +161,19 @@ export const makeFromClient = (
 /**
  * The store as a Layer, in place of `CircuitBreakerStore.layerMemory`.
  *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@circuit-breaker/core"
+ * import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
+ * import { Effect } from "effect"
+ *
+ * // every process running this shares the "payments" circuit
+ * const program = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.make({ name: "payments" })
+ *   return yield* breaker.execute(Effect.succeed("paid"))
+ * }).pipe(Effect.provide(RedisCircuitBreakerStore.layer({ url: "redis://localhost:6379" })))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -183,6 +196,15 @@ export const layerFromClient = (
  * The store from configuration: the URL from `REDIS_URL` (kept redacted: it never appears
  * in logs or errors; one that cannot be parsed is a `ConfigError`), the prefix from
  * `CIRCUIT_BREAKER_REDIS_PREFIX`.
+ *
+ * @example
+ * ```ts
+ * import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
+ * import { Effect } from "effect"
+ *
+ * // REDIS_URL=rediss://user:secret@cache:6380 in the environment
+ * const runnable = program.pipe(Effect.provide(RedisCircuitBreakerStore.layerConfig()))
+ * ```
  *
  * @since 0.1.0
  * @category layers

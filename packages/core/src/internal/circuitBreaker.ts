@@ -12,7 +12,9 @@ import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import * as HashSet from "effect/HashSet"
+import { format, NodeInspectSymbol } from "effect/Inspectable"
 import * as Option from "effect/Option"
+import { pipeArguments } from "effect/Pipeable"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
@@ -36,6 +38,7 @@ import * as bulkheads from "./bulkhead.js"
 import * as callPolicy from "./callPolicy.js"
 import { succeededLeavesClosed } from "./circuitBreakerState.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
+import * as LiveCircuits from "./liveCircuits.js"
 import { countOutcome, liveMetrics } from "./liveMetrics.js"
 import { type LiveMetrics, MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
@@ -179,6 +182,7 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
     const bulkhead = options.policies.bulkhead
     this.bulkhead =
       bulkhead === undefined ? undefined : bulkheads.fromPolicy(this.name, bulkhead, () => recorder?.bulkheadRejected())
+    LiveCircuits.register(this, recorder)
   }
 
   // --- state ---------------------------------------------------------------------
@@ -368,6 +372,25 @@ class CircuitBreakerImpl implements CB.CircuitBreaker {
   /** @internal */
   snapshot(state: StateName, live?: LiveMetrics): CircuitMetrics {
     return this.recorder?.snapshot(state, live) ?? { ...Metrics.empty(this.name, state), ...live }
+  }
+
+  pipe() {
+    // biome-ignore lint/complexity/noArguments: Effect's pipeArguments takes the call's arguments
+    return pipeArguments(this, arguments)
+  }
+
+  /** The name, the last state this breaker saw, and its counters: no internals, no store. */
+  toJSON(): CB.CircuitBreaker.Json {
+    const state = this.lastKnown._tag
+    return { _id: "CircuitBreaker", name: this.name, state, metrics: this.snapshot(state) }
+  }
+
+  toString(): string {
+    return format(this.toJSON())
+  }
+
+  [NodeInspectSymbol](): unknown {
+    return this.toJSON()
   }
 
   get reset(): Effect.Effect<void> {

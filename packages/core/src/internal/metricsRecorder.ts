@@ -5,12 +5,18 @@ import type * as MetricKeyType from "effect/MetricKeyType"
 import { v7 as uuidv7 } from "uuid"
 import type { CircuitMetrics, FailureContext, LatencySummary, StateName } from "../CircuitBreakerMetrics.js"
 import type { Mode } from "../CircuitBreakerState.js"
+import type { MetricSeries, Transition } from "../LiveCircuits.js"
+import { durationBuckets } from "./metricDefinitions.js"
 import { effectMetricKeys as keys } from "./metricKeys.js"
 
 const RESERVOIR_SIZE = 1024
-/** Slots after the reservoir: the sum and the max of every latency. */
+/** Slots after the reservoir: the sum and the max of every latency, then the histogram's bucket counts. */
 const SUM = RESERVOIR_SIZE
 const MAX = RESERVOIR_SIZE + 1
+const BUCKETS = RESERVOIR_SIZE + 2
+/** The buckets' upper bounds in milliseconds; a last bucket (+Inf) follows them. */
+const BUCKET_BOUNDS_MS = durationBuckets.map((seconds) => Math.round(seconds * 1e6) / 1e3)
+const BUCKET_COUNT = BUCKET_BOUNDS_MS.length + 1
 
 type Counter = MetricHook.MetricHook.Counter<number>
 
@@ -29,6 +35,8 @@ interface TaggedMetrics {
   readonly slowCallRate: MetricHook.MetricHook.Gauge<number>
   readonly gauge: MetricHook.MetricHook.Gauge<number>
   readonly histogram: MetricHook.MetricHook.Histogram
+  /** By `from->to`, made at the first such change. */
+  readonly transitions: Map<string, Counter>
 }
 
 /** What a snapshot takes from the circuit's state rather than from the counters. */
@@ -69,6 +77,9 @@ export class MetricsRecorder {
   private reservoir: Float64Array | undefined
   private readonly failures: Array<FailureContext> = []
   private failureHead = 0
+  /** The state last reported through `state`, to count transitions from it. */
+  private current: StateName = "Closed"
+  private readonly transitionCounts: Array<Transition> = []
 
   /** The Effect metrics tagged with this circuit, made on first use (each registers a hook). */
   private tagged: TaggedMetrics | undefined
@@ -93,12 +104,13 @@ export class MetricsRecorder {
       failureRate: registry.getGauge(tag(keys.failureRate, this.circuit)),
       slowCallRate: registry.getGauge(tag(keys.slowCallRate, this.circuit)),
       gauge: registry.getGauge(tag(keys.state, this.circuit)),
-      histogram: registry.getHistogram(tag(keys.latency, this.circuit))
+      histogram: registry.getHistogram(tag(keys.duration, this.circuit)),
+      transitions: new Map()
     })
   }
 
   private buffer(): Float64Array {
-    return (this.reservoir ??= new Float64Array(RESERVOIR_SIZE + 2))
+    return (this.reservoir ??= new Float64Array(BUCKETS + BUCKET_COUNT))
   }
 
   private latency(millis: number, m: TaggedMetrics): void {
@@ -109,7 +121,10 @@ export class MetricsRecorder {
     this.latencyCount++
     buffer[SUM] = buffer[SUM]! + millis
     if (millis > buffer[MAX]!) buffer[MAX] = millis
-    m.histogram.update(millis)
+    let bucket = 0
+    while (bucket < BUCKET_BOUNDS_MS.length && millis > BUCKET_BOUNDS_MS[bucket]!) bucket++
+    buffer[BUCKETS + bucket]!++
+    m.histogram.update(millis / 1000)
   }
 
   success(latencyMillis: number): void {
@@ -173,7 +188,23 @@ export class MetricsRecorder {
   }
 
   state(state: StateName): void {
-    this.m.gauge.update(stateGaugeValue(state))
+    const m = this.m
+    m.gauge.update(stateGaugeValue(state))
+    const from = this.current
+    if (from === state) return
+    this.current = state
+    const key = `${from}->${state}`
+    let counter = m.transitions.get(key)
+    if (counter === undefined) {
+      counter = registry.getCounter(
+        MetricKey.tagged(MetricKey.tagged(tag(keys.transitions, this.circuit), "from", from), "to", state)
+      )
+      m.transitions.set(key, counter)
+    }
+    counter.update(1)
+    const index = this.transitionCounts.findIndex((t) => t.from === from && t.to === state)
+    if (index === -1) this.transitionCounts.push({ from, to: state, count: 1 })
+    else this.transitionCounts[index] = { from, to: state, count: this.transitionCounts[index]!.count + 1 }
   }
 
   failedAttempt(error: unknown, time: number, attempt: number): void {
@@ -214,6 +245,25 @@ export class MetricsRecorder {
       p90: at(0.9),
       p99: at(0.99),
       max: this.reservoir![MAX]!
+    }
+  }
+
+  /** The counters and the call-duration histogram, as a Prometheus exposition needs them. */
+  series(): MetricSeries {
+    const buffer = this.reservoir
+    const buckets: Array<number> = []
+    for (let i = 0; i < BUCKET_COUNT; i++) buckets.push(buffer === undefined ? 0 : buffer[BUCKETS + i]!)
+    return {
+      calls: this.totalCalls,
+      successes: this.successCalls,
+      failures: this.failureCalls,
+      rejections: this.rejectedCalls,
+      timeouts: this.timeoutCalls,
+      retries: this.retries,
+      durationCount: this.latencyCount,
+      durationSumSeconds: buffer === undefined ? 0 : buffer[SUM]! / 1000,
+      durationBuckets: buckets,
+      transitions: this.transitionCounts.slice()
     }
   }
 

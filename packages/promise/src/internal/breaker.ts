@@ -5,7 +5,8 @@ import {
   CircuitBreakerError,
   CircuitBreakerMetrics,
   CircuitBreakerState,
-  type CircuitBreakerStore
+  type CircuitBreakerStore,
+  LiveCircuits
 } from "@circuit-breaker/core"
 import {
   CallPolicy,
@@ -158,6 +159,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
         ? undefined
         : new PromiseBulkhead(this.name, bulkhead, () => this.recorder?.bulkheadRejected())
     this.lastKnown = this.initialState
+    LiveCircuits.register(this, this.recorder)
     if (target !== undefined) {
       this.connection = connect(target)
       this.connection.ready.then(

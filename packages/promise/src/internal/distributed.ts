@@ -1,5 +1,3 @@
-import { readFileSync } from "node:fs"
-import { join } from "node:path"
 import { CircuitBreakerConfigError, type CircuitBreakerStore } from "@circuit-breaker/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -18,19 +16,21 @@ const isClient = (u: unknown): boolean =>
   typeof (u as { duplicate?: unknown }).duplicate === "function" &&
   typeof (u as { defineCommand?: unknown }).defineCommand === "function"
 
-/** `REDIS_URL` from a `.env` file in the working directory, if there is one. */
+/**
+ * `REDIS_URL` from a `.env` file in the working directory, if there is one. Node's own parser;
+ * the built-ins are reached through `process` only here, so that a bundle for another platform
+ * reaches none.
+ */
 const fromDotEnv = (cwd: string): string | undefined => {
+  const { readFileSync } = process.getBuiltinModule("node:fs")
+  const { parseEnv } = process.getBuiltinModule("node:util")
   let text: string
   try {
-    text = readFileSync(join(cwd, ".env"), "utf8")
+    text = readFileSync(`${cwd}/.env`, "utf8")
   } catch {
     return undefined
   }
-  for (const line of text.split(/\r?\n/)) {
-    const match = /^\s*(?:export\s+)?REDIS_URL\s*=\s*(.*?)\s*$/.exec(line)
-    if (match) return match[1]!.replace(/^(['"])(.*)\1$/, "$2")
-  }
-  return undefined
+  return parseEnv(text).REDIS_URL
 }
 
 /**

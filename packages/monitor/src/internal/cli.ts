@@ -1,0 +1,232 @@
+import { parseArgs } from "node:util"
+import type { CircuitStoreError } from "@circuit-breaker/core"
+import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Cluster from "./cluster.js"
+
+export const usage = `Usage: circuit-breaker <command> [NAME] [options]
+
+Commands:
+  status            every circuit under the prefix, cluster-wide
+  watch             the same, refreshed every --interval until Ctrl-C
+  trip NAME         open the circuit in every process that shares it
+  reset NAME        close it in every process that shares it
+  isolate NAME      hold it open until released
+  release NAME      undo an isolate
+
+Options:
+  --redis URL           Redis (default: the REDIS_URL environment variable)
+  --prefix PREFIX       the key prefix of the circuits (default "cb:v1:")
+  --json                machine-readable output
+  --interval SECONDS    watch's refresh period (default 1)
+  --reset-timeout SECS  how long a trip keeps the circuit open (default 30)
+  -h, --help            this text
+
+Exit status: 0 done, 1 failed (one line on stderr says why), 2 bad usage.`
+
+/** Where the CLI writes; a test gives its own. */
+export interface Io {
+  readonly out: (text: string) => void
+  readonly err: (text: string) => void
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** Resolves when watch should stop (Ctrl-C). */
+  readonly interrupted: Promise<void>
+}
+
+class Usage extends Error {}
+
+const commands = ["status", "watch", "trip", "reset", "isolate", "release"] as const
+type Command = (typeof commands)[number]
+
+interface Parsed {
+  readonly command: Command
+  readonly name: string | undefined
+  readonly redis: string
+  readonly prefix: string | undefined
+  readonly json: boolean
+  readonly intervalMillis: number
+  readonly resetTimeoutMillis: number
+}
+
+const seconds = (text: string | undefined, option: string, fallback: number): number => {
+  if (text === undefined) return fallback
+  const value = Number(text)
+  if (!Number.isFinite(value) || value <= 0) throw new Usage(`--${option} must be a positive number of seconds`)
+  return value * 1000
+}
+
+const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Parsed | "help" => {
+  let parsed: ReturnType<typeof parseOptions>
+  try {
+    parsed = parseOptions(argv)
+  } catch (e) {
+    throw new Usage((e as Error).message)
+  }
+  const { values, positionals } = parsed
+  if (values.help) return "help"
+  const [command, name, ...rest] = positionals
+  if (command === undefined) throw new Usage("a command is required")
+  if (!commands.includes(command as Command)) throw new Usage(`unknown command "${command}"`)
+  const named = command !== "status" && command !== "watch"
+  if (named && (name === undefined || name === "")) throw new Usage(`${command} needs a circuit NAME`)
+  if ((!named && name !== undefined) || rest.length > 0) throw new Usage("too many arguments")
+  const redis = values.redis ?? env.REDIS_URL
+  if (redis === undefined || redis === "") throw new Usage("no Redis: pass --redis URL or set REDIS_URL")
+  return {
+    command: command as Command,
+    name,
+    redis,
+    prefix: values.prefix,
+    json: values.json ?? false,
+    intervalMillis: seconds(values.interval, "interval", 1000),
+    resetTimeoutMillis: seconds(values["reset-timeout"], "reset-timeout", 30_000)
+  }
+}
+
+const parseOptions = (argv: ReadonlyArray<string>) =>
+  parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      redis: { type: "string" },
+      prefix: { type: "string" },
+      json: { type: "boolean" },
+      interval: { type: "string" },
+      "reset-timeout": { type: "string" },
+      help: { type: "boolean", short: "h" }
+    }
+  })
+
+const ago = (time: number, now: number): string => {
+  const s = Math.max(0, Math.round((now - time) / 1000))
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`
+}
+
+/** The circuits as an aligned table. */
+export const table = (circuits: ReadonlyArray<Cluster.ClusterCircuit>, now: number): string => {
+  if (circuits.length === 0) return "no circuit under this prefix"
+  const rows = [
+    ["CIRCUIT", "STATE", "GENERATION", "SINCE", "RETRY IN", "UPDATED BY"],
+    ...circuits.map((c) => [
+      c.name,
+      c.state,
+      String(c.generation),
+      ago(c.since, now),
+      c.retryAt === null ? "-" : `${Math.max(0, Math.ceil((c.retryAt - now) / 1000))}s`,
+      c.updatedBy ?? "-"
+    ])
+  ]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd()
+    )
+    .join("\n")
+}
+
+const describe = (error: CircuitStoreError, redis: string): string =>
+  `cannot reach Redis at ${RedisCircuitBreakerStore.redact(redis)}: ${error.detail}`
+
+const run = (args: Parsed, io: Io, store: Cluster.SharedStore): Effect.Effect<number, CircuitStoreError> => {
+  const status = Effect.map(Cluster.clusterCircuits(store), (circuits) =>
+    args.json ? JSON.stringify(circuits) : table(circuits, Date.now())
+  )
+  switch (args.command) {
+    case "status":
+      return Effect.map(status, (text) => {
+        io.out(text)
+        return 0
+      })
+    case "watch":
+      return Effect.as(
+        Effect.raceFirst(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.map(status, (text) => io.out(args.json ? text : `\x1b[2J\x1b[H${text}`)),
+              Effect.sleep(Duration.millis(args.intervalMillis))
+            )
+          ),
+          Effect.promise(() => io.interrupted)
+        ),
+        0
+      )
+    case "trip":
+    case "reset": {
+      const name = args.name!
+      return Effect.map(Cluster.command(store, name, args.command, args.resetTimeoutMillis), (found) => {
+        if (!found) {
+          io.err(`no circuit named ${JSON.stringify(name)} under this prefix`)
+          return 1
+        }
+        io.out(
+          args.json
+            ? JSON.stringify({ circuit: name, action: args.command, scope: "cluster" })
+            : `${args.command === "trip" ? "tripped" : "reset"} ${name} (cluster-wide)`
+        )
+        return 0
+      })
+    }
+    case "isolate":
+    case "release":
+      return Effect.sync(() => {
+        io.err(`${args.command} is not available from the CLI yet: use trip and reset`)
+        return 1
+      })
+  }
+}
+
+/** How long the CLI waits for Redis before it says it cannot reach it. */
+const CONNECT_TIMEOUT_MILLIS = 1000
+
+/** Runs the CLI; answers the exit status. Never throws. */
+export const main = async (argv: ReadonlyArray<string>, io: Io): Promise<number> => {
+  let args: Parsed | "help"
+  try {
+    args = parse(argv, io.env)
+  } catch (e) {
+    if (!(e instanceof Usage)) throw e
+    io.err(`circuit-breaker: ${e.message}\n\n${usage}`)
+    return 2
+  }
+  if (args === "help") {
+    io.out(usage)
+    return 0
+  }
+  const parsed = args
+  const scope = Effect.runSync(Scope.make())
+  const program = Effect.flatMap(
+    RedisCircuitBreakerStore.make({
+      url: parsed.redis,
+      storeTimeout: Duration.millis(CONNECT_TIMEOUT_MILLIS),
+      ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix })
+    }),
+    (store) => run(parsed, io, store as unknown as Cluster.SharedStore)
+  ).pipe(
+    // The store's own log lines would mix with the output (and break --json): the exit status and one line say it all.
+    Logger.withMinimumLogLevel(LogLevel.None)
+  )
+  const exit = await Effect.runPromiseExit(Scope.extend(program, scope))
+  if (Exit.isSuccess(exit)) {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    return exit.value
+  }
+  // Redis cannot be reached: say so and stop, without waiting for the connections to close.
+  const failure = Cause.failureOption(exit.cause)
+  io.err(
+    Option.isSome(failure)
+      ? describe(failure.value, parsed.redis)
+      : `circuit-breaker: ${RedisCircuitBreakerStore.redact(String((Cause.squash(exit.cause) as Error)?.message))}`
+  )
+  return 1
+}

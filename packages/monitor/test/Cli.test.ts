@@ -1,0 +1,151 @@
+/**
+ * The ops CLI as a process (`src/bin.ts` run with tsx), against a redis-server this file starts,
+ * with a second process (`fixtures/holder.ts`) that runs a breaker on the shared circuit.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, expect, it } from "@effect/vitest"
+import { describeWithRedis, type RedisServer, startRedisServer } from "../../redis/test/utils/RedisServer.js"
+import { main } from "../src/internal/cli.js"
+
+const packageDir = fileURLToPath(new URL("..", import.meta.url))
+const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+const holderPath = fileURLToPath(new URL("./fixtures/holder.ts", import.meta.url))
+const execArgv = ["--conditions=source", "--import", "tsx"]
+
+interface Result {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly millis: number
+}
+
+const cli = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): Promise<Result> =>
+  new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(process.execPath, [...execArgv, bin, ...args], {
+      cwd: packageDir,
+      env: { ...process.env, REDIS_URL: undefined, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+    child.on("error", reject)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout: stdout.trim(), stderr: stderr.trim(), millis: Date.now() - started })
+    })
+  })
+
+/** A second process holding a breaker on `name`; `states` collects what it prints. */
+const holder = (url: string, name: string) => {
+  const child: ChildProcess = spawn(process.execPath, [...execArgv, holderPath, url, name], {
+    cwd: packageDir,
+    stdio: ["pipe", "pipe", "pipe"]
+  })
+  const states: Array<string> = []
+  child.stdout!.on("data", (chunk: Buffer) => {
+    for (const line of chunk.toString("utf8").split("\n")) if (line.startsWith("state ")) states.push(line.slice(6))
+  })
+  const waitFor = async (state: string, ms: number) => {
+    const deadline = Date.now() + ms
+    while (states.at(-1) !== state && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    return states.at(-1)
+  }
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve()
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3000)
+      child.once("exit", () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      child.stdin!.end()
+    })
+  return { states, waitFor, stop, pid: child.pid! }
+}
+
+describeWithRedis("circuit-breaker CLI", () => {
+  let redis: RedisServer
+  /** How long the CLI process takes to start and print its help: what the unreachable test does not count. */
+  let startup = 0
+
+  beforeAll(async () => {
+    redis = await startRedisServer()
+    startup = (await cli(["--help"])).millis
+  })
+  afterAll(async () => {
+    await redis?.stop()
+  })
+
+  it("status, trip seen by a second process, reset, all cluster-wide", async () => {
+    const name = "payments"
+    const other = holder(redis.url, name)
+    try {
+      expect(await other.waitFor("Closed", 20_000)).toBe("Closed")
+      const status = await cli(["status", "--redis", redis.url])
+      expect(status.code).toBe(0)
+      expect(status.stdout).toMatch(/^CIRCUIT\s+STATE/)
+      expect(status.stdout).toMatch(/payments\s+Closed/)
+
+      const trip = await cli(["trip", name], { REDIS_URL: redis.url })
+      expect(trip).toMatchObject({ code: 0, stdout: "tripped payments (cluster-wide)" })
+      // Pub/sub brings the change; the holder polls every 20 ms.
+      expect(await other.waitFor("Open", 2000)).toBe("Open")
+      const json = await cli(["status", "--json", "--redis", redis.url])
+      expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ name, state: "Open" })])
+
+      const reset = await cli(["reset", name, "--redis", redis.url, "--json"])
+      expect(reset.code).toBe(0)
+      expect(JSON.parse(reset.stdout)).toEqual({ circuit: name, action: "reset", scope: "cluster" })
+      expect(await other.waitFor("Closed", 2000)).toBe("Closed")
+    } finally {
+      await other.stop()
+    }
+  })
+
+  it("an unknown circuit: exit 1 with one line", async () => {
+    const result = await cli(["trip", "no-such-circuit", "--redis", redis.url])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toBe('no circuit named "no-such-circuit" under this prefix')
+  })
+
+  it("bad usage: exit 2 with the reason and the usage", async () => {
+    const result = await cli(["trip"])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/^circuit-breaker: trip needs a circuit NAME\n\nUsage: circuit-breaker/)
+    // The other cases through the same entry point, in this process (a process costs seconds here).
+    for (const args of [
+      [],
+      ["frobnicate"],
+      ["status", "extra"],
+      ["status", "--bogus"],
+      ["status"],
+      ["watch", "--interval", "0"]
+    ]) {
+      const lines: Array<string> = []
+      const code = await main(args, {
+        out: (t) => lines.push(t),
+        err: (t) => lines.push(t),
+        env: {},
+        interrupted: new Promise(() => {})
+      })
+      expect(code, args.join(" ")).toBe(2)
+      expect(lines.join("\n")).toMatch(/^circuit-breaker: .+\n\nUsage: circuit-breaker/)
+    }
+  })
+
+  it("unreachable Redis: a clear message without the password, and exit 1 within 2 s", async () => {
+    const closed = `redis://user:hunter2@127.0.0.1:${redis.port + 1}`
+    const result = await cli(["status", "--redis", closed])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/^cannot reach Redis at redis:\/\/\*\*\*@127\.0\.0\.1:\d+: /)
+    expect(result.stderr.split("\n")).toHaveLength(1)
+    expect(`${result.stdout}${result.stderr}`).not.toContain("hunter2")
+    // Starting Node and loading the TypeScript sources is not the CLI's doing: measured apart.
+    expect(result.millis - startup).toBeLessThan(2000)
+  })
+})
