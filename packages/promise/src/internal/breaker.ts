@@ -415,11 +415,10 @@ class Breaker<Args extends ReadonlyArray<unknown>, R> implements API.AdvancedCir
     if (state._tag !== "Closed" && CircuitBreakerState.decide(this.policy, state, call.started)._tag === "Reject") {
       return this.attempt(call, 1, NoError)
     }
-    const leave = () => bulkhead.leave()
-    if (bulkhead.tryEnter()) return this.attempt(call, 1, NoError).finally(leave)
+    if (bulkhead.tryEnter()) return this.attempt(call, 1, NoError).then(bulkhead.leaveWith, bulkhead.leaveWithError)
     return bulkhead.wait(call.signal ?? this.disposal.signal).then(() => {
       call.started = call.attemptStarted = now()
-      return this.attempt(call, 1, NoError).finally(leave)
+      return this.attempt(call, 1, NoError).then(bulkhead.leaveWith, bulkhead.leaveWithError)
     })
   }
 

@@ -55,6 +55,18 @@ export class PromiseBulkhead {
     this.slots.release()
   }
 
+  /** Gives the slot back and passes the call's value on (one `then` per call, no closure made per call). */
+  readonly leaveWith = <A>(value: A): A => {
+    this.slots.release()
+    return value
+  }
+
+  /** Gives the slot back and passes the call's error on. */
+  readonly leaveWithError = (error: unknown): never => {
+    this.slots.release()
+    throw error
+  }
+
   rejection(reason: "Full" | "QueueTimeout"): BulkheadRejectedError {
     this.slots.rejections++
     this.onRejected?.()
