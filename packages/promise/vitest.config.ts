@@ -9,6 +9,8 @@ export default defineProject({
     name: "promise",
     include: ["test/**/*.test.ts"],
     setupFiles: ["./test/setup.ts"],
-    fakeTimers: { toFake: undefined }
+    fakeTimers: { toFake: undefined },
+    // On a loaded machine a property test's hundreds of runs can take several times vitest's default 5 s.
+    testTimeout: 60_000
   }
 })

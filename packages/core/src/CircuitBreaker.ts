@@ -85,10 +85,21 @@ export interface CircuitBreaker extends Pipeable, Inspectable {
   readonly state: Effect.Effect<CircuitState<unknown>>
   /** A snapshot of the breaker's counters. */
   readonly metrics: Effect.Effect<CircuitMetrics>
-  /** Closes the circuit at once, whatever its state. */
+  /**
+   * Closes the circuit at once, whatever its state (an isolation ends too, and its handles
+   * release nothing after it). Always publishes a change with `reason: "reset"` on
+   * `changes`, from Closed to Closed included.
+   */
   readonly reset: Effect.Effect<void>
-  /** Opens the circuit at once (manual isolation); it half-opens after `resetTimeout` as usual. */
+  /** Opens the circuit at once; it half-opens after `resetTimeout` as usual (an isolated circuit stays isolated). */
   readonly trip: Effect.Effect<void>
+  /**
+   * Holds the circuit Open until the returned handle is released (cockatiel's `isolate()`);
+   * several isolations stack, and the circuit closes when the last handle is released. In a
+   * shared store the isolation holds for every instance. Scoped form:
+   * `Effect.acquireRelease(breaker.isolate, (handle) => handle.release)`.
+   */
+  readonly isolate: Effect.Effect<Isolation>
   /**
    * Puts the circuit in `mode` (`"forcedOpen"` rejects every call; `"forcedClosed"` and
    * `"metricsOnly"` admit every call and never trip; `"disabled"` admits every call and records
@@ -281,6 +292,21 @@ export interface StateChange {
   readonly at: number
   /** The failure that caused the change, if a failure did. */
   readonly cause: unknown
+  /** Set when a manual operation made the change (a reset is announced even when the circuit was Closed). */
+  readonly reason: "reset" | "trip" | "isolate" | "release" | undefined
+}
+
+/**
+ * A handle on one isolation of a circuit (`isolate`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Isolation {
+  /** The generation of the isolated state the handle belongs to. */
+  readonly generation: number
+  /** Gives the handle back; the last one closes the circuit. Releasing twice does nothing more. */
+  readonly release: Effect.Effect<void>
 }
 
 /**

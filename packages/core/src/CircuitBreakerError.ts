@@ -29,8 +29,30 @@ export type TypeId = typeof TypeId
 export const isCircuitBreakerError = (u: unknown): u is CircuitBreakerError => hasProperty(u, TypeId)
 
 /**
+ * Whether a value is a `CircuitOpenError` of either API (the Promise API's has `retryAfter`
+ * in milliseconds, the Effect API's a `Duration`).
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isCircuitOpenError = (u: unknown): u is { readonly _tag: "CircuitOpenError"; readonly circuit: string } =>
+  hasProperty(u, TypeId) && (u as { readonly _tag?: unknown })._tag === "CircuitOpenError"
+
+/**
+ * Whether a value is a `CircuitTimeoutError` of either API.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isCircuitTimeoutError = (
+  u: unknown
+): u is { readonly _tag: "CircuitTimeoutError"; readonly circuit: string; readonly attempt: number } =>
+  hasProperty(u, TypeId) && (u as { readonly _tag?: unknown })._tag === "CircuitTimeoutError"
+
+/**
  * The circuit is open (or Half-Open with every trial slot taken): the protected effect
- * was not run. `retryAfter` says when a call may be admitted again.
+ * was not run. `retryAfter` says when a call may be admitted again: a `Duration` of whole
+ * milliseconds (the Promise API's error of the same family has a number of milliseconds).
  *
  * @since 0.1.0
  * @category errors

@@ -337,7 +337,7 @@ export const advance: <T>(policy: Policy<T>, state: CircuitState<T>, now: number
 
 /**
  * The admission decision for a call arriving at `now`: admit, admit as a trial, or
- * reject with the milliseconds after which a retry may succeed.
+ * reject with the whole milliseconds (rounded up) after which a retry may succeed.
  *
  * @since 0.1.0
  * @category transitions

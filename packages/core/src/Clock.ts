@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import type * as Clock from "effect/Clock"
-import * as internal from "./internal/circuitBreaker.js"
+import * as internal from "./internal/attemptTimer.js"
 
 /**
  * The time breakers read from a Clock, in milliseconds. On the live clock it reads the

@@ -31,6 +31,35 @@ export abstract class Deadline {
 /** The longest delay a Node timer takes. */
 const MAX_TIMER_MILLIS = 2 ** 31 - 1
 
+/**
+ * What a `Deadlines` list arms its one timer with: Node's timers by default. An Effect
+ * executor on a test clock hands one that sleeps on that clock, so the very same list serves
+ * the attempts' timeouts whatever the clock.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Timers<H = unknown> {
+  set(callback: () => void, delay: number): H
+  clear(handle: H): void
+  /** Lets the timer keep the process alive (Node's `ref`), or not (`unref`). */
+  ref(handle: H): void
+  unref(handle: H): void
+}
+
+/**
+ * Node's timers.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const nodeTimers: Timers<ReturnType<typeof setTimeout>> = {
+  set: (callback, delay) => setTimeout(callback, delay),
+  clear: (handle) => clearTimeout(handle),
+  ref: (handle) => void handle.ref(),
+  unref: (handle) => void handle.unref()
+}
+
 class CallbackDeadline extends Deadline {
   constructor(
     at: number,
@@ -57,11 +86,14 @@ export class Deadlines {
   private tail: Deadline | undefined = undefined
   /** The last node with a finite deadline; the Infinity ones follow it. */
   private lastFinite: Deadline | undefined = undefined
-  private timer: ReturnType<typeof setTimeout> | undefined = undefined
+  private timer: unknown = undefined
   private timerAt = 0
   private referenced = false
 
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly now: () => number,
+    private readonly timers: Timers<any> = nodeTimers
+  ) {}
 
   /** Adds a deadline at `at` (`Infinity`: never) that calls `onExpire` when it passes. */
   add(at: number, onExpire: () => void): Deadline {
@@ -84,7 +116,7 @@ export class Deadlines {
     if (after === this.lastFinite) this.lastFinite = entry
     if (this.timer === undefined || this.timerAt > this.head!.at) this.arm(this.head!.at)
     else if (!this.referenced) {
-      this.timer.ref()
+      this.timers.ref(this.timer)
       this.referenced = true
     }
     return entry
@@ -101,14 +133,14 @@ export class Deadlines {
     entry.prev = entry.next = undefined
     if ((this.head === undefined || this.head.at === Infinity) && this.timer !== undefined && this.referenced) {
       // Nothing waits: the timer may fire once more, but must not keep the process alive.
-      this.timer.unref()
+      this.timers.unref(this.timer)
       this.referenced = false
     }
   }
 
   /** Expires every entry now, whatever its deadline, and clears the timer. */
   expireAll(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.timer !== undefined) this.timers.clear(this.timer)
     this.timer = undefined
     while (this.head !== undefined) {
       const entry = this.head
@@ -128,11 +160,11 @@ export class Deadlines {
   }
 
   private arm(at: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.timer !== undefined) this.timers.clear(this.timer)
     this.timerAt = at
     this.referenced = true
     // Node turns a delay beyond 2^31 - 1 ms into 1 ms: wait the longest it takes, and `fire` re-arms.
-    this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MILLIS, Math.max(0, at - this.now())))
+    this.timer = this.timers.set(() => this.fire(), Math.min(MAX_TIMER_MILLIS, Math.max(0, at - this.now())))
   }
 
   private fire(): void {

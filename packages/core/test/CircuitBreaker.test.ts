@@ -1,3 +1,4 @@
+import { createHook } from "node:async_hooks"
 import { assert, describe, expect, it } from "@effect/vitest"
 import {
   Cause,
@@ -18,6 +19,7 @@ import {
   Stream,
   TestClock
 } from "effect"
+import { onTestFinished } from "vitest"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from "../src/CircuitBreakerError.js"
 import * as CircuitBreakerMetrics from "../src/CircuitBreakerMetrics.js"
@@ -123,7 +125,17 @@ describe("a breaker made with Effect.runPromise", () => {
     const breaker = await Effect.runPromise(
       CircuitBreaker.make({ name: `${PREFIX}live-timeout`, timeout: "40 millis", maxRetries: 0 })
     )
-    const refTimers = () => process.getActiveResourcesInfo().filter((type) => type === "Timeout").length
+    // The timers created from here on that are still armed and keep the process alive (others, such as the test
+    // runner's, come and go meanwhile).
+    const created: Array<NodeJS.Timeout> = []
+    const hook = createHook({
+      init: (_id, type, _trigger, resource) => {
+        if (type === "Timeout") created.push(resource as NodeJS.Timeout)
+      }
+    }).enable()
+    onTestFinished(() => void hook.disable())
+    const refTimers = () =>
+      created.filter((timer) => timer.hasRef() && !(timer as unknown as { _destroyed: boolean })._destroyed).length
     const before = refTimers()
     let aborted = false
     const hanging = Effect.async<never>((_resume, signal) => {
@@ -1177,12 +1189,12 @@ describe("changes", () => {
 
       const changes = Chunk.toReadonlyArray(yield* Fiber.join(collector))
       expect(changes).toStrictEqual([
-        { circuit, from: "Closed", to: "Open", at: 0, cause: "second" },
-        { circuit, from: "Open", to: "HalfOpen", at: 1000, cause: undefined },
-        { circuit, from: "HalfOpen", to: "Open", at: 1200, cause: "trial failed" },
-        { circuit, from: "Open", to: "HalfOpen", at: 2200, cause: undefined },
-        { circuit, from: "HalfOpen", to: "Closed", at: 2300, cause: undefined },
-        { circuit, from: "Closed", to: "Open", at: 2300, cause: undefined }
+        { circuit, from: "Closed", to: "Open", at: 0, cause: "second", reason: undefined },
+        { circuit, from: "Open", to: "HalfOpen", at: 1000, cause: undefined, reason: undefined },
+        { circuit, from: "HalfOpen", to: "Open", at: 1200, cause: "trial failed", reason: undefined },
+        { circuit, from: "Open", to: "HalfOpen", at: 2200, cause: undefined, reason: undefined },
+        { circuit, from: "HalfOpen", to: "Closed", at: 2300, cause: undefined, reason: undefined },
+        { circuit, from: "Closed", to: "Open", at: 2300, cause: undefined, reason: "trip" }
       ])
       const stateLines = lines.filter((line) => line.message.startsWith("circuit "))
       expect(stateLines).toStrictEqual(

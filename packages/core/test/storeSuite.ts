@@ -463,6 +463,25 @@ export const storeSuite = (
         })
       )
 
+      it.effect("an isolation through one breaker holds for both, past resetTimeout; its release closes for both", () =>
+        Effect.gen(function* () {
+          const circuit = freshKey("shared-isolation")
+          const a = yield* makeBreaker(circuit, { successThreshold: 1 })
+          const b = yield* makeBreaker(circuit, { successThreshold: 1 })
+          const handle = yield* a.isolate
+          yield* TestClock.adjust(5_000)
+          expect((yield* b.state)._tag).toBe("Open")
+          expect((yield* Effect.flip(b.execute(Effect.succeed(1))))._tag).toBe("CircuitOpenError")
+          // A trip through the other breaker does not end the isolation.
+          yield* b.trip
+          yield* TestClock.adjust(5_000)
+          expect((yield* b.state)._tag).toBe("Open")
+          yield* handle.release
+          expect((yield* b.state)._tag).toBe("Closed")
+          expect(yield* b.execute(Effect.succeed(2))).toBe(2)
+        })
+      )
+
       it.effect("Open half-opens for both after resetTimeout", () =>
         Effect.gen(function* () {
           const circuit = freshKey("shared-timeout")

@@ -142,6 +142,22 @@ export interface StateChangeEvent {
   readonly time: number
   /** The failure that caused the change, if one did. */
   readonly cause: unknown
+  /**
+   * Set when a manual operation made the change: `reset()` (announced every time, from
+   * CLOSED to CLOSED included), `trip()`, `isolate()`, or the release of an isolation.
+   */
+  readonly reason?: "reset" | "trip" | "isolate" | "release" | undefined
+}
+
+/**
+ * A handle on one isolation (`isolate()`): `release()` gives it back, and the last handle
+ * released closes the circuit. Releasing twice does nothing more; `using` releases it too.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IsolationHandle extends Disposable {
+  release(): void
 }
 
 /**
@@ -215,8 +231,20 @@ export interface AdvancedCircuitBreaker<Args extends ReadonlyArray<unknown>, R> 
   getMetrics(): CircuitMetrics
   /** The state now; `"HALF_OPEN"` as soon as resetTimeout has passed, with no call needed. */
   getState(): CircuitStateName
-  /** Back to CLOSED at once; the Promise settles when a shared store has it too. */
+  /**
+   * Back to CLOSED at once, whatever the state (an isolation ends, and its handles release
+   * nothing after it); always announced to `onStateChange` with `reason: "reset"`.
+   */
   reset(): Promise<void>
+  /** Opens the circuit at once; it half-opens after `resetTimeout` as usual (an isolated circuit stays isolated). */
+  trip(): Promise<void>
+  /**
+   * Holds the circuit OPEN until the returned handle is released (cockatiel's `isolate()`):
+   * `getState()` reads `"OPEN"` meanwhile, and calls are rejected with `CircuitOpenError`.
+   * Several isolations stack. With `distributedTracking` it holds in every process sharing
+   * the circuit. Throws `CircuitBreakerDisposedError` after `dispose()`.
+   */
+  isolate(): IsolationHandle
   /**
    * Puts the circuit in `mode`: `"forcedOpen"` rejects every call (`getState()` reads OPEN);
    * `"forcedClosed"` and `"metricsOnly"` admit every call and never trip; `"disabled"` admits

@@ -5,10 +5,17 @@
  *
  * @since 0.1.0
  */
+import { CircuitBreakerError } from "@circuit-breaker/core"
+
 export { BulkheadRejectedError, CircuitBreakerConfigError } from "@circuit-breaker/core"
 
+/** The core's brand: every error here passes `CircuitBreakerError.isCircuitBreakerError` and the core's guards. */
+const brand = { value: CircuitBreakerError.TypeId, enumerable: false }
+
 /**
- * The circuit rejected the call: `fn` was not called. `retryAfter` is in milliseconds.
+ * The circuit rejected the call: `fn` was not called. `retryAfter` is in whole milliseconds
+ * (the Effect API's error of the same family has a `Duration`); it passes the core's
+ * `CircuitBreakerError.isCircuitBreakerError` and `isCircuitOpenError`.
  *
  * @since 0.1.0
  * @category errors
@@ -29,7 +36,8 @@ export class CircuitOpenError extends Error {
 }
 Object.defineProperties(CircuitOpenError.prototype, {
   _tag: { value: "CircuitOpenError", enumerable: true },
-  name: { value: "CircuitOpenError" }
+  name: { value: "CircuitOpenError" },
+  [CircuitBreakerError.TypeId]: brand
 })
 
 /**
@@ -53,6 +61,7 @@ export class CircuitTimeoutError extends Error {
     super(`Circuit "${circuit}": attempt ${attempt} timed out after ${timeout} ms`)
   }
 }
+Object.defineProperty(CircuitTimeoutError.prototype, CircuitBreakerError.TypeId, brand)
 
 /**
  * The breaker was disposed: calls made after `dispose()` (or cut short by it) fail with this.
@@ -69,3 +78,4 @@ export class CircuitBreakerDisposedError extends Error {
     super(`Circuit breaker "${circuit}" has been disposed`)
   }
 }
+Object.defineProperty(CircuitBreakerDisposedError.prototype, CircuitBreakerError.TypeId, brand)

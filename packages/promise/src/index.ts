@@ -12,6 +12,7 @@ export {
   type ExecuteArgs,
   type ExecuteOptions,
   type FailureContext,
+  type IsolationHandle,
   type Mode,
   type Options,
   type StateChangeEvent

@@ -2,11 +2,14 @@ import { CircuitOpenError, createAdvancedCircuitBreaker, createCircuitBreakerMan
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { describeWithRedis, type RedisServer, startRedisServer } from "./utils/RedisServer.js"
 
-/** Polls `check` in real time until it holds, for at most `within` ms. */
+/**
+ * Polls `check` in real time until it holds, for at most `within` ms. A check that rejects (a read of Redis that timed
+ * out on a loaded machine) has not held yet.
+ */
 const eventually = async (check: () => boolean | Promise<boolean>, within = 2000): Promise<number> => {
   const start = Date.now()
   while (Date.now() - start < within) {
-    if (await check()) return Date.now() - start
+    if (await Promise.resolve(check()).catch(() => false)) return Date.now() - start
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
   throw new Error(`condition not met within ${within} ms`)
@@ -19,6 +22,26 @@ describeWithRedis("Promise API with distributedTracking", () => {
   })
   afterAll(async () => {
     await server.stop()
+  })
+
+  it("isolate() in one breaker holds the shared circuit OPEN in the other, past resetTimeout, until released", async () => {
+    const options = { distributedTracking: true, redis: server.url, resetTimeout: 50, name: "isolated-shared" }
+    const a = createAdvancedCircuitBreaker(async () => "a", options)
+    const b = createAdvancedCircuitBreaker(async () => "b", options)
+    try {
+      await eventually(async () => (await a.getDistributedState()) !== null && (await b.getDistributedState()) !== null)
+      const handle = a.isolate()
+      await eventually(() => b.getState() === "OPEN", 1000)
+      await new Promise((resolve) => setTimeout(resolve, 120))
+      expect(b.getState()).toBe("OPEN")
+      await expect(b.execute()).rejects.toBeInstanceOf(CircuitOpenError)
+      handle.release()
+      await eventually(() => b.getState() === "CLOSED", 1000)
+      await expect(b.execute()).resolves.toBe("b")
+    } finally {
+      await a.dispose()
+      await b.dispose()
+    }
   })
 
   it("two processes' breakers share one circuit: a trip in one rejects in the other", async () => {

@@ -10,10 +10,15 @@ import { storeSuite } from "../../core/test/storeSuite.js"
 import { RedisCircuitBreakerStore } from "../src/index.js"
 import { describeWithRedis, layerRedisServer, RedisTestServer } from "./utils/RedisServer.js"
 
-/** The Redis store over a server of its own, started when the suite's layer is built and stopped with it. */
+/**
+ * The Redis store over a server of its own, started when the suite's layer is built and stopped with it. The suite is
+ * not about timeouts: a store timeout long enough that a loaded machine never reaches it.
+ */
 const storeLayer = Layer.scoped(
   CircuitBreakerStore.CircuitBreakerStore,
-  Effect.flatMap(RedisTestServer, (server) => RedisCircuitBreakerStore.make({ url: server.url, prefix: "suite:" }))
+  Effect.flatMap(RedisTestServer, (server) =>
+    RedisCircuitBreakerStore.make({ url: server.url, prefix: "suite:", storeTimeout: 2_000 })
+  )
 ).pipe(Layer.provide(layerRedisServer()))
 
 describeWithRedis("the core store suite", () => {

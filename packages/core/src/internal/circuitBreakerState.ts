@@ -164,8 +164,10 @@ export const decide = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: nu
     case "Open":
       return {
         _tag: "Reject",
-        retryAfter:
+        // Whole milliseconds, rounded up: a caller that waits that long is never early.
+        retryAfter: Math.ceil(
           current.mode === "forcedOpen" || isolationsOf(current) > 0 ? policy.resetTimeout : current.retryAt - now
+        )
       }
     case "HalfOpen":
       if (hasTrialSlot(policy, current)) {
@@ -174,10 +176,11 @@ export const decide = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: nu
       // The slots free up when a trial ends, or at the latest when the permits expire.
       return {
         _tag: "Reject",
-        retryAfter:
+        retryAfter: Math.ceil(
           policy.trialPermitTtl !== undefined && current.trialsInFlight > 0
             ? Math.min(policy.resetTimeout, current.permitsExpireAt - now)
             : policy.resetTimeout
+        )
       }
   }
 }

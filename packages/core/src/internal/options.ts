@@ -274,10 +274,23 @@ let unnamed = 0
 /** A distinct name for a breaker given none: unnamed breakers never share metric tags. */
 const generatedName = (): string => `circuit-${++unnamed}`
 
-/** @internal */
-export const resolve = (
-  raw: unknown
-): Either.Either<CircuitBreaker.CircuitBreaker.Resolved, CircuitBreakerConfigError> => {
+/** The name given (or the serviceId), else a generated one; required with distributedTracking. */
+const nameOf = (o: Decoded, distributedTracking: boolean): Either.Either<string, CircuitBreakerConfigError> => {
+  const given = o.name ?? o.serviceId
+  if (given !== undefined) return Either.right(given)
+  if (!distributedTracking) return Either.right(generatedName())
+  return Either.left(
+    new CircuitBreakerConfigError({
+      option: "name",
+      value: undefined,
+      reason:
+        "is required with distributedTracking: the name is the circuit's key in the shared store, which every instance of the circuit must share"
+    })
+  )
+}
+
+/** Reads options into a plain object: they must be an object (or undefined), whose getters do not throw. */
+const readInput = (raw: unknown): Either.Either<Record<string, unknown>, CircuitBreakerConfigError> => {
   if (raw === undefined) raw = {}
   let isRecord: boolean
   try {
@@ -290,7 +303,14 @@ export const resolve = (
       new CircuitBreakerConfigError({ option: "options", value: raw, reason: "must be an object (or undefined)" })
     )
   }
-  const read = snapshot(raw as object)
+  return snapshot(raw as object)
+}
+
+/** @internal */
+export const resolve = (
+  raw: unknown
+): Either.Either<CircuitBreaker.CircuitBreaker.Resolved, CircuitBreakerConfigError> => {
+  const read = readInput(raw)
   if (Either.isLeft(read)) return Either.left(read.left)
   const input = read.right
   const decoded = decodeOptions(input)
@@ -310,25 +330,15 @@ export const resolve = (
     )
   }
   const distributedTracking = o.distributedTracking ?? defaults.distributedTracking
-  const given = o.name ?? o.serviceId
-  if (given === undefined && distributedTracking) {
-    return Either.left(
-      new CircuitBreakerConfigError({
-        option: "name",
-        value: undefined,
-        reason:
-          "is required with distributedTracking: the name is the circuit's key in the shared store, which every instance of the circuit must share"
-      })
-    )
-  }
+  const name = nameOf(o, distributedTracking)
+  if (Either.isLeft(name)) return Either.left(name.left)
   const resetTimeout = o.resetTimeout ?? defaults.resetTimeout
   const policies = resolvePolicyOptions(input, Duration.toMillis(resetTimeout))
   if (Either.isLeft(policies)) return Either.left(policies.left)
-  const name = given ?? generatedName()
   const timeout = o.timeout ?? defaults.timeout
   return Either.right({
-    name,
-    serviceId: o.serviceId ?? name,
+    name: name.right,
+    serviceId: o.serviceId ?? name.right,
     failureThreshold: o.failureThreshold ?? defaults.failureThreshold,
     resetTimeout,
     timeout,

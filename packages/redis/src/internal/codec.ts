@@ -48,6 +48,7 @@ const StoredState = Schema.Union(
     openedAt: Schema.Number,
     retryAt: Schema.Number,
     reopenings,
+    // Isolation handles (`isolate()`): absent when none holds the circuit, and in states of older versions.
     isolated: Schema.optional(Schema.Number)
   }),
   StoredHalfOpen

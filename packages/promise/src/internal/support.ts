@@ -1,0 +1,138 @@
+import { CircuitBreakerError, type CircuitBreakerState } from "@circuit-breaker/core"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import type * as API from "../AdvancedCircuitBreaker.js"
+import { CircuitOpenError } from "../errors.js"
+
+/** @internal */
+export type CircuitState = CircuitBreakerState.CircuitState<unknown>
+
+export const stateNames = { Closed: "CLOSED", Open: "OPEN", HalfOpen: "HALF_OPEN" } as const satisfies Record<
+  CircuitState["_tag"],
+  API.CircuitStateName
+>
+
+/** Read once: `performance.timeOrigin` is a getter that allocates a number on every read. */
+const timeOrigin = performance.timeOrigin
+/** Milliseconds since the epoch, from the monotonic clock (latencies need sub-millisecond precision). */
+export const now = (): number => timeOrigin + performance.now()
+
+export const isThenable = (u: unknown): u is PromiseLike<unknown> =>
+  u !== null && (typeof u === "object" || typeof u === "function") && typeof (u as any).then === "function"
+
+/** Calls each listener; one that throws is reported as a process warning and never breaks the call. */
+export const notify = <E>(listeners: Set<(event: E) => void> | undefined, event: E): void => {
+  if (listeners === undefined) return
+  for (const listener of listeners) {
+    try {
+      listener(event)
+    } catch (error) {
+      process.emitWarning(`circuit breaker listener threw ${describeThrown(error)}`, {
+        code: "CIRCUIT_BREAKER_LISTENER"
+      })
+    }
+  }
+}
+
+/** Never throws, whatever was thrown (a null-prototype object, a throwing `toString`). */
+export const describeThrown = (error: unknown): string => {
+  try {
+    if (error instanceof Error) return `${error.name}: ${error.message}`
+  } catch {
+    // fall through
+  }
+  return CircuitBreakerError.describeValue(error)
+}
+
+/**
+ * A promise that rejects on the next microtask rather than at once: by then the caller has
+ * attached its handler, so Node's unhandled-rejection bookkeeping (a large part of the cost
+ * of an already-rejected promise) never runs.
+ */
+export const rejectSoon = <A>(error: unknown): Promise<A> =>
+  new Promise<A>((_, reject) => queueMicrotask(() => reject(error)))
+
+/**
+ * A rejection is made on the hot path of a failing dependency, often thousands of times a
+ * second: it carries no stack trace (capturing one costs more than the whole rejection).
+ */
+export const openError = (circuit: string, retryAfter: number): CircuitOpenError => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new CircuitOpenError(circuit, retryAfter)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+/** Runs an effect for a Promise caller: it rejects with the error itself (a `CircuitStoreError`), not a wrapper. */
+export const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
+  Effect.runPromiseExit(effect).then((exit) => {
+    if (Exit.isSuccess(exit)) return exit.value
+    throw Cause.squash(exit.cause)
+  })
+
+/** The Promise API's own options, which the core does not know. */
+interface PromiseOnly {
+  readonly redis: API.Options["redis"]
+  readonly passContext: unknown
+  readonly fallback: unknown
+}
+
+/** Takes the Promise API's own options (`redis`, `passContext`, `fallback`) out of the options the core validates. */
+export const splitPromiseOptions = (options: unknown): readonly [unknown, PromiseOnly] => {
+  const none: PromiseOnly = { redis: undefined, passContext: undefined, fallback: undefined }
+  if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, none]
+  try {
+    if (!["redis", "passContext", "fallback"].some((key) => Object.hasOwn(options, key))) return [options, none]
+    const { fallback, passContext, redis, ...rest } = options as API.Options & { readonly passContext?: unknown }
+    return [rest, { redis, passContext, fallback }]
+  } catch {
+    // A hostile object: the core's validation reports it.
+    return [options, none]
+  }
+}
+
+/** An unnamed in-memory breaker is named after its function, as opossum does (else the core generates a name). */
+export const withDefaultName = (options: unknown, fn: { readonly name: string }): unknown => {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    return options === undefined && fn.name !== "" ? { name: fn.name } : options
+  }
+  try {
+    const o = options as API.Options
+    if (o.name !== undefined || o.serviceId !== undefined || o.distributedTracking === true || fn.name === "") {
+      return options
+    }
+    return { ...o, name: fn.name }
+  } catch {
+    return options
+  }
+}
+
+export const stateNameOf = (state: CircuitBreakerState.CircuitState<unknown>): API.CircuitStateName =>
+  stateNames[state._tag]
+
+export const toDistributedState = (
+  circuit: string,
+  snapshot: Option.Option<{
+    readonly state: CircuitBreakerState.CircuitState<unknown>
+    readonly updatedAt: number | null
+    readonly updatedBy: string | null
+  }>
+): API.DistributedState => {
+  if (Option.isNone(snapshot)) {
+    return { circuit, state: "CLOSED", failureCount: 0, openedAt: null, updatedAt: null, updatedBy: null }
+  }
+  const { state, updatedAt, updatedBy } = snapshot.value
+  return {
+    circuit,
+    state: stateNameOf(state),
+    failureCount: state._tag === "Closed" && typeof state.tally === "number" ? state.tally : 0,
+    openedAt: state._tag === "Open" ? state.openedAt : null,
+    updatedAt,
+    updatedBy
+  }
+}

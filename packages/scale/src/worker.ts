@@ -1,0 +1,117 @@
+/**
+ * One service instance of the scale run: N circuits in Redis mode, through the Promise API (one breaker per circuit,
+ * `distributedTracking: true`) or the Effect API (N breakers over one store), every circuit called once a second.
+ * It tells its parent, over IPC, when it sees a circuit open; trips a circuit when asked; reports its memory.
+ *
+ * Run with the TypeScript sources: `node --import tsx --conditions=source --expose-gc worker.ts <settings JSON>`.
+ */
+import { type AdvancedCircuitBreaker, createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
+import { monotonicNow } from "@circuit-breaker/soak/records"
+import { Cluster, Redis } from "ioredis"
+import { effectFleet } from "./effectFleet.js"
+import type { FromWorker, ToWorker, WorkerSettings } from "./protocol.js"
+
+const settings = JSON.parse(process.argv[2] ?? "") as WorkerSettings
+const send = (message: FromWorker) => process.send?.(message)
+const circuitName = (i: number) => `circuit-${i}`
+
+/** A client the worker owns, for the cluster: the Promise API and the store take it as they would a user's. */
+const makeClient = (): Redis | Cluster =>
+  settings.target.kind === "cluster"
+    ? new Cluster(settings.target.nodes.map((port) => ({ host: "127.0.0.1", port })))
+    : new Redis(settings.target.url)
+
+/** What the parent drives: the same for both APIs. */
+export interface Fleet {
+  /** One call of circuit `i`, its outcome ignored. */
+  readonly call: (i: number) => void
+  readonly trip: (i: number) => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+const reportOpen = (circuit: string) => send({ _tag: "opened", circuit, at: monotonicNow() })
+
+const promiseFleet = async (): Promise<Fleet> => {
+  const client = settings.target.kind === "cluster" ? makeClient() : undefined
+  const breakers: Array<AdvancedCircuitBreaker<[boolean], string>> = []
+  for (let i = 0; i < settings.circuits; i++) {
+    const breaker = createAdvancedCircuitBreaker(
+      async (fail: boolean) => {
+        if (fail) throw new Error("service down")
+        return "ok"
+      },
+      {
+        name: circuitName(i),
+        failureThreshold: 1,
+        resetTimeout: 600_000,
+        maxRetries: 0,
+        distributedTracking: true,
+        // A client is accepted at run time; the option's type does not name it yet (issue 12, item 9).
+        redis: (client as never) ?? (settings.target.kind === "single" ? settings.target.url : undefined)
+      }
+    )
+    breaker.onStateChange((change) => {
+      if (change.to === "OPEN") reportOpen(change.circuit)
+    })
+    breakers.push(breaker)
+  }
+  // Each breaker opens its store in the background: wait until every one has read its circuit.
+  for (const breaker of breakers) {
+    for (let tries = 0; (await breaker.getDistributedState().catch(() => null)) === null; tries++) {
+      if (tries > 500) throw new Error(`${breaker.name}: the store never answered`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+  return {
+    call: (i) => void breakers[i]!.execute(false).catch(() => {}),
+    trip: (i) =>
+      breakers[i]!.execute(true).then(
+        () => {},
+        () => {}
+      ),
+    close: async () => {
+      await Promise.all(breakers.map((b) => b.dispose()))
+      await client?.quit()
+    }
+  }
+}
+
+const main = async () => {
+  const fleet =
+    settings.api === "promise"
+      ? await promiseFleet()
+      : await effectFleet(settings, settings.target.kind === "cluster" ? makeClient() : undefined, reportOpen)
+  // Every circuit once a second, spread over the second in 20 slices.
+  let next = 0
+  const slice = Math.ceil(settings.circuits / 20)
+  const ticker = setInterval(() => {
+    for (let n = 0; n < slice; n++) {
+      fleet.call(next)
+      next = (next + 1) % settings.circuits
+    }
+  }, 50)
+  process.on("message", async (message: ToWorker | "stop") => {
+    if (message === "stop") {
+      clearInterval(ticker)
+      await fleet.close()
+      // Nothing else may keep the process alive: it must exit by itself now.
+      process.disconnect?.()
+      return
+    }
+    switch (message._tag) {
+      case "trip":
+        return fleet.trip(message.circuit)
+      case "memory": {
+        globalThis.gc?.()
+        const { rss, heapUsed } = process.memoryUsage()
+        return send({ _tag: "memory", rss, heapUsed })
+      }
+    }
+  })
+  process.send?.("ready")
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`scale worker failed: ${error instanceof Error ? error.stack : String(error)}\n`)
+  process.exit(1)
+})
