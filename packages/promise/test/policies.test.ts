@@ -143,11 +143,13 @@ describe("open duration", () => {
     await swallow(breaker.execute())
     vi.advanceTimersByTime(1000)
     hang = true
-    void breaker.execute()
+    const trial = swallow(breaker.execute())
     expect(breaker.getState()).toBe("HALF_OPEN")
     vi.advanceTimersByTime(500)
     expect(breaker.getState()).toBe("OPEN")
     await breaker.dispose()
+    // The hanging trial ends with the disposal.
+    expect((await trial) as Error).toMatchObject({ _tag: "CircuitBreakerDisposedError" })
   })
 })
 
