@@ -1,7 +1,8 @@
 /**
  * The breakers alive in this process, of both APIs, for monitors: each executor registers
- * every breaker it makes, with the recorder of its metrics. A breaker is held weakly: once
- * nothing else uses it, it is collected and drops out of the list.
+ * every breaker it makes, with the recorder of its metrics. A breaker is held weakly (one
+ * WeakRef each, nothing more): once nothing else uses it, it is collected and drops out of
+ * the list, which is cleared of such references as it grows.
  *
  * This module loads no `effect` code: a monitor reads the plain counters a recorder keeps.
  *

@@ -56,6 +56,15 @@ describeWithRedis("monitor with Redis", () => {
 
       await fetch(`${monitor.url}circuits/${name}/reset`, { method: "POST" })
       expect(await stored(name)).toBe("Closed")
+
+      // Isolation: held open through two isolations until both are released.
+      for (let i = 0; i < 2; i++) await fetch(`${monitor.url}circuits/${name}/isolate`, { method: "POST" })
+      const isolated = Option.getOrThrow(await Effect.runPromise(other.snapshot(name))).state
+      expect(isolated).toMatchObject({ _tag: "Open", isolated: 2 })
+      await fetch(`${monitor.url}circuits/${name}/release`, { method: "POST" })
+      expect(await stored(name)).toBe("Open")
+      await fetch(`${monitor.url}circuits/${name}/release`, { method: "POST" })
+      expect(await stored(name)).toBe("Closed")
       expect((await fetch(`${monitor.url}circuits/never-stored/trip`, { method: "POST" })).status).toBe(404)
     } finally {
       await monitor.close()

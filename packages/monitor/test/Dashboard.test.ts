@@ -12,6 +12,7 @@ import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { type Browser, chromium } from "playwright-core"
+import { down } from "./utils/errors.js"
 import { chromiumPath, describeWith } from "./utils/tools.js"
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -28,12 +29,8 @@ const traffic = async (names: { payments: string; search: string; inventory: str
     { name: names.search, maxRetries: 0, failureThreshold: 1000 }
   )
   const inventory = Effect.runSync(CircuitBreaker.make({ name: names.inventory, maxRetries: 0, failureThreshold: 2 }))
-  await Effect.runPromise(
-    Effect.either(inventory.execute(Effect.fail(new Error("connection refused: inventory-db:5432"))))
-  )
-  await Effect.runPromise(
-    Effect.either(inventory.execute(Effect.fail(new Error("connection refused: inventory-db:5432"))))
-  )
+  await Effect.runPromise(Effect.either(inventory.execute(Effect.fail(down("connection refused: inventory-db:5432")))))
+  await Effect.runPromise(Effect.either(inventory.execute(Effect.fail(down("connection refused: inventory-db:5432")))))
   let i = 0
   while (Date.now() < until) {
     i++
@@ -62,6 +59,19 @@ describeWith("chromium", chromiumPath, "dashboard in Chromium", () => {
       await page.waitForSelector(row(names.payments), { timeout: 10_000 })
       await page.waitForSelector(row(names.inventory, "Open"), { timeout: 10_000 })
       const { payments } = await busy
+      // The failure rate and the percentiles come from the per-second outcomes the page received.
+      await page.waitForFunction(
+        // Runs in the page: `document` is the browser's.
+        (selector) =>
+          /ms$/.test(
+            (
+              globalThis as unknown as { document: { querySelector(s: string): { textContent: string } | null } }
+            ).document.querySelector(selector)?.textContent ?? ""
+          ),
+        `${row(names.search)} td:nth-child(6)`,
+        { timeout: 5000 }
+      )
+      expect(await page.textContent(`${row(names.search)} td:nth-child(5)`)).toMatch(/^\d+\.\d %$/)
       expect(await page.getAttribute(row(names.payments), "data-state")).toBe("Closed")
       expect(await page.textContent(row(names.payments))).toContain("payments-api")
 
@@ -81,6 +91,33 @@ describeWith("chromium", chromiumPath, "dashboard in Chromium", () => {
       await fetch(`${monitor.url}circuits/${names.payments}/reset`, { method: "POST" })
       await page.waitForSelector(row(names.payments, "Closed"), { timeout: 1000 })
       expect(Effect.runSync(payments.state)._tag).toBe("Closed")
+    } finally {
+      await browser?.close()
+      await monitor.close()
+    }
+  })
+  it("with a token, the page asks for it, then shows the circuits; the token is in no page or URL", async () => {
+    const token = "dashboard-secret-token"
+    const name = "token-guarded"
+    const breaker = Effect.runSync(CircuitBreaker.make({ name }))
+    const monitor = await CircuitMonitor.serve({ port: 0, token })
+    let browser: Browser | undefined
+    try {
+      browser = await chromium.launch({
+        executablePath: chromiumPath!,
+        args: ["--no-sandbox", "--disable-dev-shm-usage"]
+      })
+      const page = await browser.newPage()
+      const response = await page.goto(monitor.url)
+      expect(response?.status()).toBe(401)
+      await page.waitForSelector("#login", { state: "visible", timeout: 10_000 })
+      expect(await page.$(`tr[data-circuit="${name}"]`)).toBeNull()
+      await page.fill("#token", token)
+      await page.click("#login button")
+      await page.waitForSelector(`tr[data-circuit="${name}"][data-state="Closed"]`, { timeout: 10_000 })
+      expect(await page.content()).not.toContain(token)
+      expect(page.url()).not.toContain(token)
+      expect(breaker.name).toBe(name)
     } finally {
       await browser?.close()
       await monitor.close()

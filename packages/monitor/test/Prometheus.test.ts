@@ -14,6 +14,7 @@ import * as OtelResource from "@effect/opentelemetry/Resource"
 import { expect, it } from "@effect/vitest"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import * as Effect from "effect/Effect"
+import { down } from "./utils/errors.js"
 import { handlerOf } from "./utils/http.js"
 import { describeWith, promtoolPath } from "./utils/tools.js"
 
@@ -28,7 +29,7 @@ const busyBreakers = async (prefix: string) => {
     CircuitBreaker.make({ name: `${prefix}effect`, maxRetries: 1, retryDelay: 1, failureThreshold: 2 })
   )
   await Effect.runPromise(Effect.either(eb.execute(Effect.succeed(1))))
-  await Effect.runPromise(Effect.either(eb.execute(Effect.fail(new Error("down")))))
+  await Effect.runPromise(Effect.either(eb.execute(Effect.fail(down("down")))))
   await Effect.runPromise(Effect.either(eb.execute(Effect.succeed(1))))
   // An awkward name: quotes, a backslash and a newline must be escaped in label values.
   const pb = createAdvancedCircuitBreaker(async (ok: boolean) => (ok ? 1 : Promise.reject(new Error("no"))), {

@@ -1,7 +1,8 @@
-import { CircuitBreaker } from "@circuit-breaker/core"
+import { CircuitBreaker, CircuitBreakerMetrics, LiveCircuits } from "@circuit-breaker/core"
 import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { down } from "./utils/errors.js"
 import { handlerOf } from "./utils/http.js"
 
 let serial = 0
@@ -18,7 +19,7 @@ describe("routes", () => {
     const promiseName = unique("promise")
     const eb = effectBreaker(effectName)
     await run(eb.execute(Effect.succeed(1)))
-    await run(eb.execute(Effect.fail(new Error("down"))))
+    await run(eb.execute(Effect.fail(down("down"))))
     const pb = createAdvancedCircuitBreaker(async (n: number) => n, { name: promiseName, maxRetries: 0 })
     await pb.execute(1)
     const response = await handlerOf()("/metrics")
@@ -33,6 +34,11 @@ describe("routes", () => {
     expect(text).toContain(`circuit_breaker_call_duration_seconds_count{circuit="${promiseName}"} 1`)
     expect(text).toContain(`circuit_breaker_call_duration_seconds_bucket{circuit="${promiseName}",le="+Inf"} 1`)
     expect(text).toContain(`circuit_breaker_state{circuit="${effectName}"} 0`)
+    const untracked = unique("untracked")
+    Effect.runSync(CircuitBreaker.make({ name: untracked, metricsTracking: false }))
+    const again = await (await handlerOf()("/metrics")).text()
+    expect(again).toContain(`circuit_breaker_state{circuit="${untracked}"} 0`)
+    expect(again).not.toContain(`circuit_breaker_calls_total{circuit="${untracked}"}`)
     await pb.dispose()
   })
 
@@ -52,14 +58,14 @@ describe("routes", () => {
   it("GET /circuits lists every local circuit with state, mode, metrics and last failures", async () => {
     const name = unique("circuits")
     const eb = effectBreaker(name)
-    await run(eb.execute(Effect.fail(new Error("card declined"))))
+    await run(eb.execute(Effect.fail(down("card declined"))))
     const response = await handlerOf()("/circuits")
     expect(response.headers.get("content-type")).toContain("application/json")
     const body = (await response.json()) as { circuits: Array<any>; cluster: unknown }
     const view = body.circuits.find((c) => c.name === name)
     expect(view).toMatchObject({ state: "Closed", mode: "local", apis: ["effect"], breakers: 1 })
     expect(view.metrics).toMatchObject({ totalCalls: 1, failureCalls: 1 })
-    expect(view.lastFailures[0].error).toEqual({ name: "Error", message: "card declined" })
+    expect(view.lastFailures[0].error).toEqual({ name: "ServiceDown", message: "card declined" })
     expect(body.cluster).toBeNull()
     const one = await handlerOf()(`/circuits/${encodeURIComponent(name)}`)
     expect(((await one.json()) as { name: string }).name).toBe(name)
@@ -111,6 +117,32 @@ describe("routes", () => {
     await pb.execute().catch(() => undefined)
     expect(pb.getState()).toBe("OPEN")
     expect((await request(`/circuits/${promiseName}/reset`, { method: "POST" })).status).toBe(200)
+    expect(pb.getState()).toBe("CLOSED")
+    expect((await request(`/circuits/${promiseName}/trip`, { method: "POST" })).status).toBe(200)
+    expect(pb.getState()).toBe("OPEN")
+    await pb.dispose()
+  })
+
+  it("POST isolate holds a live breaker open, of either API, until as many releases", async () => {
+    const effectName = unique("isolate-effect")
+    const eb = Effect.runSync(CircuitBreaker.make({ name: effectName, resetTimeout: 1 }))
+    const promiseName = unique("isolate-promise")
+    const pb = createAdvancedCircuitBreaker(async () => 1, { name: promiseName, resetTimeout: 1 })
+    const request = handlerOf()
+    const post = (name: string, action: string) => request(`/circuits/${name}/${action}`, { method: "POST" })
+    for (const name of [effectName, promiseName]) {
+      expect((await post(name, "isolate")).status).toBe(200)
+      expect((await post(name, "isolate")).status).toBe(200)
+    }
+    // Past resetTimeout, an isolated circuit stays Open.
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(Effect.runSync(eb.state)._tag).toBe("Open")
+    expect(pb.getState()).toBe("OPEN")
+    for (const name of [effectName, promiseName]) {
+      expect(await (await post(name, "release")).json()).toMatchObject({ action: "release", state: "Open" })
+      expect(await (await post(name, "release")).json()).toMatchObject({ action: "release", state: "Closed" })
+      expect((await post(name, "release")).status).toBe(409)
+    }
     expect(pb.getState()).toBe("CLOSED")
     await pb.dispose()
   })
@@ -179,5 +211,43 @@ describe("routes", () => {
     const html = await response.text()
     expect(html).not.toMatch(/(src|href)=["']?(https?:)?\/\//)
     expect(html).toContain('fetch("events"')
+  })
+
+  it("isolate keeps the handle the breaker returns, and release gives back the latest one", async () => {
+    const name = unique("isolation")
+    const released: Array<number> = []
+    let state = "CLOSED"
+    let handles = 0
+    // A Promise-API breaker as the monitor sees one: isolate() returns a handle with release().
+    const breaker = {
+      name,
+      getState: () => state,
+      getMetrics: () => CircuitBreakerMetrics.empty(name, "Closed"),
+      reset: async () => {
+        state = "CLOSED"
+      },
+      isolate: () => {
+        const id = ++handles
+        state = "OPEN"
+        return {
+          release: () => {
+            released.push(id)
+            if (released.length === handles) state = "CLOSED"
+          }
+        }
+      }
+    }
+    LiveCircuits.register(breaker, undefined)
+    const request = handlerOf()
+    const post = (action: string) => request(`/circuits/${name}/${action}`, { method: "POST" })
+    expect((await post("isolate")).status).toBe(200)
+    expect(await (await post("isolate")).json()).toMatchObject({ action: "isolate", state: "Open" })
+    expect((await post("release")).status).toBe(200)
+    expect(released).toEqual([2])
+    expect(breaker.getState()).toBe("OPEN")
+    expect(await (await post("release")).json()).toMatchObject({ action: "release", state: "Closed" })
+    expect(released).toEqual([2, 1])
+    expect((await post("release")).status).toBe(409)
+    expect((await post("trip")).status).toBe(501)
   })
 })

@@ -7,6 +7,7 @@ export {
   type CallOutcomeEvent,
   type CircuitMetrics,
   type CircuitStateName,
+  type ClusterTarget,
   createAdvancedCircuitBreaker,
   type DistributedState,
   type ExecuteArgs,
@@ -15,7 +16,10 @@ export {
   type IsolationHandle,
   type Mode,
   type Options,
-  type StateChangeEvent
+  type RedisClient,
+  type StateChangeEvent,
+  type StoreLogEntry,
+  type StoreOptions
 } from "./AdvancedCircuitBreaker.js"
 export {
   type AggregatedMetrics,

@@ -10,7 +10,7 @@ export interface Waiter {
   readonly grant: () => void
 }
 
-/** @internal */
+/** The slots of one bulkhead (public through `Bulkhead.BulkheadSlots`, for the Promise API). */
 export class BulkheadSlots {
   running = 0
   rejections = 0

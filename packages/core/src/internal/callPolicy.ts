@@ -30,11 +30,15 @@ export const cancelled: CP.Outcome = outcome("cancelled", "Interrupted", undefin
 const RESULT_FAILURE = outcome("failure", "Failed", "failure", false, false)
 
 /** @internal */
-export const fromOptions = (options: CB.CircuitBreaker.Resolved): CP.CallPolicy => ({
-  isFailure: options.isFailure,
-  isResultFailure: options.policies.isResultFailure,
-  retryAfterFromError: options.policies.retryAfterFromError
-})
+export const fromOptions = (options: CB.CircuitBreaker.Resolved): CP.CallPolicy => {
+  const { isResultFailure, retryAfterFromError } = options.policies
+  // Breakers without an isFailure (nor result or Retry-After readers) share one policy: an idle breaker holds no copy of its own.
+  return options.isFailure === undefined && isResultFailure === undefined && retryAfterFromError === undefined
+    ? EVERY_ERROR
+    : { isFailure: options.isFailure, isResultFailure, retryAfterFromError }
+}
+
+const EVERY_ERROR: CP.CallPolicy = { isFailure: undefined }
 
 /** @internal */
 export const succeeded = (

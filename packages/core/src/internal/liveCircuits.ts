@@ -1,33 +1,40 @@
 import type { LiveCircuit, SeriesSource } from "../LiveCircuits.js"
 
-class Entry {
-  constructor(
-    readonly ref: WeakRef<object>,
-    readonly recorder: SeriesSource | undefined
-  ) {}
+/**
+ * Where a registered breaker keeps its recorder. On the breaker itself, so that the list holds
+ * nothing but a WeakRef per breaker: an entry object or a FinalizationRegistry cell would add
+ * more to every idle breaker than the breaker's own state.
+ */
+const recorderKey: unique symbol = Symbol.for("@circuit-breaker/core/LiveCircuits/recorder")
+
+type Registered = { [recorderKey]?: SeriesSource | undefined }
+
+let refs: Array<WeakRef<object>> = []
+/** The length at which the list is next cleared of collected breakers (it then holds at most twice the live ones). */
+let sweepAt = 1024
+
+const sweep = (): void => {
+  refs = refs.filter((ref) => ref.deref() !== undefined)
+  sweepAt = Math.max(1024, refs.length * 2)
 }
-
-const entries = new Set<Entry>()
-
-/** Forgets a breaker once it has been collected: the registry never keeps one alive. */
-const cleanup = new FinalizationRegistry<Entry>((entry) => {
-  entries.delete(entry)
-})
 
 /** @internal */
 export const register = (breaker: object, recorder: SeriesSource | undefined): void => {
-  const entry = new Entry(new WeakRef(breaker), recorder)
-  entries.add(entry)
-  cleanup.register(breaker, entry)
+  ;(breaker as Registered)[recorderKey] = recorder
+  refs.push(new WeakRef(breaker))
+  if (refs.length >= sweepAt) sweep()
 }
 
 /** @internal */
 export const live = (): Array<LiveCircuit> => {
   const out: Array<LiveCircuit> = []
-  for (const entry of entries) {
-    const breaker = entry.ref.deref()
-    if (breaker === undefined) entries.delete(entry)
-    else out.push({ breaker, recorder: entry.recorder })
+  const kept: Array<WeakRef<object>> = []
+  for (const ref of refs) {
+    const breaker = ref.deref()
+    if (breaker === undefined) continue
+    kept.push(ref)
+    out.push({ breaker, recorder: (breaker as Registered)[recorderKey] })
   }
+  refs = kept
   return out
 }

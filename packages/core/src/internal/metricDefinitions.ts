@@ -1,17 +1,13 @@
 /**
  * The upper bounds (seconds) of the call-duration histogram's buckets: 1 ms to 30 s, about
  * three a decade, the shape of Prometheus's default buckets stretched to both ends.
- *
- * @internal
  */
 export const durationBuckets: ReadonlyArray<number> = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 ]
 
-/** @internal */
 export type MetricType = "counter" | "gauge" | "histogram"
 
-/** @internal */
 export interface MetricDefinition {
   readonly name: string
   readonly type: MetricType
@@ -19,11 +15,9 @@ export interface MetricDefinition {
 }
 
 /**
- * Every metric a breaker keeps, once: the Effect metric keys below and the Prometheus
+ * Every metric a breaker keeps, once: the Effect metric keys (metricKeys.ts) and the Prometheus
  * exposition of the monitor are both made from these. Every one is tagged `circuit`;
  * `transitions` also `from` and `to`.
- *
- * @internal
  */
 export const metricDefinitions = {
   calls: { name: "circuit_breaker_calls_total", type: "counter", help: "Calls made through the breaker" },

@@ -187,7 +187,12 @@ const UNTIMED_TRIAL_PERMIT_TTL = Duration.seconds(60)
  * @internal
  */
 export const defaultTrialPermitTtl = (timeout: Duration.Duration): Duration.Duration =>
-  Duration.isFinite(timeout) ? Duration.sum(timeout, TRIAL_PERMIT_MARGIN) : UNTIMED_TRIAL_PERMIT_TTL
+  !Duration.isFinite(timeout)
+    ? UNTIMED_TRIAL_PERMIT_TTL
+    : // The default timeout's TTL is shared: an idle breaker holds no Duration of its own.
+      timeout === defaults.timeout
+      ? defaults.trialPermitTtl
+      : Duration.sum(timeout, TRIAL_PERMIT_MARGIN)
 
 /** @internal */
 export const defaults = {
@@ -360,15 +365,33 @@ export const resolve = (
 }
 
 /** @internal */
-export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<any> => ({
-  rule: tripRuleOf(o.failureThreshold, o.policies.consecutiveFailures, o.policies.window),
-  resetTimeout: Duration.toMillis(o.resetTimeout),
-  successThreshold: o.successThreshold,
-  maxConcurrentTrials: o.maxConcurrentTrials,
-  trialPermitTtl: Duration.isFinite(o.trialPermitTtl) ? Duration.toMillis(o.trialPermitTtl) : undefined,
-  openBackoff: o.policies.openBackoff,
-  maxWaitInHalfOpen: o.policies.maxWaitInHalfOpen
-})
+export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<any> => {
+  const resetTimeout = Duration.toMillis(o.resetTimeout)
+  const trialPermitTtl = Duration.isFinite(o.trialPermitTtl) ? Duration.toMillis(o.trialPermitTtl) : undefined
+  const { consecutiveFailures, maxWaitInHalfOpen, openBackoff, window } = o.policies
+  const key = `${o.failureThreshold}|${resetTimeout}|${o.successThreshold}|${o.maxConcurrentTrials}|${trialPermitTtl}|${JSON.stringify([consecutiveFailures, window, openBackoff, maxWaitInHalfOpen])}`
+  let policy = policies.get(key)
+  if (policy === undefined) {
+    policy = {
+      rule: tripRuleOf(o.failureThreshold, consecutiveFailures, window),
+      resetTimeout,
+      successThreshold: o.successThreshold,
+      maxConcurrentTrials: o.maxConcurrentTrials,
+      trialPermitTtl,
+      openBackoff,
+      maxWaitInHalfOpen
+    }
+    if (policies.size < MAX_SHARED_POLICIES) policies.set(key, policy)
+  }
+  return policy
+}
+
+/**
+ * Policies are pure data: breakers with the same options share one (an idle breaker holds
+ * no copy of its own). Bounded: past the bound, a policy is simply not remembered.
+ */
+const policies = new Map<string, Policy<any>>()
+const MAX_SHARED_POLICIES = 1024
 
 /** @internal */
 export const retrySchedule = (

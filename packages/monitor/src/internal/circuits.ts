@@ -43,18 +43,23 @@ const promiseStates: Record<string, StateName> = { CLOSED: "Closed", OPEN: "Open
 /** The last state read of an Effect breaker, for a store that cannot answer synchronously. */
 const lastStates = new WeakMap<object, StateName>()
 
-/** A handle an `isolate()` returned: released by `release`. */
+/** A handle an `isolate` returned: `release` is a method (Promise API) or an Effect (Effect API). */
 interface Isolation {
-  release(): unknown
+  readonly release: (() => unknown) | Effect.Effect<void>
 }
+
+const isIsolation = (u: unknown): u is Isolation =>
+  typeof u === "object" &&
+  u !== null &&
+  (typeof (u as Isolation).release === "function" || Effect.isEffect((u as Isolation).release))
 
 /** The isolations this process's monitors made, per breaker: `release` undoes the latest. */
 const isolations = new WeakMap<object, Array<Isolation>>()
 
 const isolate = (breaker: object, handle: unknown): unknown => {
-  if (typeof handle === "object" && handle !== null && typeof (handle as Isolation).release === "function") {
+  if (isIsolation(handle)) {
     const list = isolations.get(breaker) ?? []
-    list.push(handle as Isolation)
+    list.push(handle)
     isolations.set(breaker, list)
   }
   return handle
@@ -62,7 +67,9 @@ const isolate = (breaker: object, handle: unknown): unknown => {
 
 const release = (breaker: object): Promise<unknown> | undefined => {
   const handle = isolations.get(breaker)?.pop()
-  return handle === undefined ? undefined : Promise.resolve(handle.release())
+  if (handle === undefined) return undefined
+  const { release } = handle
+  return Effect.isEffect(release) ? Effect.runPromise(release) : Promise.resolve(release.call(handle))
 }
 
 const runEffect = (effect: unknown): Promise<unknown> =>

@@ -9,6 +9,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import { Redis } from "ioredis"
 import * as Cluster from "./cluster.js"
 
 export const usage = `Usage: circuit-breaker <command> [NAME] [options]
@@ -79,6 +80,8 @@ const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Parsed | "help" => 
   if ((!named && name !== undefined) || rest.length > 0) throw new Usage("too many arguments")
   const redis = values.redis ?? env.REDIS_URL
   if (redis === undefined || redis === "") throw new Usage("no Redis: pass --redis URL or set REDIS_URL")
+  if (!isRedisUrl(redis))
+    throw new Usage("the Redis URL is not a valid redis:// or rediss:// URL (not shown: it may hold a password)")
   return {
     command: command as Command,
     name,
@@ -87,6 +90,14 @@ const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Parsed | "help" => 
     json: values.json ?? false,
     intervalMillis: seconds(values.interval, "interval", 1000),
     resetTimeoutMillis: seconds(values["reset-timeout"], "reset-timeout", 30_000)
+  }
+}
+
+const isRedisUrl = (url: string): boolean => {
+  try {
+    return /^rediss?:$/.test(new URL(url).protocol)
+  } catch {
+    return false
   }
 }
 
@@ -162,29 +173,28 @@ const run = (args: Parsed, io: Io, store: Cluster.SharedStore): Effect.Effect<nu
         0
       )
     case "trip":
-    case "reset": {
+    case "reset":
+    case "isolate":
+    case "release": {
       const name = args.name!
-      return Effect.map(Cluster.command(store, name, args.command, args.resetTimeoutMillis), (found) => {
+      const action = args.command
+      return Effect.map(Cluster.command(store, name, action, args.resetTimeoutMillis), (found) => {
         if (!found) {
           io.err(`no circuit named ${JSON.stringify(name)} under this prefix`)
           return 1
         }
         io.out(
           args.json
-            ? JSON.stringify({ circuit: name, action: args.command, scope: "cluster" })
-            : `${args.command === "trip" ? "tripped" : "reset"} ${name} (cluster-wide)`
+            ? JSON.stringify({ circuit: name, action, scope: "cluster" })
+            : `${done[action]} ${name} (cluster-wide)`
         )
         return 0
       })
     }
-    case "isolate":
-    case "release":
-      return Effect.sync(() => {
-        io.err(`${args.command} is not available from the CLI yet: use trip and reset`)
-        return 1
-      })
   }
 }
+
+const done = { trip: "tripped", reset: "reset", isolate: "isolated", release: "released" } as const
 
 /** How long the CLI waits for Redis before it says it cannot reach it. */
 const CONNECT_TIMEOUT_MILLIS = 1000
@@ -204,10 +214,14 @@ export const main = async (argv: ReadonlyArray<string>, io: Io): Promise<number>
     return 0
   }
   const parsed = args
+  const client = await connect(parsed.redis)
+  if (typeof client === "string") {
+    io.err(client)
+    return 1
+  }
   const scope = Effect.runSync(Scope.make())
   const program = Effect.flatMap(
-    RedisCircuitBreakerStore.make({
-      url: parsed.redis,
+    RedisCircuitBreakerStore.makeFromClient(client, {
       storeTimeout: Duration.millis(CONNECT_TIMEOUT_MILLIS),
       ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix })
     }),
@@ -219,9 +233,11 @@ export const main = async (argv: ReadonlyArray<string>, io: Io): Promise<number>
   const exit = await Effect.runPromiseExit(Scope.extend(program, scope))
   if (Exit.isSuccess(exit)) {
     await Effect.runPromise(Scope.close(scope, Exit.void))
+    await client.quit().catch(() => undefined)
     return exit.value
   }
-  // Redis cannot be reached: say so and stop, without waiting for the connections to close.
+  // Redis went away meanwhile: say so and stop, without waiting for the connections to close.
+  client.disconnect()
   const failure = Cause.failureOption(exit.cause)
   io.err(
     Option.isSome(failure)
@@ -229,4 +245,49 @@ export const main = async (argv: ReadonlyArray<string>, io: Io): Promise<number>
       : `circuit-breaker: ${RedisCircuitBreakerStore.redact(String((Cause.squash(exit.cause) as Error)?.message))}`
   )
   return 1
+}
+
+/**
+ * A connection that answers, or the one line that says why there is none: a refused connection
+ * fails at once, one that never answers after `CONNECT_TIMEOUT_MILLIS`, and nothing retries.
+ */
+const connect = async (url: string): Promise<Redis | string> => {
+  const cannot = (why: unknown) =>
+    `cannot reach Redis at ${RedisCircuitBreakerStore.redact(url)}: ${RedisCircuitBreakerStore.redact(String((why as Error)?.message ?? why))}`
+  let client: Redis
+  try {
+    client = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: CONNECT_TIMEOUT_MILLIS,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null
+    })
+  } catch {
+    return `circuit-breaker: --redis is not a valid redis:// or rediss:// URL (not shown: it may hold a password)`
+  }
+  // The reason a connection failed comes with its error event; connect() itself only says it closed.
+  let reason: unknown
+  client.on("error", (error) => {
+    reason ??= error
+  })
+  let timer: ReturnType<typeof setTimeout> | undefined
+  // A server that accepts the connection but never answers: connectTimeout covers only the TCP connect.
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MILLIS} ms`)), CONNECT_TIMEOUT_MILLIS)
+  })
+  const connecting = client.connect()
+  // Once it has lost the race, its rejection is answered by the one line already printed.
+  connecting.catch(() => {})
+  try {
+    await Promise.race([connecting, silent])
+    // Connected: from now on a lost connection is retried (watch outlives a restart of Redis).
+    client.options.retryStrategy = (attempt) => Math.min(attempt * 200, 2000)
+    return client
+  } catch (error) {
+    client.disconnect()
+    return cannot(reason ?? error)
+  } finally {
+    clearTimeout(timer)
+  }
 }

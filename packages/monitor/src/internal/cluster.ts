@@ -4,12 +4,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import type { Action } from "./circuits.js"
 
 /** A stored circuit, as the cluster sees it. */
 export interface ClusterCircuit {
   readonly name: string
   readonly state: CircuitBreakerState.CircuitState<unknown>["_tag"]
   readonly generation: number
+  /** How many isolations hold it open (0 when none does). */
+  readonly isolated: number
   /** When the state began (milliseconds since the epoch). */
   readonly since: number
   /** When an Open circuit lets trials through. */
@@ -49,6 +52,7 @@ export const clusterCircuit = (
       name,
       state: state._tag,
       generation: state.generation,
+      isolated: CircuitBreakerState.isolations(state),
       since: Math.round(state.since),
       retryAt: state._tag === "Open" ? Math.round(state.retryAt) : null,
       updatedAt,
@@ -72,14 +76,34 @@ const policyFor = (name: string, resetTimeout: Duration.DurationInput) => {
   return CircuitBreakerOptions.policyOf(resolved.right)
 }
 
+/** What a command is for the pure core, given the state Redis holds now. */
+const eventOf = (
+  action: Action,
+  state: CircuitBreakerState.CircuitState<unknown>,
+  now: number
+): CircuitBreakerState.CircuitEvent => {
+  switch (action) {
+    case "trip":
+      return { _tag: "Tripped", now }
+    case "reset":
+      return { _tag: "Reset", now }
+    case "isolate":
+      return { _tag: "Isolated", now }
+    case "release":
+      // One handle of the isolation Redis holds now; nothing when the circuit is not isolated.
+      return { _tag: "Released", now, generation: state.generation }
+  }
+}
+
 /**
- * Trips or resets a stored circuit for every process that shares it: written at once and
- * announced. `false` when the store holds no such circuit.
+ * Runs a command on a stored circuit for every process that shares it: written at once and
+ * announced. `trip` opens it for `resetTimeout`, `isolate` holds it open until a `release`
+ * (one per `isolate`; the last one closes it). `false` when the store holds no such circuit.
  */
 export const command = (
   store: SharedStore,
   name: string,
-  action: "trip" | "reset",
+  action: Action,
   resetTimeout: Duration.DurationInput
 ): Effect.Effect<boolean, CircuitStoreError> =>
   Effect.flatMap(store.snapshot(name), (found) => {
@@ -87,12 +111,10 @@ export const command = (
     const policy = policyFor(name, resetTimeout)
     return Effect.clockWith((clock) => {
       const now = clockNow(clock)
-      const event: CircuitBreakerState.CircuitEvent =
-        action === "trip" ? { _tag: "Tripped", now } : { _tag: "Reset", now }
       return Effect.as(
         store.modify(name, found.value.state, (state) => [
           undefined,
-          CircuitBreakerState.transition(policy, state as never, event)
+          CircuitBreakerState.transition(policy, state as never, eventOf(action, state, now))
         ]),
         true
       )

@@ -1,6 +1,7 @@
-import { CircuitBreakerMetrics, LiveCircuits } from "@circuit-breaker/core"
+import { type CircuitBreakerMetrics, LiveCircuits } from "@circuit-breaker/core"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import { addSeries, worse } from "./aggregate.js"
 import { byName, type Circuit } from "./circuits.js"
 import { circuitViews, type FailureView } from "./views.js"
 
@@ -32,19 +33,7 @@ const sum = (group: ReadonlyArray<Circuit>): Series | undefined => {
   let total: Series | undefined
   for (const circuit of group) {
     const s = circuit.series()
-    if (s === undefined) continue
-    total =
-      total === undefined
-        ? s
-        : {
-            ...total,
-            calls: total.calls + s.calls,
-            successes: total.successes + s.successes,
-            failures: total.failures + s.failures,
-            rejections: total.rejections + s.rejections,
-            timeouts: total.timeouts + s.timeouts,
-            durationBuckets: total.durationBuckets.map((n, i) => n + (s.durationBuckets[i] ?? 0))
-          }
+    if (s !== undefined) total = total === undefined ? s : addSeries(total, s)
   }
   return total
 }
@@ -98,11 +87,7 @@ class Tracker {
     const frames: Array<string> = []
     const outcomes: Array<Outcomes> = []
     for (const [name, group] of groups) {
-      const state = group
-        .map((c) => c.state())
-        .reduce((a, b) =>
-          CircuitBreakerMetrics.stateGaugeValue(a) >= CircuitBreakerMetrics.stateGaugeValue(b) ? a : b
-        )
+      const state = group.map((c) => c.state()).reduce(worse)
       const before = this.states.get(name)
       if (before === undefined) frames.push(frame("circuit", circuitViews(group)[0]))
       else if (before !== state) frames.push(frame("state", { circuit: name, from: before, to: state, at }))

@@ -1,4 +1,5 @@
 import { CircuitBreakerMetrics, LiveCircuits } from "@circuit-breaker/core"
+import { addSeries, worse } from "./aggregate.js"
 import type { Circuit } from "./circuits.js"
 
 type StateName = CircuitBreakerMetrics.StateName
@@ -19,31 +20,6 @@ const leLabels = [...LiveCircuits.durationBuckets.map((bound) => `,le="${bound}"
 export const escapeLabel = (value: string): string =>
   value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")
 
-/** The worse of two states, for a circuit whose breakers disagree for a moment. */
-const worse = (a: StateName, b: StateName): StateName =>
-  CircuitBreakerMetrics.stateGaugeValue(a) >= CircuitBreakerMetrics.stateGaugeValue(b) ? a : b
-
-const add = (a: Series, b: Series): Series => {
-  const transitions = a.transitions.map((t) => ({ ...t }))
-  for (const t of b.transitions) {
-    const i = transitions.findIndex((u) => u.from === t.from && u.to === t.to)
-    if (i === -1) transitions.push({ ...t })
-    else transitions[i] = { ...t, count: transitions[i]!.count + t.count }
-  }
-  return {
-    calls: a.calls + b.calls,
-    successes: a.successes + b.successes,
-    failures: a.failures + b.failures,
-    rejections: a.rejections + b.rejections,
-    timeouts: a.timeouts + b.timeouts,
-    retries: a.retries + b.retries,
-    durationCount: a.durationCount + b.durationCount,
-    durationSumSeconds: a.durationSumSeconds + b.durationSumSeconds,
-    durationBuckets: a.durationBuckets.map((n, i) => n + (b.durationBuckets[i] ?? 0)),
-    transitions
-  }
-}
-
 const rowsOf = (circuits: ReadonlyArray<Circuit>): Array<Row> => {
   const rows = new Map<string, Row>()
   for (const circuit of circuits) {
@@ -57,7 +33,8 @@ const rowsOf = (circuits: ReadonlyArray<Circuit>): Array<Row> => {
         : {
             name: circuit.name,
             state: worse(seen.state, state),
-            series: seen.series === undefined ? series : series === undefined ? seen.series : add(seen.series, series)
+            series:
+              seen.series === undefined ? series : series === undefined ? seen.series : addSeries(seen.series, series)
           }
     )
   }

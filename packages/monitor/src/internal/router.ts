@@ -86,12 +86,13 @@ const runControl = (config: RouterConfig, name: string, action: Action, local: R
     yield* Effect.promise(() => Promise.all(started))
     const sharedByBreaker = local.some((circuit) => circuit.distributed)
     let stored = false
-    if (config.store !== undefined && !sharedByBreaker && (action === "trip" || action === "reset")) {
+    if (config.store !== undefined && !sharedByBreaker) {
       stored = yield* Cluster.command(config.store, name, action, config.resetTimeout)
     }
     if (started.length === 0 && !stored) {
-      return local.length === 0
-        ? notFound(name)
+      if (local.length === 0) return notFound(name)
+      return action === "release"
+        ? error(409, `no isolation of ${JSON.stringify(name)} made through this monitor is left to release`)
         : error(501, `${action} is not supported by the breakers of ${JSON.stringify(name)}`)
     }
     const state = local[0]?.state()

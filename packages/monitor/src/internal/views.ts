@@ -1,5 +1,6 @@
 import { CircuitBreakerMetrics } from "@circuit-breaker/core"
 import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
+import { worse } from "./aggregate.js"
 import { byName, type Circuit } from "./circuits.js"
 
 /** How an error of a failed call is shown: its name and message, credentials removed. */
@@ -47,11 +48,6 @@ const failureView = (failure: CircuitBreakerMetrics.FailureContext): FailureView
   error: errorView(failure.error)
 })
 
-const worst = (states: ReadonlyArray<CircuitBreakerMetrics.StateName>): CircuitBreakerMetrics.StateName =>
-  states.reduce((a, b) =>
-    CircuitBreakerMetrics.stateGaugeValue(a) >= CircuitBreakerMetrics.stateGaugeValue(b) ? a : b
-  )
-
 /** One view per circuit name; the counters of breakers sharing a circuit are added up. */
 export const circuitViews = (circuits: ReadonlyArray<Circuit>, failures = 10): Array<CircuitView> => {
   const views: Array<CircuitView> = []
@@ -65,7 +61,7 @@ export const circuitViews = (circuits: ReadonlyArray<Circuit>, failures = 10): A
       .map(failureView)
     views.push({
       name,
-      state: worst(metrics.map((m) => m.state)),
+      state: metrics.map((m) => m.state).reduce(worse),
       mode: group.some((circuit) => circuit.distributed) ? "distributed" : "local",
       apis: [...new Set(group.map((circuit) => circuit.api))],
       breakers: group.length,

@@ -78,18 +78,23 @@ export const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
 /** The Promise API's own options, which the core does not know. */
 interface PromiseOnly {
   readonly redis: API.Options["redis"]
+  readonly store: API.Options["store"]
   readonly passContext: unknown
   readonly fallback: unknown
 }
 
-/** Takes the Promise API's own options (`redis`, `passContext`, `fallback`) out of the options the core validates. */
+/** Takes the Promise API's own options (`redis`, `store`, `passContext`, `fallback`) out of the options the core validates. */
 export const splitPromiseOptions = (options: unknown): readonly [unknown, PromiseOnly] => {
-  const none: PromiseOnly = { redis: undefined, passContext: undefined, fallback: undefined }
+  const none: PromiseOnly = { redis: undefined, store: undefined, passContext: undefined, fallback: undefined }
   if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, none]
   try {
-    if (!["redis", "passContext", "fallback"].some((key) => Object.hasOwn(options, key))) return [options, none]
-    const { fallback, passContext, redis, ...rest } = options as API.Options & { readonly passContext?: unknown }
-    return [rest, { redis, passContext, fallback }]
+    if (!["redis", "store", "passContext", "fallback"].some((key) => Object.hasOwn(options, key))) {
+      return [options, none]
+    }
+    const { fallback, passContext, redis, store, ...rest } = options as API.Options & {
+      readonly passContext?: unknown
+    }
+    return [rest, { redis, store, passContext, fallback }]
   } catch {
     // A hostile object: the core's validation reports it.
     return [options, none]

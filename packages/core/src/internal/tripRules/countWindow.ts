@@ -6,8 +6,6 @@ import { checkThresholds, describeThresholds, isCount, isSlowCall, statsOf, trip
  * `failed` says whether the call in slot `s` failed, and of `slowed` whether it was slow. The
  * word being written is kept apart (`headFailed`, `headSlowed`), so that a call copies no array:
  * the ring is copied only when the write position enters the next word, once every 32 calls.
- *
- * @internal
  */
 export interface CountWindowTally {
   /** Calls in the window, at most `size`. */

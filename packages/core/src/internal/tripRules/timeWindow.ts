@@ -6,8 +6,6 @@ import { checkThresholds, describeThresholds, isCount, isSlowCall, statsOf, trip
  * slow calls of the bucket in ring slot `epoch mod B`); the current bucket, `epoch`, is kept
  * apart (`head…`), so a call in it copies no array: the ring is copied when time enters a new
  * bucket, or for an outcome that arrives late (another process's batch).
- *
- * @internal
  */
 export interface TimeWindowTally {
   /** The newest bucket seen: `floor(now / bucketMillis)`. */
