@@ -32,7 +32,7 @@ export * as Deadlines from "./Deadlines.js"
 /**
  * @since 0.1.0
  */
-export { makeRecorder, type Recorder } from "./MetricsRecorder.js"
+export { countOutcome, type LiveMetrics, liveMetrics, makeRecorder, type Recorder } from "./MetricsRecorder.js"
 /**
  * The retry Schedule that resolved options describe.
  *

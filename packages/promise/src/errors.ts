@@ -7,7 +7,7 @@
  */
 import * as CircuitBreakerError from "@circuit-breaker/core/CircuitBreakerError"
 
-export { CircuitBreakerConfigError } from "@circuit-breaker/core/CircuitBreakerError"
+export { BulkheadRejectedError, CircuitBreakerConfigError } from "@circuit-breaker/core/CircuitBreakerError"
 
 /** The core's brand: every error here passes `CircuitBreakerError.isCircuitBreakerError` and the core's guards. */
 const brand = { value: CircuitBreakerError.TypeId, enumerable: false }

@@ -17,6 +17,7 @@ export {
   type FailureContext,
   type IsolationHandle,
   type LogEntry,
+  type Mode,
   type Options,
   type RedisClient,
   type StateChangeEvent,
@@ -29,6 +30,7 @@ export {
   createCircuitBreakerManager
 } from "./CircuitBreakerManager.js"
 export {
+  BulkheadRejectedError,
   CircuitBreakerConfigError,
   CircuitBreakerDisposedError,
   CircuitOpenError,

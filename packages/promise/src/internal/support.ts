@@ -5,7 +5,7 @@ import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitOpenError } from "../errors.js"
 
 /** @internal */
-export type CircuitState = CircuitBreakerState.CircuitState<number>
+export type CircuitState = CircuitBreakerState.CircuitState<unknown>
 
 export const stateNames = { Closed: "CLOSED", Open: "OPEN", HalfOpen: "HALF_OPEN" } as const satisfies Record<
   CircuitState["_tag"],
@@ -72,18 +72,27 @@ interface PromiseOnly {
   readonly store: API.Options["store"]
   readonly passContext: unknown
   readonly logger: unknown
+  readonly fallback: unknown
 }
 
-/** Takes the Promise API's own options (`redis`, `store`, `passContext`, `logger`) out of the options the core validates. */
+/** Takes the Promise API's own options (`redis`, `store`, `passContext`, `logger`, `fallback`) out of the options the core validates. */
 export const splitPromiseOptions = (options: unknown): readonly [unknown, PromiseOnly] => {
-  const none: PromiseOnly = { redis: undefined, store: undefined, passContext: undefined, logger: undefined }
+  const none: PromiseOnly = {
+    redis: undefined,
+    store: undefined,
+    passContext: undefined,
+    logger: undefined,
+    fallback: undefined
+  }
   if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, none]
   try {
-    if (!["redis", "store", "passContext", "logger"].some((key) => Object.hasOwn(options, key))) {
+    if (!["redis", "store", "passContext", "logger", "fallback"].some((key) => Object.hasOwn(options, key))) {
       return [options, none]
     }
-    const { redis, store, passContext, logger, ...rest } = options as API.Options & { readonly passContext?: unknown }
-    return [rest, { redis, store, passContext, logger }]
+    const { fallback, passContext, redis, store, logger, ...rest } = options as API.Options & {
+      readonly passContext?: unknown
+    }
+    return [rest, { redis, store, passContext, logger, fallback }]
   } catch {
     // A hostile object: the core's validation reports it.
     return [options, none]
