@@ -1,18 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Either, Schedule } from "effect"
 import { CircuitBreakerConfigError } from "../src/CircuitBreakerError.js"
+import { isScheduleValue, ScheduleTypeId } from "../src/internal/isSchedule.js"
 import { fallbackOf, type PolicyOptions, resolvePolicyOptions, tripRuleOf } from "../src/internal/policyOptions.js"
+import { scheduledOpenBackoff } from "../src/internal/scheduledOpenBackoff.js"
 
 const RESET = 30_000
 
+/** As the Effect API resolves them: an `openBackoff` Schedule is turned into open periods. */
 const resolved = (input: Record<string, unknown>): PolicyOptions => {
-  const result = resolvePolicyOptions(input, RESET)
+  const result = resolvePolicyOptions(input, RESET, scheduledOpenBackoff)
   if (Either.isLeft(result)) throw new Error(`expected options to resolve, got ${result.left.message}`)
   return result.right
 }
 
 const rejected = (input: Record<string, unknown>): CircuitBreakerConfigError => {
-  const result = resolvePolicyOptions(input, RESET)
+  const result = resolvePolicyOptions(input, RESET, scheduledOpenBackoff)
   if (Either.isRight(result)) throw new Error("expected a CircuitBreakerConfigError")
   return result.left
 }
@@ -156,6 +159,28 @@ describe("policy option validation", () => {
 })
 
 describe("openBackoff as an Effect Schedule", () => {
+  it("is recognised without loading effect/Schedule: its type id is the registered symbol", () => {
+    expect(ScheduleTypeId).toBe(Schedule.ScheduleTypeId)
+    expect(isScheduleValue(Schedule.recurs(1))).toBe(true)
+    expect(isScheduleValue({ multiplier: 2 })).toBe(false)
+    const hostile = new Proxy(
+      {},
+      {
+        has: () => {
+          throw new Error("trap")
+        }
+      }
+    )
+    expect(isScheduleValue(hostile)).toBe(false)
+  })
+
+  it("is refused, naming the option, where no Effect runtime turns it into periods (the Promise API)", () => {
+    const result = resolvePolicyOptions({ openBackoff: Schedule.spaced("1 second") }, RESET)
+    if (Either.isRight(result)) throw new Error("expected a CircuitBreakerConfigError")
+    expect(result.left.option).toBe("openBackoff")
+    expect(result.left.reason).toMatch(/only the Effect API/)
+  })
+
   it("lists the schedule's delays as the open periods, up to where it ends", () => {
     const backoff = resolved({
       openBackoff: Schedule.exponential("1 second").pipe(Schedule.intersect(Schedule.recurs(3)))

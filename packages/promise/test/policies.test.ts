@@ -1,3 +1,4 @@
+import * as Schedule from "effect/Schedule"
 import { afterEach, describe, expect, it, vi } from "vitest"
 import {
   BulkheadRejectedError,
@@ -287,5 +288,12 @@ describe("option validation", () => {
     [{ maxQueue: 2 }, "maxQueue"]
   ])("%o is rejected, naming %s", (options, option) => {
     expect(() => createAdvancedCircuitBreaker(ok, options)).toThrow(expect.objectContaining({ option }))
+  })
+
+  it("an Effect Schedule as openBackoff is the Effect API's: a CircuitBreakerConfigError naming openBackoff", () => {
+    const options = { openBackoff: Schedule.exponential("1 second") as never }
+    expect(() => createAdvancedCircuitBreaker(ok, options)).toThrow(
+      expect.objectContaining({ option: "openBackoff", reason: expect.stringMatching(/only the Effect API/) })
+    )
   })
 })

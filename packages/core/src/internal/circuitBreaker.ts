@@ -26,6 +26,7 @@ import { liveMetrics } from "./liveMetrics.js"
 import { type LiveMetrics, MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
 import { invalidMode } from "./policyOptions.js"
+import { scheduledOpenBackoff } from "./scheduledOpenBackoff.js"
 import type { CircuitState } from "./stateCell.js"
 
 /** @internal */
@@ -153,7 +154,7 @@ export const make = (
   options?: CB.CircuitBreaker.Options
 ): Effect.Effect<CB.CircuitBreaker, CircuitBreakerConfigError> =>
   Effect.gen(function* () {
-    const resolved = options_.resolve(options)
+    const resolved = options_.resolve(options, scheduledOpenBackoff)
     if (Either.isLeft(resolved)) return yield* resolved.left
     const o = resolved.right
     const store = Option.getOrElse(yield* Effect.serviceOption(CircuitBreakerStore), makePrivateMemory)

@@ -6,16 +6,9 @@ import type * as Schedule from "effect/Schedule"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError } from "../CircuitBreakerError.js"
 import type { Policy } from "../CircuitBreakerState.js"
+import { isScheduleValue } from "./isSchedule.js"
 import { policyOptionNames, resolvePolicyOptions, tripRuleOf } from "./policyOptions.js"
-
-/** A predicate over a hostile value (a Proxy, a throwing getter) answers `false` rather than throwing. */
-const safely = (predicate: () => boolean): boolean => {
-  try {
-    return predicate()
-  } catch {
-    return false
-  }
-}
+import type { ScheduledOpenBackoff } from "./scheduledOpenBackoff.js"
 
 interface DurationRule {
   readonly allowZero: boolean
@@ -94,12 +87,7 @@ const Name = refine((u): u is string => typeof u === "string" && u.trim().length
 
 const Fn = refine((u): u is CircuitBreaker.CircuitBreaker.FailurePredicate => typeof u === "function")
 
-/** `Schedule.isSchedule` without loading `effect/Schedule`: its type id is a registered symbol. */
-const ScheduleTypeId = Symbol.for("effect/Schedule")
-
-const ScheduleOption = refine((u): u is Schedule.Schedule<unknown, unknown> =>
-  safely(() => typeof u === "object" && u !== null && ScheduleTypeId in u)
-)
+const ScheduleOption = refine((u): u is Schedule.Schedule<unknown, unknown> => isScheduleValue(u))
 
 const Backoff = refine((u): u is "exponential" | "linear" => u === "exponential" || u === "linear")
 
@@ -312,7 +300,8 @@ const readInput = (raw: unknown): Either.Either<Record<string, unknown>, Circuit
 
 /** @internal */
 export const resolve = (
-  raw: unknown
+  raw: unknown,
+  scheduled?: ScheduledOpenBackoff
 ): Either.Either<CircuitBreaker.CircuitBreaker.Resolved, CircuitBreakerConfigError> => {
   const read = readInput(raw)
   if (Either.isLeft(read)) return Either.left(read.left)
@@ -337,7 +326,7 @@ export const resolve = (
   const name = nameOf(o, distributedTracking)
   if (Either.isLeft(name)) return Either.left(name.left)
   const resetTimeout = o.resetTimeout ?? defaults.resetTimeout
-  const policies = resolvePolicyOptions(input, Duration.toMillis(resetTimeout))
+  const policies = resolvePolicyOptions(input, Duration.toMillis(resetTimeout), scheduled)
   if (Either.isLeft(policies)) return Either.left(policies.left)
   const timeout = o.timeout ?? defaults.timeout
   return Either.right({

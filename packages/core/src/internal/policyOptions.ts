@@ -3,16 +3,15 @@
  * duration, bulkhead, result classification; the Promise API's fallback): checked and resolved
  * in one place that `options.ts` calls, each failure a `CircuitBreakerConfigError` naming the option.
  */
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import { CircuitBreakerConfigError } from "../CircuitBreakerError.js"
 import type { Mode } from "../CircuitBreakerState.js"
 import * as TripRule from "../TripRule.js"
+import { isScheduleValue } from "./isSchedule.js"
 import type { OpenBackoff } from "./openDuration.js"
+import type { ScheduledOpenBackoff } from "./scheduledOpenBackoff.js"
 import { MAX_COUNT_WINDOW } from "./tripRules/countWindow.js"
 import { MAX_TIME_WINDOW_SECONDS } from "./tripRules/timeWindow.js"
 
@@ -163,42 +162,23 @@ const windowOf = (input: Record<string, unknown>): WindowPolicy | undefined => {
   }
 }
 
-/** The open periods a Schedule lists: enough of them for any realistic run of failed trials; the last repeats. */
-const SCHEDULED_PERIODS = 64
-
-/**
- * The delays of `schedule`, as milliseconds, computed once (a jittered schedule is drawn once).
- * `Schedule.run` also returns the output of the step that ends the schedule: it is dropped.
- */
-const scheduledPeriods = (schedule: Schedule.Schedule<unknown, number>, resetTimeout: number): OpenBackoff => {
-  let delays: ReadonlyArray<number>
-  try {
-    const inputs = Array.from({ length: SCHEDULED_PERIODS + 1 }, (_, i) => i)
-    const outputs = Chunk.toReadonlyArray(Effect.runSync(Schedule.run(Schedule.delays(schedule), 0, inputs)))
-    delays = (outputs.length <= SCHEDULED_PERIODS ? outputs.slice(0, -1) : outputs.slice(0, SCHEDULED_PERIODS)).map(
-      Duration.toMillis
-    )
-  } catch (error) {
-    return invalid("openBackoff", schedule, `is a Schedule that could not be run (${String(error)})`)
-  }
-  if (delays.length === 0 || !delays.every((d) => Number.isFinite(d) && d > 0)) {
-    return invalid("openBackoff", schedule, "must be a Schedule of at least one positive, finite delay")
-  }
-  return { durations: delays, maxResetTimeout: Math.max(resetTimeout, ...delays) }
-}
-
-/** A hostile value (a Proxy whose traps throw) is no Schedule, rather than an exception. */
-const isSchedule = (u: unknown): boolean => {
-  try {
-    return Schedule.isSchedule(u)
-  } catch {
-    return false
-  }
-}
-
-const openBackoffOf = (value: unknown, resetTimeout: number): OpenBackoff | undefined => {
+const openBackoffOf = (
+  value: unknown,
+  resetTimeout: number,
+  scheduled: ScheduledOpenBackoff | undefined
+): OpenBackoff | undefined => {
   if (value === undefined) return undefined
-  if (isSchedule(value)) return scheduledPeriods(value as Schedule.Schedule<unknown, number>, resetTimeout)
+  if (isScheduleValue(value)) {
+    if (scheduled === undefined) {
+      return invalid(
+        "openBackoff",
+        value,
+        "is an Effect Schedule, which only the Effect API (CircuitBreaker.make) takes; give { multiplier, maxResetTimeout }"
+      )
+    }
+    const periods = scheduled(value, resetTimeout)
+    return typeof periods === "string" ? invalid("openBackoff", value, periods) : periods
+  }
   if (typeof value !== "object" || value === null) {
     return invalid("openBackoff", value, "must be an object { multiplier, maxResetTimeout } (or an Effect Schedule)")
   }
@@ -253,17 +233,20 @@ export const fallbackOf = (
 
 /**
  * Checks and resolves the policy options of `input` (every option already read once, as
- * `options.ts` does). `resetTimeout` (ms) is the resolved base open duration.
+ * `options.ts` does). `resetTimeout` (ms) is the resolved base open duration. `scheduled`
+ * turns an `openBackoff` Schedule into open periods: the Effect API passes it; without it a
+ * Schedule is refused, naming the option.
  */
 export const resolvePolicyOptions = (
   input: Readonly<Record<string, unknown>>,
-  resetTimeout: number
+  resetTimeout: number,
+  scheduled?: ScheduledOpenBackoff
 ): Either.Either<PolicyOptions, CircuitBreakerConfigError> => {
   try {
     return Either.right({
       window: windowOf(input),
       isResultFailure: fn("isResultFailure", input.isResultFailure),
-      openBackoff: openBackoffOf(input.openBackoff, resetTimeout),
+      openBackoff: openBackoffOf(input.openBackoff, resetTimeout, scheduled),
       retryAfterFromError: fn("retryAfterFromError", input.retryAfterFromError),
       maxWaitInHalfOpen: millis("maxWaitInHalfOpen", input.maxWaitInHalfOpen, false),
       bulkhead: bulkheadOf(input),
