@@ -186,7 +186,8 @@ export interface Reset {
 }
 
 /**
- * Open the circuit now, whatever the state (manual isolation).
+ * Open the circuit now, for `resetTimeout`, whatever the state; an isolated circuit stays
+ * as it is (only its releases, or a reset, end an isolation).
  *
  * @since 0.1.0
  * @category events

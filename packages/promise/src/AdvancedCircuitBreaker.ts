@@ -43,7 +43,7 @@ export interface CallContext {
 /**
  * The options of `createAdvancedCircuitBreaker`: those of the core, with durations in
  * milliseconds. Defaults: failureThreshold 5, resetTimeout 30000, timeout 10000,
- * successThreshold 3, trialPermitTtl timeout + 1000, retryBackoff "exponential",
+ * successThreshold 3, maxConcurrentTrials 1, trialPermitTtl timeout + 1000, retryBackoff "exponential",
  * maxRetries 3, metricsTracking true, distributedTracking false.
  *
  * @since 0.1.0
@@ -71,16 +71,79 @@ export interface Options
   readonly maxRetryDelay?: number | undefined
   /**
    * With `distributedTracking: true`, where the shared circuit lives: a `redis://` or
-   * `rediss://` URL, ioredis options, or an ioredis client (which is never closed). Without
-   * it, `REDIS_URL` from the environment, or from a `.env` file in the working directory.
+   * `rediss://` URL, ioredis options, an ioredis `Redis` or `Cluster` (which is never closed),
+   * or `{ clusterNodes, clusterOptions }` for a Redis Cluster. Without it,
+   * `REDIS_CLUSTER_NODES` (`host:port`, comma-separated), then `REDIS_URL`, from the
+   * environment or from a `.env` file in the working directory.
+   *
+   * Breakers naming the same target (the same URL, the same options object or client, the same
+   * nodes) and the same `store` settings share one store: one connection pair in the process,
+   * closed when the last of them is disposed.
    */
-  readonly redis?: string | { readonly [key: string]: unknown } | undefined
+  readonly redis?: string | RedisClient | ClusterTarget | { readonly [key: string]: unknown } | undefined
+  /** With `distributedTracking: true`, how the shared store behaves. */
+  readonly store?: StoreOptions | undefined
   /**
    * Append a {@link CallContext} (`{ signal, attempt }`) after the caller's arguments (default
    * false: your function receives exactly the caller's arguments). Use it for `fetch`-style
    * work: only a function that passes `signal` on can be aborted when its attempt times out.
    */
   readonly passContext?: boolean | undefined
+}
+
+/**
+ * An ioredis client, `Redis` or `Cluster`, recognised by its shape (this package's types do
+ * not need ioredis).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisClient {
+  duplicate(...args: ReadonlyArray<any>): unknown
+  defineCommand(...args: ReadonlyArray<any>): unknown
+}
+
+/**
+ * A Redis Cluster by its nodes (any few; the rest are discovered) and ioredis Cluster options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClusterTarget {
+  readonly clusterNodes: ReadonlyArray<string | number | { readonly host?: string; readonly port?: number }>
+  readonly clusterOptions?: { readonly [key: string]: unknown } | undefined
+}
+
+/**
+ * The shared store's settings, as in `RedisCircuitBreakerStore.Options`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreOptions {
+  /** Prepended to every key and to the channel (default `"cb:v1:"`). */
+  readonly prefix?: string | undefined
+  /**
+   * What this breaker does while Redis cannot be reached: decide on its local view (`"local"`,
+   * the default), admit every call (`"allow"`), or reject every call (`"reject"`). Breakers
+   * sharing one store each keep their own.
+   */
+  readonly whenUnavailable?: "local" | "allow" | "reject" | undefined
+  /** The longest a call waits on Redis, in milliseconds (default 250). */
+  readonly storeTimeout?: number | undefined
+  /** Where the store's log lines go: `"silent"`, or a function; by default, logfmt on stdout. */
+  readonly log?: "silent" | ((entry: StoreLogEntry) => void) | undefined
+}
+
+/**
+ * One line of the shared store's log (Redis reachable or not, a corrupt key repaired).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreLogEntry {
+  readonly level: string
+  readonly message: string
 }
 
 /**
@@ -243,8 +306,9 @@ export interface ExecuteOptions {
  *
  * @example
  * ```ts
- * import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
+ * import { type CallContext, createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
  *
+ * // With passContext, a timeout aborts the request through its signal.
  * const getUser = createAdvancedCircuitBreaker(
  *   (id: string, { signal }: CallContext) => fetch(`https://api.example.com/users/${id}`, { signal }),
  *   { name: "users", passContext: true, timeout: 2000 }

@@ -7,6 +7,7 @@ export {
   type CallOutcomeEvent,
   type CircuitMetrics,
   type CircuitStateName,
+  type ClusterTarget,
   createAdvancedCircuitBreaker,
   type DistributedState,
   type ExecuteArgs,
@@ -14,7 +15,10 @@ export {
   type FailureContext,
   type IsolationHandle,
   type Options,
-  type StateChangeEvent
+  type RedisClient,
+  type StateChangeEvent,
+  type StoreLogEntry,
+  type StoreOptions
 } from "./AdvancedCircuitBreaker.js"
 export {
   type AggregatedMetrics,

@@ -25,13 +25,15 @@
 import { type CircuitBreakerState, CircuitBreakerStore, type CircuitStoreError } from "@circuit-breaker/core"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import type { Redis, RedisOptions } from "ioredis"
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from "ioredis"
 import * as internal from "./internal/store.js"
 
 /**
@@ -59,8 +61,16 @@ export type WhenUnavailable = "local" | "allow" | "reject"
 export interface Options {
   /** A `redis://` or `rediss://` URL (user, password and TLS as in the URL). */
   readonly url?: string | undefined
-  /** ioredis options (host, port, password, tls, …). Our timeouts and queueing settings override theirs. */
+  /**
+   * ioredis options (host, port, password, tls, sentinels, …). Our timeouts and queueing
+   * settings override theirs (see {@link hardenedOptions}).
+   */
   readonly redis?: RedisOptions | undefined
+  /**
+   * A Redis Cluster: its nodes (any few of them; the rest are discovered) and ioredis Cluster
+   * options. Every circuit lives in one slot; `listCircuits` scans every master.
+   */
+  readonly cluster?: { readonly nodes: ReadonlyArray<ClusterNode>; readonly options?: ClusterOptions } | undefined
   /** Prepended to every key and to the channel (default `"cb:v1:"`): namespaces circuits in a shared Redis. */
   readonly prefix?: string | undefined
   /** The longest any caller waits on Redis (default 250 ms). */
@@ -71,6 +81,12 @@ export interface Options {
   readonly syncInterval?: Duration.DurationInput | undefined
   /** How long an idle circuit's key lives (default 24 h; never while the circuit is open). */
   readonly idleTtl?: Duration.DurationInput | undefined
+  /**
+   * The longest a circuit can stay Open (default 24 h): a state read from Redis whose
+   * `retryAt` is further away is corrupt, logged and written over. Keep it above every
+   * breaker's `resetTimeout`.
+   */
+  readonly maxOpenPeriod?: Duration.DurationInput | undefined
   /** Names this process in the stored state (default host:pid:random). */
   readonly instanceId?: string | undefined
   /**
@@ -113,7 +129,20 @@ export interface RedisStore extends CircuitBreakerStore.Store {
    * before the first connection, and while `whenUnavailable` applies.
    */
   readonly isHealthy: () => boolean
+  /**
+   * The same store (its connections, its view of every circuit) under another
+   * `whenUnavailable` policy: breakers sharing one store each keep their own.
+   */
+  readonly withPolicy: (whenUnavailable: WhenUnavailable) => RedisStore
 }
+
+/**
+ * A client the store can use: a Redis (single node or Sentinel) or a Cluster.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Client = Redis | Cluster
 
 /**
  * Whether ioredis can parse `url`. It throws when it cannot, with the whole URL (password included) in the error's
@@ -140,22 +169,44 @@ const invalidUrl = "is not a valid redis:// or rediss:// URL (not shown: it may 
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<RedisStore, never, Scope.Scope> =>
-  Effect.suspend(() =>
-    options.url !== undefined && !isParsableUrl(options.url)
-      ? Effect.die(new Cause.IllegalArgumentException(`RedisCircuitBreakerStore: the url ${invalidUrl}`))
-      : internal.make(options, undefined)
-  )
+  Effect.suspend(() => {
+    if (options.url !== undefined && !isParsableUrl(options.url)) {
+      return Effect.die(new Cause.IllegalArgumentException(`RedisCircuitBreakerStore: the url ${invalidUrl}`))
+    }
+    if (options.cluster !== undefined && (options.url !== undefined || options.cluster.nodes.length === 0)) {
+      return Effect.die(
+        new Cause.IllegalArgumentException(
+          "RedisCircuitBreakerStore: cluster needs at least one node, and excludes url"
+        )
+      )
+    }
+    return internal.make(options, undefined)
+  })
 
 /**
- * A store over an ioredis client you own: it is used as it is and never closed (the store
- * opens one subscriber connection of its own, closed with the scope).
+ * A store over an ioredis client you own, a `Redis` or a `Cluster`: it is used as it is and
+ * never closed (the store opens one subscriber connection of its own, closed with the scope).
+ * Its settings are yours: give it {@link hardenedOptions} (for a Cluster, `enableOfflineQueue`
+ * at the top level) so that a command never waits for a connection.
+ *
+ * @example
+ * ```ts
+ * import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
+ * import { Cluster } from "ioredis"
+ *
+ * const cluster = new Cluster([{ host: "10.0.0.1", port: 7000 }], {
+ *   enableOfflineQueue: false,
+ *   redisOptions: RedisCircuitBreakerStore.hardenedOptions(250)
+ * })
+ * const runnable = program.pipe(Effect.provide(RedisCircuitBreakerStore.layerFromClient(cluster)))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeFromClient = (
-  client: Redis,
-  options: Omit<Options, "url" | "redis"> = {}
+  client: Client,
+  options: Omit<Options, "url" | "redis" | "cluster"> = {}
 ): Effect.Effect<RedisStore, never, Scope.Scope> => internal.make(options, client)
 
 /**
@@ -187,14 +238,33 @@ export const layer = (options: Options = {}): Layer.Layer<CircuitBreakerStore.Ci
  * @category layers
  */
 export const layerFromClient = (
-  client: Redis,
-  options: Omit<Options, "url" | "redis"> = {}
+  client: Client,
+  options: Omit<Options, "url" | "redis" | "cluster"> = {}
 ): Layer.Layer<CircuitBreakerStore.CircuitBreakerStore> =>
   Layer.scoped(CircuitBreakerStore.CircuitBreakerStore, makeFromClient(client, options))
 
 /**
- * The store from configuration: the URL from `REDIS_URL` (kept redacted: it never appears
- * in logs or errors; one that cannot be parsed is a `ConfigError`), the prefix from
+ * `host:port` pairs, comma-separated (as in `REDIS_CLUSTER_NODES`), as Cluster nodes;
+ * `undefined` when one is not a `host:port`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const parseClusterNodes = (text: string): ReadonlyArray<{ host: string; port: number }> | undefined => {
+  const nodes: Array<{ host: string; port: number }> = []
+  for (const part of text.split(",")) {
+    const match = /^\s*\[?([^\s\]]+?)\]?:(\d{1,5})\s*$/.exec(part)
+    const port = match === null ? Number.NaN : Number(match[2])
+    if (match === null || port < 1 || port > 65535) return undefined
+    nodes.push({ host: match[1]!, port })
+  }
+  return nodes.length === 0 ? undefined : nodes
+}
+
+/**
+ * The store from configuration: a Cluster from `REDIS_CLUSTER_NODES` (`host:port`,
+ * comma-separated) when it is set, the URL from `REDIS_URL` otherwise (kept redacted: it never
+ * appears in logs or errors; one that cannot be parsed is a `ConfigError`), the prefix from
  * `CIRCUIT_BREAKER_REDIS_PREFIX`.
  *
  * @example
@@ -202,7 +272,8 @@ export const layerFromClient = (
  * import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
  * import { Effect } from "effect"
  *
- * // REDIS_URL=rediss://user:secret@cache:6380 in the environment
+ * // REDIS_URL=rediss://user:secret@cache:6380 in the environment,
+ * // or REDIS_CLUSTER_NODES=10.0.0.1:7000,10.0.0.2:7000 for a Cluster
  * const runnable = program.pipe(Effect.provide(RedisCircuitBreakerStore.layerConfig()))
  * ```
  *
@@ -215,17 +286,37 @@ export const layerConfig = (
   Layer.scoped(
     CircuitBreakerStore.CircuitBreakerStore,
     Effect.gen(function* () {
+      const prefix = yield* Config.option(Config.string("CIRCUIT_BREAKER_REDIS_PREFIX"))
+      const withPrefix = { ...options, ...(prefix._tag === "Some" ? { prefix: prefix.value } : {}) }
+      const nodes = yield* Config.option(
+        Config.string("REDIS_CLUSTER_NODES").pipe(
+          Config.mapOrFail((text) => {
+            const parsed = parseClusterNodes(text)
+            return parsed === undefined
+              ? Either.left(ConfigError.InvalidData([], "REDIS_CLUSTER_NODES must be host:port pairs, comma-separated"))
+              : Either.right(parsed)
+          })
+        )
+      )
+      if (nodes._tag === "Some") {
+        return yield* make({ ...withPrefix, cluster: { ...options.cluster, nodes: nodes.value } })
+      }
       const url = yield* Config.redacted("REDIS_URL").pipe(
         Config.validate({ message: `REDIS_URL ${invalidUrl}`, validation: (url) => isParsableUrl(Redacted.value(url)) })
       )
-      const prefix = yield* Config.option(Config.string("CIRCUIT_BREAKER_REDIS_PREFIX"))
-      return yield* make({
-        ...options,
-        url: Redacted.value(url),
-        ...(prefix._tag === "Some" ? { prefix: prefix.value } : {})
-      })
+      return yield* make({ ...withPrefix, url: Redacted.value(url) })
     })
   )
+
+/**
+ * The settings the store gives the connections it opens (and that a client you pass should
+ * have): no offline queue (a command fails at once when it cannot be sent), no retries of a
+ * command, a command timeout of `storeTimeout`, a short connect timeout, reconnection for ever.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const hardenedOptions: (storeTimeout: number) => RedisOptions = internal.hardenedOptions
 
 /**
  * Removes credentials from a text that may hold a Redis URL or password.

@@ -85,8 +85,9 @@ const captureLogs = () => {
 type Options = RedisCircuitBreakerStore.Options
 
 /** A store with short intervals, closed with the current scope. */
+/** Tests about timeouts set `storeTimeout`; the others get one a loaded machine does not reach. */
 const storeWith = (options: Options) =>
-  RedisCircuitBreakerStore.make({ flushInterval: 20, syncInterval: 200, ...options })
+  RedisCircuitBreakerStore.make({ flushInterval: 20, syncInterval: 200, storeTimeout: 2_000, ...options })
 
 const breakerOn = (store: CircuitBreakerStore.Store, name: string) =>
   CircuitBreaker.make({ name, failureThreshold: 1, maxRetries: 0, timeout: false, resetTimeout: "1 minute" }).pipe(
@@ -637,6 +638,8 @@ await describeWithRedisTls("TLS (rediss://)", () => {
       await expect(b.execute()).resolves.toBe("ok")
       await expect(a.execute()).rejects.toThrow("down")
       await eventuallyAsync(() => b.getState() === "OPEN")
+      // a and b share one store (one options object): b sees the trip before its write lands in Redis.
+      await eventuallyAsync(async () => (await a.getDistributedState())?.state === "OPEN")
       expect(await a.getDistributedState()).toMatchObject({ circuit: name, state: "OPEN" })
     } finally {
       await a.dispose()

@@ -48,10 +48,12 @@ describeWithRedis("Promise API with distributedTracking", () => {
     const boom = new Error("card declined")
     const options = { distributedTracking: true, redis: server.url, failureThreshold: 2, maxRetries: 0, name: "pay" }
     const a = createAdvancedCircuitBreaker(async () => Promise.reject(boom), options)
-    const b = createAdvancedCircuitBreaker(async () => "ok", options)
+    // Another process: breakers naming the same target in one process share one store, so b names it otherwise.
+    const b = createAdvancedCircuitBreaker(async () => "ok", { ...options, redis: `${server.url}/0` })
     try {
       // The shared store opens in the background; calls before that decide locally.
       await eventually(async () => (await a.getDistributedState()) !== null)
+      await eventually(async () => (await b.getDistributedState()) !== null)
       await expect(a.execute()).rejects.toBe(boom)
       await expect(a.execute()).rejects.toBe(boom)
       expect(a.getState()).toBe("OPEN")

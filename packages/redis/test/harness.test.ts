@@ -276,7 +276,8 @@ describeWithRedis("Redis test harness", () => {
       // The signal still ends the process, as by default.
       expect(await run.exited).toEqual({ code: null, signal: "SIGTERM" })
       await waitUntilGone(pid)
-      expect(await errorCode(rawRequest(port, "PING\r\n"))).toBe("ECONNREFUSED")
+      // Nothing answers there any more; on a busy machine another process may bind the freed port at once (and reset).
+      expect(["ECONNREFUSED", "ECONNRESET"]).toContain(await errorCode(rawRequest(port, "PING\r\n")))
     })
   })
 

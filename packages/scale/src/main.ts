@@ -181,7 +181,8 @@ const render = (rows: ReadonlyArray<Row>): string =>
       fmt(r.commandsPerSecond / settings.processes),
       r.serverCpu.toFixed(2),
       String(r.connections),
-      fmt(r.bytesPerConnection),
+      // With few connections, the allocator's noise is larger than what they cost.
+      r.connections >= 100 ? fmt(r.bytesPerConnection) : "–",
       String(r.fanOut),
       `${fmt(median(r.rss))} / ${fmt(Math.max(...r.rss))}`,
       `${fmt(median(r.heap))} / ${fmt(Math.max(...r.heap))}`,

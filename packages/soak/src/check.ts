@@ -96,7 +96,7 @@ const trialLimit = (run: Run): Verdict => {
     most = Math.max(most, running)
     if (healthyAt(run.faults, edge.t)) mostHealthy = Math.max(mostHealthy, running)
   }
-  const limit = run.settings.successThreshold
+  const limit = run.settings.maxConcurrentTrials
   return {
     invariant: `(ii) at most maxConcurrentTrials (${limit}) trials at once across processes while Redis is healthy`,
     pass: trials.length > 0 && mostHealthy <= limit,

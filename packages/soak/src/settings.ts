@@ -11,6 +11,7 @@ export interface WorkerSettings {
   readonly storeTimeoutMs: number
   readonly failureThreshold: number
   readonly successThreshold: number
+  readonly maxConcurrentTrials: number
   readonly resetTimeoutMs: number
   /** The service is down for the first `serviceDownMs` of every `serviceCycleMs` (on the shared clock). */
   readonly serviceCycleMs: number
@@ -46,6 +47,7 @@ export const soakSettings = (): SoakSettings => ({
     storeTimeoutMs: 250,
     failureThreshold: 5,
     successThreshold: 2,
+    maxConcurrentTrials: 2,
     resetTimeoutMs: 1_500,
     serviceCycleMs: 7_000,
     serviceDownMs: 1_200,

@@ -105,6 +105,7 @@ const program = (stop: Deferred.Deferred<void>) =>
         name: settings.circuit,
         failureThreshold: settings.failureThreshold,
         successThreshold: settings.successThreshold,
+        maxConcurrentTrials: settings.maxConcurrentTrials,
         resetTimeout: settings.resetTimeoutMs,
         timeout: 2_000,
         maxRetries: 0,

@@ -26,7 +26,11 @@ const IGNORED = outcome("ignored", "Interrupted", "ignored", false, false)
 export const cancelled: CP.Outcome = outcome("cancelled", "Interrupted", undefined, false, false)
 
 /** @internal */
-export const fromOptions = (options: CB.CircuitBreaker.Resolved): CP.CallPolicy => ({ isFailure: options.isFailure })
+export const fromOptions = (options: CB.CircuitBreaker.Resolved): CP.CallPolicy =>
+  // Breakers without an isFailure share one policy: an idle breaker holds no copy of its own.
+  options.isFailure === undefined ? EVERY_ERROR : { isFailure: options.isFailure }
+
+const EVERY_ERROR: CP.CallPolicy = { isFailure: undefined }
 
 /** @internal */
 export const succeeded = (

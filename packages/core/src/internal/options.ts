@@ -184,7 +184,12 @@ const UNTIMED_TRIAL_PERMIT_TTL = Duration.seconds(60)
  * @internal
  */
 export const defaultTrialPermitTtl = (timeout: Duration.Duration): Duration.Duration =>
-  Duration.isFinite(timeout) ? Duration.sum(timeout, TRIAL_PERMIT_MARGIN) : UNTIMED_TRIAL_PERMIT_TTL
+  !Duration.isFinite(timeout)
+    ? UNTIMED_TRIAL_PERMIT_TTL
+    : // The default timeout's TTL is shared: an idle breaker holds no Duration of its own.
+      timeout === defaults.timeout
+      ? defaults.trialPermitTtl
+      : Duration.sum(timeout, TRIAL_PERMIT_MARGIN)
 
 /** @internal */
 export const defaults = {
@@ -354,13 +359,30 @@ const ruleOf = (threshold: number): TripRule<number> => {
 }
 
 /** @internal */
-export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<number> => ({
-  rule: ruleOf(o.failureThreshold),
-  resetTimeout: Duration.toMillis(o.resetTimeout),
-  successThreshold: o.successThreshold,
-  maxConcurrentTrials: o.maxConcurrentTrials,
-  trialPermitTtl: Duration.isFinite(o.trialPermitTtl) ? Duration.toMillis(o.trialPermitTtl) : undefined
-})
+export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<number> => {
+  const resetTimeout = Duration.toMillis(o.resetTimeout)
+  const trialPermitTtl = Duration.isFinite(o.trialPermitTtl) ? Duration.toMillis(o.trialPermitTtl) : undefined
+  const key = `${o.failureThreshold}|${resetTimeout}|${o.successThreshold}|${o.maxConcurrentTrials}|${trialPermitTtl}`
+  let policy = policies.get(key)
+  if (policy === undefined) {
+    policy = {
+      rule: ruleOf(o.failureThreshold),
+      resetTimeout,
+      successThreshold: o.successThreshold,
+      maxConcurrentTrials: o.maxConcurrentTrials,
+      trialPermitTtl
+    }
+    if (policies.size < MAX_SHARED_POLICIES) policies.set(key, policy)
+  }
+  return policy
+}
+
+/**
+ * Policies are pure data: breakers with the same options share one (an idle breaker holds
+ * no copy of its own). Bounded: past the bound, a policy is simply not remembered.
+ */
+const policies = new Map<string, Policy<number>>()
+const MAX_SHARED_POLICIES = 1024
 
 /** @internal */
 export const retrySchedule = (

@@ -10,7 +10,7 @@ import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitTimeoutError } from "../errors.js"
 import { AttemptContext, type Call, NOT_BUILT, NoError, PendingAttempt, RetryWait } from "./attempt.js"
 import { BreakerState } from "./breakerState.js"
-import { type RedisTarget, resolveTarget } from "./distributed.js"
+import { resolveStoreOptions, resolveTarget, type SharedTarget } from "./distributed.js"
 import {
   type CircuitState,
   isThenable,
@@ -32,7 +32,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
   constructor(
     private readonly fn: (...args: ReadonlyArray<unknown>) => unknown,
     options: ConstructorParameters<typeof BreakerState>[0],
-    target: RedisTarget | undefined,
+    target: SharedTarget | undefined,
     private readonly passContext: boolean
   ) {
     super(options, target)
@@ -292,20 +292,27 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
   if (typeof fn !== "function") {
     throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
   }
-  const [coreOptions, { passContext, redis }] = splitPromiseOptions(options)
+  const [coreOptions, { passContext, redis, store }] = splitPromiseOptions(options)
   if (passContext !== undefined && typeof passContext !== "boolean") {
     throw new CircuitBreakerConfigError({ option: "passContext", value: passContext, reason: "must be true or false" })
   }
   const resolved = CircuitBreakerOptions.resolve(withDefaultName(coreOptions, fn))
   if (Either.isLeft(resolved)) throw resolved.left
-  if (redis !== undefined && !resolved.right.distributedTracking) {
-    throw new CircuitBreakerConfigError({
-      option: "redis",
-      value: "(redacted)",
-      reason: "is used only with distributedTracking: true"
-    })
+  for (const [option, value] of [
+    ["redis", redis],
+    ["store", store]
+  ] as const) {
+    if (value !== undefined && !resolved.right.distributedTracking) {
+      throw new CircuitBreakerConfigError({
+        option,
+        value: "(redacted)",
+        reason: "is used only with distributedTracking: true"
+      })
+    }
   }
-  const target = resolved.right.distributedTracking ? resolveTarget(redis) : undefined
+  const target: SharedTarget | undefined = resolved.right.distributedTracking
+    ? [resolveTarget(redis), resolveStoreOptions(store)]
+    : undefined
   return new Breaker<Args, Awaited<R>>(
     fn as (...args: ReadonlyArray<unknown>) => unknown,
     resolved.right,

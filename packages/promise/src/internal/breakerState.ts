@@ -18,7 +18,7 @@ import type * as Schedule from "effect/Schedule"
 import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitBreakerDisposedError } from "../errors.js"
 import { NOT_BUILT, NoError } from "./attempt.js"
-import { type Connection, connect, type RedisTarget } from "./distributed.js"
+import { type Connection, connect, type SharedTarget } from "./distributed.js"
 import { type CircuitState, describeThrown, notify, now, run, stateNames, toDistributedState } from "./support.js"
 
 /**
@@ -52,7 +52,7 @@ export abstract class BreakerState {
   protected stateListeners: Set<(event: API.StateChangeEvent) => void> | undefined
   protected outcomeListeners: Set<(event: API.CallOutcomeEvent) => void> | undefined
 
-  constructor(options: CircuitBreaker.CircuitBreaker.Resolved, target: RedisTarget | undefined) {
+  constructor(options: CircuitBreaker.CircuitBreaker.Resolved, target: SharedTarget | undefined) {
     this.name = options.name
     this.policy = CircuitBreakerOptions.policyOf(options)
     this.initialState = CircuitBreakerState.initial(this.policy, now())
@@ -65,7 +65,7 @@ export abstract class BreakerState {
     this.lastKnown = this.initialState
     LiveCircuits.register(this, this.recorder)
     if (target !== undefined) {
-      this.connection = connect(target)
+      this.connection = connect(target[0], target[1], options)
       this.connection.ready.then(
         (store) => {
           if (!this.disposal.signal.aborted) this.store = store

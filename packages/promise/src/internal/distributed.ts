@@ -1,27 +1,30 @@
-import { CircuitBreakerConfigError, type CircuitBreakerStore } from "@circuit-breaker/core"
+import { type CircuitBreaker, CircuitBreakerConfigError, type CircuitBreakerStore } from "@circuit-breaker/core"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import type * as API from "../AdvancedCircuitBreaker.js"
 
-/** Where the shared store connects: a URL, ioredis options, or a client the caller owns. */
+/** Where the shared store connects: a URL, ioredis options, a client the caller owns, or Cluster nodes. */
 export type RedisTarget =
   | { readonly _tag: "Url"; readonly url: string }
   | { readonly _tag: "Options"; readonly options: Record<string, unknown> }
-  | { readonly _tag: "Client"; readonly client: unknown }
+  | { readonly _tag: "Client"; readonly client: object }
+  | { readonly _tag: "Cluster"; readonly nodes: ReadonlyArray<unknown>; readonly options: object | undefined }
 
-const isClient = (u: unknown): boolean =>
+const isClient = (u: unknown): u is object =>
   typeof u === "object" &&
   u !== null &&
   typeof (u as { duplicate?: unknown }).duplicate === "function" &&
   typeof (u as { defineCommand?: unknown }).defineCommand === "function"
 
 /**
- * `REDIS_URL` from a `.env` file in the working directory, if there is one. Node's own parser;
+ * A variable from a `.env` file in the working directory, if there is one. Node's own parser;
  * the built-ins are reached through `process` only here, so that a bundle for another platform
  * reaches none.
  */
-const fromDotEnv = (cwd: string): string | undefined => {
+const fromDotEnv = (cwd: string, name: string): string | undefined => {
   const { readFileSync } = process.getBuiltinModule("node:fs")
   const { parseEnv } = process.getBuiltinModule("node:util")
   let text: string
@@ -30,44 +33,99 @@ const fromDotEnv = (cwd: string): string | undefined => {
   } catch {
     return undefined
   }
-  return parseEnv(text).REDIS_URL
+  return parseEnv(text)[name]
+}
+
+const targetReason =
+  "must be a redis:// or rediss:// URL, ioredis options, an ioredis Redis or Cluster, or { clusterNodes }"
+
+/** `host:port` pairs, comma-separated, as Cluster nodes. */
+const clusterNodesOf = (text: string): RedisTarget => {
+  const nodes = text.split(",").map((part) => {
+    const match = /^\s*\[?([^\s\]]+?)\]?:(\d{1,5})\s*$/.exec(part)
+    if (match === null) {
+      throw new CircuitBreakerConfigError({
+        option: "REDIS_CLUSTER_NODES",
+        value: text,
+        reason: "must be host:port pairs, comma-separated"
+      })
+    }
+    return { host: match[1]!, port: Number(match[2]) }
+  })
+  return { _tag: "Cluster", nodes, options: undefined }
+}
+
+const explicitTarget = (redis: NonNullable<API.Options["redis"]>): RedisTarget => {
+  if (typeof redis === "string") {
+    if (!/^rediss?:\/\//i.test(redis)) {
+      throw new CircuitBreakerConfigError({ option: "redis", value: "(redacted)", reason: targetReason })
+    }
+    return { _tag: "Url", url: redis }
+  }
+  if (isClient(redis)) return { _tag: "Client", client: redis }
+  if (typeof redis === "object" && redis !== null && !Array.isArray(redis)) {
+    const { clusterNodes, clusterOptions } = redis as { clusterNodes?: unknown; clusterOptions?: unknown }
+    if (clusterNodes === undefined) return { _tag: "Options", options: redis as Record<string, unknown> }
+    if (Array.isArray(clusterNodes) && clusterNodes.length > 0) {
+      return { _tag: "Cluster", nodes: clusterNodes, options: clusterOptions as object | undefined }
+    }
+  }
+  throw new CircuitBreakerConfigError({ option: "redis", value: "(redacted)", reason: targetReason })
 }
 
 /**
- * The explicit `redis` option first, then `REDIS_URL` from the environment, then from a
- * `.env` file in the working directory. Throws a config error naming `redis` otherwise.
+ * The explicit `redis` option first, then `REDIS_CLUSTER_NODES`, then `REDIS_URL`, from the
+ * environment and then from a `.env` file in the working directory. Throws a config error
+ * naming `redis` otherwise.
  */
 export const resolveTarget = (redis: API.Options["redis"], cwd = process.cwd()): RedisTarget => {
-  if (redis !== undefined) {
-    if (typeof redis === "string") {
-      if (!/^rediss?:\/\//i.test(redis)) {
-        throw new CircuitBreakerConfigError({
-          option: "redis",
-          value: "(redacted)",
-          reason: "must be a redis:// or rediss:// URL, ioredis options, or an ioredis client"
-        })
-      }
-      return { _tag: "Url", url: redis }
-    }
-    if (isClient(redis)) return { _tag: "Client", client: redis }
-    if (typeof redis === "object" && redis !== null && !Array.isArray(redis)) {
-      return { _tag: "Options", options: redis as Record<string, unknown> }
-    }
-    throw new CircuitBreakerConfigError({
-      option: "redis",
-      value: redis,
-      reason: "must be a redis:// or rediss:// URL, ioredis options, or an ioredis client"
-    })
-  }
-  const url = process.env.REDIS_URL || fromDotEnv(cwd)
+  if (redis !== undefined) return explicitTarget(redis)
+  const nodes = process.env.REDIS_CLUSTER_NODES || fromDotEnv(cwd, "REDIS_CLUSTER_NODES")
+  if (nodes) return clusterNodesOf(nodes)
+  const url = process.env.REDIS_URL || fromDotEnv(cwd, "REDIS_URL")
   if (url) return { _tag: "Url", url }
   throw new CircuitBreakerConfigError({
     option: "redis",
     value: undefined,
     reason:
-      "distributedTracking needs Redis: set REDIS_URL, put REDIS_URL in a .env file in the working directory, or pass the redis option"
+      "distributedTracking needs Redis: set REDIS_URL or REDIS_CLUSTER_NODES, put one in a .env file in the working directory, or pass the redis option"
   })
 }
+
+/** The `store` option, checked. */
+export interface StoreOptions {
+  readonly prefix: string | undefined
+  readonly whenUnavailable: "local" | "allow" | "reject"
+  readonly storeTimeout: number | undefined
+  readonly log: "silent" | ((entry: API.StoreLogEntry) => void) | undefined
+}
+
+const invalid = (option: string, value: unknown, reason: string) =>
+  new CircuitBreakerConfigError({ option: `store.${option}`, value, reason })
+
+/** Checks the `store` option; throws a config error naming the field that is wrong. */
+export const resolveStoreOptions = (store: API.Options["store"]): StoreOptions => {
+  if (store !== undefined && (typeof store !== "object" || store === null || Array.isArray(store))) {
+    throw new CircuitBreakerConfigError({ option: "store", value: store, reason: "must be an object" })
+  }
+  const { prefix, whenUnavailable = "local", storeTimeout, log } = store ?? {}
+  if (prefix !== undefined && (typeof prefix !== "string" || prefix.length === 0)) {
+    throw invalid("prefix", prefix, "must be a non-empty string")
+  }
+  if (!["local", "allow", "reject"].includes(whenUnavailable as string)) {
+    throw invalid("whenUnavailable", whenUnavailable, 'must be "local", "allow" or "reject"')
+  }
+  if (storeTimeout !== undefined && !(typeof storeTimeout === "number" && storeTimeout > 0 && storeTimeout < 2 ** 31)) {
+    throw invalid("storeTimeout", storeTimeout, "must be a positive number of milliseconds")
+  }
+  if (log !== undefined && log !== "silent" && typeof log !== "function") {
+    throw invalid("log", log, 'must be "silent" or a function')
+  }
+  return { prefix, whenUnavailable, storeTimeout, log }
+}
+
+/** Where a breaker's shared store connects, and with which settings. */
+export type SharedTarget = readonly [RedisTarget, StoreOptions]
 
 /** The part of the Redis store the Promise API uses. */
 export interface SharedStore extends CircuitBreakerStore.Store {
@@ -80,31 +138,140 @@ export interface SharedStore extends CircuitBreakerStore.Store {
     unknown
   >
   readonly listCircuits: Effect.Effect<ReadonlyArray<string>, unknown>
+  readonly withPolicy: (whenUnavailable: "local" | "allow" | "reject") => SharedStore
 }
 
-/** A shared store being opened: usable once `ready` resolves; `close` releases its connections. */
+/** A shared store being opened: usable once `ready` resolves; `close` gives this breaker's use of it back. */
 export interface Connection {
   readonly ready: Promise<SharedStore>
   close(): Promise<void>
 }
 
-/** Opens the Redis store; its code is loaded only now, when a breaker asks for it. */
-export const connect = (target: RedisTarget): Connection => {
-  const scope = Effect.runSync(Scope.make())
-  const ready = import("@circuit-breaker/redis").then(({ RedisCircuitBreakerStore }) =>
-    Effect.runPromise(
-      Scope.extend(
-        target._tag === "Client"
-          ? RedisCircuitBreakerStore.makeFromClient(target.client as never)
-          : RedisCircuitBreakerStore.make(target._tag === "Url" ? { url: target.url } : { redis: target.options }),
-        scope
-      )
-    )
+/** Routes the store's log lines to `log` (or nowhere). */
+const loggerOf = (log: StoreOptions["log"]) => {
+  if (log === undefined) return undefined
+  if (log === "silent") return Logger.replace(Logger.defaultLogger, Logger.none)
+  return Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ logLevel, message }) => {
+      try {
+        log({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+      } catch {
+        // A log function that throws never breaks the store.
+      }
+    })
   )
+}
+
+/** Opens the Redis store; its code is loaded only now, when a breaker asks for it. */
+const open = (target: RedisTarget, options: StoreOptions) => {
+  const scope = Effect.runSync(Scope.make())
+  const common = {
+    ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+    ...(options.storeTimeout !== undefined ? { storeTimeout: Duration.millis(options.storeTimeout) } : {})
+  }
+  const ready = import("@circuit-breaker/redis").then(({ RedisCircuitBreakerStore }) => {
+    const make =
+      target._tag === "Client"
+        ? RedisCircuitBreakerStore.makeFromClient(target.client as never, common)
+        : RedisCircuitBreakerStore.make({
+            ...common,
+            ...(target._tag === "Url"
+              ? { url: target.url }
+              : target._tag === "Options"
+                ? { redis: target.options }
+                : { cluster: { nodes: target.nodes as never, options: target.options as never } })
+          })
+    const logger = loggerOf(options.log)
+    const made = Scope.extend(make, scope)
+    return Effect.runPromise(logger === undefined ? made : Effect.provide(made, logger))
+  })
   // A failure to load is reported by whoever awaits `ready`; never as an unhandled rejection.
   ready.catch(() => {})
+  return { ready: ready as Promise<SharedStore>, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+interface Entry {
+  refs: number
+  readonly opened: ReturnType<typeof open>
+  /** The circuits in use through this store, with the options that shape their shared state. */
+  readonly circuits: Map<string, { readonly shape: string; users: number }>
+}
+
+/** One store per target (URL, options, client or nodes) and store settings, shared by every breaker naming it. */
+const stores = new Map<string, Entry>()
+const ids = new WeakMap<object, number>()
+let nextId = 0
+const idOf = (value: object): number => {
+  let id = ids.get(value)
+  if (id === undefined) ids.set(value, (id = ++nextId))
+  return id
+}
+
+const keyOf = (target: RedisTarget, options: StoreOptions): string => {
+  const where =
+    target._tag === "Url"
+      ? `url:${target.url}`
+      : target._tag === "Client"
+        ? `client:${idOf(target.client)}`
+        : target._tag === "Options"
+          ? `options:${idOf(target.options)}`
+          : `cluster:${JSON.stringify(target.nodes)}`
+  const log = typeof options.log === "function" ? `fn:${idOf(options.log)}` : String(options.log)
+  return JSON.stringify([where, options.prefix ?? "", options.storeTimeout ?? "", log])
+}
+
+/** The options that shape a circuit's shared state: breakers naming one circuit must agree on them. */
+const shapeOf = (options: CircuitBreaker.CircuitBreaker.Resolved): string =>
+  JSON.stringify([
+    options.failureThreshold,
+    Duration.toMillis(options.resetTimeout),
+    options.successThreshold,
+    options.maxConcurrentTrials,
+    Duration.isFinite(options.trialPermitTtl) ? Duration.toMillis(options.trialPermitTtl) : null
+  ])
+
+/**
+ * This breaker's use of the shared store for `target`: the store is opened by the first
+ * breaker and closed when the last one gives it back. A breaker naming a circuit already in
+ * use through that store with other state-shaping options is a config error.
+ */
+export const connect = (
+  target: RedisTarget,
+  options: StoreOptions,
+  breaker: CircuitBreaker.CircuitBreaker.Resolved
+): Connection => {
+  const key = keyOf(target, options)
+  let entry = stores.get(key)
+  const shape = shapeOf(breaker)
+  const circuit = entry?.circuits.get(breaker.name)
+  if (circuit !== undefined && circuit.shape !== shape) {
+    throw new CircuitBreakerConfigError({
+      option: "name",
+      value: breaker.name,
+      reason:
+        "is already used in this process through the same store with other failureThreshold, resetTimeout, successThreshold, maxConcurrentTrials or trialPermitTtl"
+    })
+  }
+  if (entry === undefined) stores.set(key, (entry = { refs: 0, opened: open(target, options), circuits: new Map() }))
+  const used = entry
+  used.refs++
+  if (circuit === undefined) used.circuits.set(breaker.name, { shape, users: 1 })
+  else circuit.users++
+  let closed = false
   return {
-    ready: ready as Promise<SharedStore>,
-    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    ready: used.opened.ready.then((store) => store.withPolicy(options.whenUnavailable)),
+    close: () => {
+      if (closed) return Promise.resolve()
+      closed = true
+      const mine = used.circuits.get(breaker.name)!
+      if (--mine.users === 0) used.circuits.delete(breaker.name)
+      if (--used.refs > 0) return Promise.resolve()
+      stores.delete(key)
+      return used.opened.close()
+    }
   }
 }
+
+/** @internal How many shared stores are open (for tests). */
+export const openStores = (): number => stores.size

@@ -78,17 +78,24 @@ export const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
 /** The Promise API's own options, which the core does not know. */
 interface PromiseOnly {
   readonly redis: API.Options["redis"]
+  readonly store: API.Options["store"]
   readonly passContext: unknown
 }
 
-/** Takes the Promise API's own options (`redis`, `passContext`) out of the options the core validates. */
+/** Takes the Promise API's own options (`redis`, `store`, `passContext`) out of the options the core validates. */
 export const splitPromiseOptions = (options: unknown): readonly [unknown, PromiseOnly] => {
-  const none: PromiseOnly = { redis: undefined, passContext: undefined }
+  const none: PromiseOnly = { redis: undefined, store: undefined, passContext: undefined }
   if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, none]
   try {
-    if (!Object.hasOwn(options, "redis") && !Object.hasOwn(options, "passContext")) return [options, none]
-    const { redis, passContext, ...rest } = options as API.Options & { readonly passContext?: unknown }
-    return [rest, { redis, passContext }]
+    if (
+      !Object.hasOwn(options, "redis") &&
+      !Object.hasOwn(options, "store") &&
+      !Object.hasOwn(options, "passContext")
+    ) {
+      return [options, none]
+    }
+    const { redis, store, passContext, ...rest } = options as API.Options & { readonly passContext?: unknown }
+    return [rest, { redis, store, passContext }]
   } catch {
     // A hostile object: the core's validation reports it.
     return [options, none]

@@ -1,0 +1,296 @@
+/**
+ * The connections (a command client and a subscriber) and whether Redis answers.
+ *
+ * Only a trouble of the connection makes Redis "unreachable": a closed or unwritable
+ * socket, or a command that got no answer within the whole store timeout. An error about one
+ * key (WRONGTYPE, MOVED, a script error) is that key's, and a read-modify-write that ran out
+ * of its own budget says nothing about Redis: neither changes the health.
+ */
+import { CircuitStoreError } from "@circuit-breaker/core"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
+import * as scripts from "./scripts.js"
+
+/** A client the store can use: a single Redis (or Sentinel) connection, or a Cluster. */
+export type Client = Redis | Cluster
+
+/** The client with the store's scripts defined on it. */
+export interface CommandClient {
+  circuitBreakerRead(key: string): Promise<[number, string | null, string | null, string | null, string | null, number]>
+  circuitBreakerCompareAndSet(
+    key: string,
+    expected: number,
+    incarnation: string,
+    state: string,
+    instance: string,
+    ttl: number,
+    channel: string,
+    name: string
+  ): Promise<[number, number, string | null, string | null, number]>
+  circuitBreakerSync(key: string): Promise<[string, number]>
+}
+
+/** Where to connect, as the store options say it. */
+export interface Target {
+  readonly url?: string | undefined
+  readonly redis?: RedisOptions | undefined
+  readonly cluster?: { readonly nodes: ReadonlyArray<ClusterNode>; readonly options?: ClusterOptions } | undefined
+}
+
+/** Redacts credentials from anything that may hold a Redis URL or password. */
+export const redact = (text: string): string =>
+  text.replace(/(rediss?:\/\/)([^@/\s]*)@/gi, "$1***@").replace(/(password["'\s:=]+)([^"'\s,}]+)/gi, "$1***")
+
+/** The settings that keep a caller from waiting on Redis: a command fails at once when it cannot be sent. */
+export const hardenedOptions = (storeTimeout: number): RedisOptions => ({
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  commandTimeout: storeTimeout,
+  connectTimeout: Math.max(storeTimeout, 1000),
+  retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+  enableAutoPipelining: false
+})
+
+const openClient = (target: Target, storeTimeout: number): Client => {
+  const hardened = hardenedOptions(storeTimeout)
+  if (target.cluster !== undefined) {
+    const { enableOfflineQueue: _, ...perNode } = hardened
+    return new Cluster([...target.cluster.nodes], {
+      ...target.cluster.options,
+      // In a Cluster the offline queue is a top-level option: redisOptions ignores it.
+      enableOfflineQueue: false,
+      scaleReads: "master",
+      clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      redisOptions: { ...target.cluster.options?.redisOptions, ...perNode }
+    })
+  }
+  return target.url !== undefined
+    ? new Redis(target.url, { ...target.redis, ...hardened })
+    : new Redis({ ...target.redis, ...hardened })
+}
+
+/** The subscriber subscribes once it is ready (see the store), and is never asked anything else. */
+const openSubscriber = (client: Client, storeTimeout: number): Client => {
+  const { commandTimeout: _, ...hardened } = hardenedOptions(storeTimeout)
+  if (client instanceof Cluster) {
+    return client.duplicate(undefined, { enableOfflineQueue: true, redisOptions: hardened })
+  }
+  return client.duplicate({ ...hardened, enableOfflineQueue: true, commandTimeout: undefined })
+}
+
+/**
+ * Keeps a connection of ours from holding the process open: its sockets and reconnect
+ * timers are unref'd as they are made (a Cluster's node connections too).
+ */
+const unrefAlways = (client: Client): void => {
+  const unref = (connection: any) => {
+    connection.stream?.unref?.()
+    connection.reconnectTimeout?.unref?.()
+  }
+  const hook = (connection: any) => {
+    connection.on("connect", () => unref(connection))
+    connection.on("reconnecting", () => unref(connection))
+    unref(connection)
+  }
+  hook(client)
+  if (client instanceof Cluster) client.on("+node", hook)
+}
+
+/** Rejects with a timeout error if `promise` has not settled within `millis`; never leaves a timer behind. */
+export const deadline = <A>(promise: Promise<A>, millis: number): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new TimedOut(`timed out after ${Math.round(millis)} ms`)), millis)
+    timer.unref()
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error) => {
+        clearTimeout(timer)
+        reject(error)
+      }
+    )
+  })
+
+class TimedOut extends Error {}
+
+/** Reply errors that concern the whole server, not one key. */
+const serverWide = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|NOAUTH|WRONGPASS|NOPERM|BUSY|TRYAGAIN)\b/
+
+/** Whether an error says the connection is in trouble (and not one key, or one budget). */
+export const isConnectionFailure = (error: unknown, wholeTimeout: boolean): boolean => {
+  if (error instanceof TimedOut) return wholeTimeout
+  const name = (error as Error | undefined)?.name
+  const message = String((error as Error | undefined)?.message ?? error)
+  if (name === "ReplyError") return serverWide.test(message)
+  if (/timed? ?out/i.test(message)) return wholeTimeout
+  return true
+}
+
+/**
+ * A store error, with no stack: it says what Redis did, and where in the store it was
+ * noticed is no help (formatting a stack costs more than the error is worth on this path).
+ */
+export const storeError = (reason: CircuitStoreError["reason"], detail: string): CircuitStoreError => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new CircuitStoreError({ reason, detail })
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+/** When the current read-modify-write must be done by (epoch milliseconds), if one is running. */
+const budgetEnds = FiberRef.unsafeMake<number | undefined>(undefined)
+
+export type Health = "unknown" | "up" | "down"
+
+export class Connection {
+  readonly client: Client & CommandClient
+  readonly subscriber: Client
+  readonly owned: boolean
+  health: Health = "unknown"
+  /** When the current outage began (`Date.now()`). */
+  downSince = 0
+  /** `Date.now()` when Redis last answered a command. */
+  lastAnswer = 0
+  releasing = false
+  private connected: Promise<void> | undefined = undefined
+  private readonly listeners: Array<readonly [Client, string, (...args: Array<any>) => void]> = []
+
+  constructor(
+    target: Target | Client,
+    readonly storeTimeout: number,
+    /** Told of every change of health: `reason` when Redis became unreachable. */
+    private readonly onHealth: (up: boolean, reason: string | undefined) => void
+  ) {
+    this.owned = !(target instanceof Redis || target instanceof Cluster)
+    const client = this.owned ? openClient(target as Target, storeTimeout) : (target as Client)
+    this.client = client as Client & CommandClient
+    this.subscriber = openSubscriber(client, storeTimeout)
+    if (this.owned) unrefAlways(client)
+    unrefAlways(this.subscriber)
+    for (const script of scripts.all) {
+      client.defineCommand(script.name, {
+        numberOfKeys: script.numberOfKeys,
+        lua: script.lua,
+        ...(script.readOnly ? { readOnly: true } : {})
+      })
+    }
+    this.listen(client, "error", (error: Error) => this.setHealthy(false, error.message))
+    this.listen(client, "close", () => this.setHealthy(false, "connection closed"))
+    this.listen(client, "ready", () => this.setHealthy(true))
+  }
+
+  listen(client: Client, event: string, listener: (...args: Array<any>) => void): void {
+    client.on(event, listener)
+    this.listeners.push([client, event, listener])
+  }
+
+  setHealthy(next: boolean, reason?: string): void {
+    if (this.releasing || this.health === (next ? "up" : "down")) return
+    this.health = next ? "up" : "down"
+    if (!next) this.downSince = Date.now()
+    this.onHealth(next, next ? undefined : redact(reason ?? "unknown"))
+  }
+
+  /** Whether Redis is known to be unreachable now (an outage was seen, or the connection is not ready). */
+  unavailable(): boolean {
+    if (this.health === "up" && this.client.status !== "ready")
+      this.setHealthy(false, `connection ${this.client.status}`)
+    return this.health === "down"
+  }
+
+  isHealthy(): boolean {
+    return this.health === "up" && this.client.status === "ready"
+  }
+
+  /** A command made while the connection is (re)opening waits for it, within the store timeout. */
+  private whenConnected(): Promise<void> {
+    const client = this.client
+    if (client.status === "ready") return Promise.resolve()
+    if (client.status === "end") return Promise.reject(new Error("connection closed"))
+    return (this.connected ??= new Promise<void>((resolve) =>
+      client.once("ready", () => {
+        this.connected = undefined
+        resolve()
+      })
+    ))
+  }
+
+  /** Runs the effect with one budget, the store timeout, for every command it makes. */
+  withinBudget<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return Effect.suspend(() => Effect.locally(effect, budgetEnds, Date.now() + this.storeTimeout))
+  }
+
+  /**
+   * Runs one Redis command, bounded by the store timeout, or by what is left of the
+   * caller's budget. The bound is a timer on the promise itself, not an Effect
+   * interruption: the breaker asks for trial permits inside an uninterruptible region,
+   * where an interruption would wait for the command to finish.
+   */
+  run<A>(what: string, f: () => Promise<A>): Effect.Effect<A, CircuitStoreError> {
+    return Effect.flatMap(FiberRef.get(budgetEnds), (ends) => {
+      const limit = Math.min(this.storeTimeout, ends === undefined ? this.storeTimeout : ends - Date.now())
+      if (limit <= 0) {
+        return Effect.fail(storeError("Timeout", `${what}: no time left within ${this.storeTimeout} ms`))
+      }
+      let sent: Promise<A> | undefined
+      return Effect.tryPromise({
+        try: () => deadline((sent = this.whenConnected().then(f)), limit),
+        catch: (cause) => {
+          const message = String((cause as Error)?.message ?? cause)
+          // A command that had (nearly) the whole store timeout and got no answer: Redis is
+          // unreachable. One cut short by its caller's budget is watched until the whole
+          // store timeout has passed.
+          if (isConnectionFailure(cause, limit >= this.storeTimeout * 0.9))
+            this.setHealthy(false, `${what}: ${message}`)
+          else if (cause instanceof TimedOut) this.watch(sent, what, this.storeTimeout - limit)
+          return storeError(/timed? ?out/i.test(message) ? "Timeout" : "Unavailable", `${what}: ${redact(message)}`)
+        }
+      }).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            this.lastAnswer = Date.now()
+            this.setHealthy(true)
+          })
+        )
+      )
+    })
+  }
+
+  /** Marks Redis unreachable if `command` is still unanswered `millis` from now. */
+  private watch(command: Promise<unknown> | undefined, what: string, millis: number): void {
+    if (command === undefined) return
+    let settled = false
+    const timer = setTimeout(() => {
+      if (!settled) this.setHealthy(false, `${what}: no answer within ${this.storeTimeout} ms`)
+    }, millis)
+    timer.unref()
+    const done = () => {
+      settled = true
+      clearTimeout(timer)
+    }
+    command.then(done, done)
+  }
+
+  /** Closes what the store opened (not a client it was given), each within the store timeout. */
+  close(): Promise<void> {
+    this.releasing = true
+    const close = (connection: Client) =>
+      deadline(connection.quit(), this.storeTimeout)
+        .catch(() => undefined)
+        .then(() => connection.disconnect())
+    const closing = [close(this.subscriber), ...(this.owned ? [close(this.client)] : [])]
+    return Promise.all(closing).then(() => {
+      // Listeners stay until the connections are closed, so that a late error is never unhandled.
+      for (const [client, event, listener] of this.listeners) {
+        if (event !== "error" || client !== this.client || this.owned) client.off(event, listener)
+      }
+    })
+  }
+}
