@@ -1,5 +1,5 @@
 /**
- * The ops CLI as a process (`src/bin.ts` run with tsx), against a redis-server this file starts,
+ * The ops CLI as a process (`src/internal/bin.ts` run with tsx), against a redis-server this file starts,
  * with a second process (`fixtures/holder.ts`) that runs a breaker on the shared circuit.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -11,7 +11,7 @@ import { describeWithRedis, type RedisServer, startRedisServer } from "../../red
 import { main } from "../src/internal/cli.js"
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url))
-const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+const bin = fileURLToPath(new URL("../src/internal/bin.ts", import.meta.url))
 const holderPath = fileURLToPath(new URL("./fixtures/holder.ts", import.meta.url))
 const execArgv = ["--conditions=source", "--import", "tsx"]
 

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { main } from "./internal/cli.js"
+import { main } from "./cli.js"
 
 const interrupted = new Promise<void>((resolve) => process.once("SIGINT", () => resolve()))
 
