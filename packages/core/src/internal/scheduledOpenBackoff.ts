@@ -41,4 +41,3 @@ export const scheduledOpenBackoff: ScheduledOpenBackoff = (schedule, resetTimeou
   }
   return { durations: delays, maxResetTimeout: Math.max(resetTimeout, ...delays) }
 }
-
