@@ -11,7 +11,7 @@
  * BENCH_ONLY (a comma list of the sections to run, e.g. "redis" or "speed,memory": speed =
  * the per-call timings, memory = memory per idle breaker and heap growth, redis = Redis
  * mode, startup = import time and bundle size (startup.ts), monitor = the monitor's cost
- * (monitor.ts); default all five; the target table lists the targets of the sections run).
+ * (monitor.ts), policies = issue 11's rows (policies.ts); default all six; the target table lists the targets of the sections run).
  * Redis mode (see redis.ts) also reads BENCH_REDIS_ROUNDS (default 15), BENCH_REDIS_ROUND_MS
  * (default 400) and BENCH_REDIS_TRIPS (default 100); it is skipped, with no verdict, when
  * redis-server is not on PATH.
@@ -39,7 +39,7 @@ const MEMORY_BUDGET_MB = envInt("BENCH_MEMORY_BUDGET_MB", 2500)
 const CALLS = envInt("BENCH_CALLS", 1_000_000)
 const SMALL = 10_000
 const LARGE = 100_000
-const SECTIONS = ["speed", "memory", "redis", "startup", "monitor"] as const
+const SECTIONS = ["speed", "memory", "redis", "startup", "monitor", "policies"] as const
 type Section = (typeof SECTIONS)[number]
 const ONLY = (process.env.BENCH_ONLY ?? "")
   .split(",")
@@ -341,6 +341,8 @@ const main = async (): Promise<void> => {
   }
   const startup = runs("startup") ? await (await import("./startup.js")).measureStartup(progress) : undefined
   if (startup !== undefined) for (const line of [...startup.lines, ""]) print(line)
+  const policies = runs("policies") ? await (await import("./policies.js")).measurePolicies(progress) : undefined
+  if (policies !== undefined) for (const line of ["## Policies (issue 11)", "", ...policies.lines, ""]) print(line)
   if (monitor !== undefined) {
     print("## Monitor (issue 13)")
     print()
@@ -352,7 +354,8 @@ const main = async (): Promise<void> => {
     ...(memory === undefined ? [] : memoryTargets(memory.samples, memory.skipped, memory.growth)),
     ...(redis?.targets ?? []),
     ...(startup?.targets ?? []),
-    ...(monitor?.targets ?? [])
+    ...(monitor?.targets ?? []),
+    ...(policies?.targets ?? [])
   ]
   if (targets.length > 0) {
     print("## Targets (issue 5; item 6: Redis mode; issue 14: Effect ratios, import, bundle)")

@@ -181,7 +181,7 @@ export const makeFixture = async (): Promise<Fixture> => {
 }
 
 /** Nanoseconds per call for n calls, after a full GC. */
-export const measure = async (contender: Contender, n: number): Promise<number> => {
+export const measure = async (contender: Pick<Contender, "prepare">, n: number): Promise<number> => {
   const run = contender.prepare(n)
   gc()
   const start = process.hrtime.bigint()
@@ -197,7 +197,7 @@ export const measure = async (contender: Contender, n: number): Promise<number> 
  * measurement lands within 15% of `targetMs` (extrapolating from a quarter of the target
  * left the slowest Effect rows at 80 ms rounds in run 8).
  */
-export const calibrate = async (contender: Contender, targetMs: number): Promise<number> => {
+export const calibrate = async (contender: Pick<Contender, "prepare">, targetMs: number): Promise<number> => {
   let n = 256
   for (;;) {
     const ms = ((await measure(contender, n)) * n) / 1e6

@@ -34,6 +34,10 @@ import * as internal from "./internal/callPolicy.js"
 export interface CallPolicy {
   /** Classifies an error (see the `isFailure` option); every error is a failure without it. */
   readonly isFailure: CircuitBreaker.FailurePredicate | undefined
+  /** Makes a value count as a failure (see the `isResultFailure` option). */
+  readonly isResultFailure?: ((result: unknown, ...args: ReadonlyArray<unknown>) => unknown) | undefined
+  /** Reads how long the service asks not to be called from its error (see `retryAfterFromError`). */
+  readonly retryAfterFromError?: ((error: unknown) => unknown) | undefined
 }
 
 /**
@@ -102,7 +106,9 @@ export interface EndingRecorder {
 export const fromOptions: (options: CircuitBreaker.Resolved) => CallPolicy = internal.fromOptions
 
 /**
- * An attempt that produced `value` after `duration` ms.
+ * An attempt that produced `value` after `duration` ms: a success, or a failure when
+ * `isResultFailure(value, ...args)` says so (not retried: the call still returns the value).
+ * A predicate that throws counts the value as a failure.
  *
  * @since 0.1.0
  * @category classification
@@ -155,7 +161,24 @@ export const cancelled: Outcome = internal.cancelled
  * @since 0.1.0
  * @category decisions
  */
-export const stateEvent: (outcome: Outcome, ticket: Ticket, now: number) => CircuitEvent = internal.stateEvent
+export const stateEvent: (
+  outcome: Outcome,
+  ticket: Ticket,
+  now: number,
+  durationMs?: number,
+  retryAfter?: number
+) => CircuitEvent = internal.stateEvent
+
+/**
+ * The milliseconds a failed attempt's service asked not to be called for
+ * (`retryAfterFromError(error)`), or `undefined`: for a failure only, and an answer that is not
+ * a finite number of 0 or more (or a function that throws) is no hint.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const retryAfter: (policy: CallPolicy, outcome: Outcome, error: unknown) => number | undefined =
+  internal.retryAfter
 
 /**
  * Whether the call ends with this attempt: anything but a retryable failure, and a failure

@@ -21,10 +21,17 @@ import type { Inspectable } from "effect/Inspectable"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
-import type { CircuitBreakerConfigError, CircuitOpenError, CircuitTimeoutError } from "./CircuitBreakerError.js"
+import type {
+  BulkheadRejectedError,
+  CircuitBreakerConfigError,
+  CircuitOpenError,
+  CircuitTimeoutError
+} from "./CircuitBreakerError.js"
 import type { CircuitMetrics, StateName } from "./CircuitBreakerMetrics.js"
-import type { CircuitState, Policy } from "./CircuitBreakerState.js"
+import type { CircuitState, Mode, Policy } from "./CircuitBreakerState.js"
 import * as internal from "./internal/circuitBreaker.js"
+import type { PolicyOptions } from "./internal/policyOptions.js"
+import type * as PolicyOptionsInput from "./PolicyOptions.js"
 
 /**
  * @since 0.1.0
@@ -65,15 +72,18 @@ export interface CircuitBreaker extends Pipeable, Inspectable {
   /** The validated options, defaults filled in. */
   readonly options: CircuitBreaker.Resolved
   /** The pure policy the breaker applies. */
-  readonly policy: Policy<number>
+  readonly policy: Policy<any>
   /**
    * Runs `effect` through the circuit. Fails with `CircuitOpenError` (without running the
-   * effect) when the circuit rejects the call, with `CircuitTimeoutError` when the last
+   * effect) when the circuit rejects the call, with `BulkheadRejectedError` (without running
+   * it) when the bulkhead (`maxConcurrent`) turns it away, with `CircuitTimeoutError` when the last
    * attempt timed out, or with the effect's own last error.
    */
-  execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
+  execute<A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError, R>
   /** The current state, with the passage of time applied (Open becomes Half-Open once `resetTimeout` has passed). */
-  readonly state: Effect.Effect<CircuitState<number>>
+  readonly state: Effect.Effect<CircuitState<unknown>>
   /** A snapshot of the breaker's counters. */
   readonly metrics: Effect.Effect<CircuitMetrics>
   /**
@@ -91,6 +101,15 @@ export interface CircuitBreaker extends Pipeable, Inspectable {
    * `Effect.acquireRelease(breaker.isolate, (handle) => handle.release)`.
    */
   readonly isolate: Effect.Effect<Isolation>
+  /**
+   * Puts the circuit in `mode` (`"forcedOpen"` rejects every call; `"forcedClosed"` and
+   * `"metricsOnly"` admit every call and never trip; `"disabled"` admits every call and records
+   * nothing; `"normal"` goes back to the rules). Part of the circuit's state: a shared store
+   * shares it. Anything but a mode fails with a `CircuitBreakerConfigError` naming `mode`.
+   */
+  setMode(mode: Mode): Effect.Effect<void, CircuitBreakerConfigError>
+  /** The circuit's current mode. */
+  readonly mode: Effect.Effect<Mode>
   /** Every change of state, from the moment of subscription. */
   readonly changes: Stream.Stream<StateChange>
   /** Every call outcome, from the moment of subscription (nothing is published while nobody listens). */
@@ -138,7 +157,7 @@ export declare namespace CircuitBreaker {
    * @since 0.1.0
    * @category models
    */
-  export interface Options {
+  export interface Options extends PolicyOptionsInput.PolicyOptions {
     /**
      * The circuit's name: breakers with the same name share one circuit in a store. Required
      * with `distributedTracking`; otherwise a distinct name is generated (`circuit-1`, ...).
@@ -223,6 +242,8 @@ export declare namespace CircuitBreaker {
     readonly metricsTracking: boolean
     readonly distributedTracking: boolean
     readonly failureHistorySize: number
+    /** The sliding window, slow calls, open duration, bulkhead, result classification and fallback. */
+    readonly policies: PolicyOptions
   }
 }
 
@@ -348,11 +369,13 @@ export const make: (options?: CircuitBreaker.Options) => Effect.Effect<CircuitBr
 export const withCircuitBreaker: {
   (
     breaker: CircuitBreaker
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError, R>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     breaker: CircuitBreaker
-  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError, R>
 } = internal.withCircuitBreaker
 
 /**

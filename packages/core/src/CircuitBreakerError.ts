@@ -129,10 +129,40 @@ export class CircuitStoreError extends Data.TaggedError("CircuitStoreError")<{
 }
 
 /**
+ * The bulkhead turned the call away: `maxConcurrent` calls were running and `maxQueue`
+ * waiting (`reason: "Full"`), or the call waited in the queue longer than `queueTimeout`
+ * (`reason: "QueueTimeout"`). The protected function was not called; never counted as a
+ * failure of the service, and never opens the circuit.
+ *
  * @since 0.1.0
  * @category errors
  */
-export type CircuitBreakerError = CircuitOpenError | CircuitTimeoutError | CircuitBreakerConfigError | CircuitStoreError
+export class BulkheadRejectedError extends Data.TaggedError("BulkheadRejectedError")<{
+  readonly circuit: string
+  readonly reason: "Full" | "QueueTimeout"
+  readonly maxConcurrent: number
+  readonly maxQueue: number
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  override get message(): string {
+    return this.reason === "Full"
+      ? `Circuit "${this.circuit}": bulkhead full (${this.maxConcurrent} running, ${this.maxQueue} queued)`
+      : `Circuit "${this.circuit}": waited longer than queueTimeout in the bulkhead queue`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type CircuitBreakerError =
+  | CircuitOpenError
+  | CircuitTimeoutError
+  | CircuitBreakerConfigError
+  | CircuitStoreError
+  | BulkheadRejectedError
 
 /**
  * A short, safe rendering of any value for error messages: never throws, whatever the

@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
+import type { Mode } from "./CircuitBreakerState.js"
 import { effectMetricKeys as keys } from "./internal/metricKeys.js"
 import * as internal from "./internal/metricsRecorder.js"
 
@@ -61,6 +62,18 @@ export interface LatencySummary {
 export interface CircuitMetrics extends MetricsTotals {
   readonly name: string
   readonly state: StateName
+  /** Percent of the sliding window's calls that failed; -1 below `minimumNumberOfCalls`, or without a window. */
+  readonly failureRate: number
+  /** Percent of the sliding window's calls that were slow; -1 below `minimumNumberOfCalls`, or without a window. */
+  readonly slowCallRate: number
+  /** Attempts slower than `slowCallDurationThreshold`, since the breaker was made. */
+  readonly slowCalls: number
+  /** Calls the bulkhead turned away (not in `totalCalls`: the service was not called). */
+  readonly bulkheadRejections: number
+  /** Calls the fallback answered (Promise API). */
+  readonly fallbackCalls: number
+  /** The circuit's mode (`"normal"` unless `setMode` changed it). */
+  readonly mode: Mode
   readonly latency: LatencySummary
   readonly lastFailures: ReadonlyArray<FailureContext>
 }
@@ -98,6 +111,12 @@ export const empty = (name: string, state: StateName): CircuitMetrics => ({
   timeoutCalls: 0,
   ignoredCalls: 0,
   retries: 0,
+  failureRate: -1,
+  slowCallRate: -1,
+  slowCalls: 0,
+  bulkheadRejections: 0,
+  fallbackCalls: 0,
+  mode: "normal",
   latency: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
   lastFailures: []
 })
@@ -159,6 +178,11 @@ export const effectMetrics = {
   rejections: Metric.fromMetricKey(keys.rejections),
   timeouts: Metric.fromMetricKey(keys.timeouts),
   retries: Metric.fromMetricKey(keys.retries),
+  bulkheadRejections: Metric.fromMetricKey(keys.bulkheadRejections),
+  fallbackCalls: Metric.fromMetricKey(keys.fallbacks),
+  slowCalls: Metric.fromMetricKey(keys.slowCalls),
+  failureRate: Metric.fromMetricKey(keys.failureRate),
+  slowCallRate: Metric.fromMetricKey(keys.slowCallRate),
   state: Metric.fromMetricKey(keys.state),
   /** `circuit_breaker_call_duration_seconds`: the duration of completed calls, in seconds. */
   latency: Metric.fromMetricKey(keys.duration),

@@ -11,6 +11,7 @@ import type { CircuitBreaker } from "./CircuitBreaker.js"
 import type { CircuitBreakerConfigError } from "./CircuitBreakerError.js"
 import type { Policy } from "./CircuitBreakerState.js"
 import * as internal from "./internal/options.js"
+import * as policyOptions from "./internal/policyOptions.js"
 
 /**
  * Validates options (Effect Schema) and fills in the defaults. An invalid value gives a
@@ -28,7 +29,7 @@ export const resolve: (input: unknown) => Either.Either<CircuitBreaker.Resolved,
  * @since 0.1.0
  * @category constructors
  */
-export const policyOf: (options: CircuitBreaker.Resolved) => Policy<number> = internal.policyOf
+export const policyOf: (options: CircuitBreaker.Resolved) => Policy<any> = internal.policyOf
 
 /**
  * The retry Schedule that resolved options describe (fed with each attempt's error), or
@@ -58,3 +59,24 @@ export const knownOptions: ReadonlyArray<string> = internal.knownOptions
  */
 export const defaults: Omit<CircuitBreaker.Resolved, "name" | "serviceId" | "retrySchedule" | "isFailure"> =
   internal.defaults
+
+/**
+ * A `CircuitBreakerConfigError` naming `mode` for a value that is not a circuit mode.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const invalidMode: (mode: unknown) => CircuitBreakerConfigError | undefined = policyOptions.invalidMode
+
+/**
+ * The Promise API's `fallback` option, checked: a function, or absent.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const fallbackOf: (
+  value: unknown
+) => Either.Either<
+  ((error: unknown, ...args: ReadonlyArray<unknown>) => unknown) | undefined,
+  CircuitBreakerConfigError
+> = policyOptions.fallbackOf

@@ -10,7 +10,19 @@
  * @since 0.1.0
  */
 import * as internal from "./internal/circuitBreakerState.js"
+import type { OpenBackoff } from "./internal/openDuration.js"
 import type { TripRule } from "./TripRule.js"
+
+/**
+ * How a circuit is run. `"normal"`: by its rules. `"forcedOpen"`: every call is rejected.
+ * `"forcedClosed"`: every call is admitted and recorded, and nothing trips. `"metricsOnly"`:
+ * the same, for watching what the rules would do. `"disabled"`: every call is admitted and
+ * nothing is recorded. The mode is part of the state, so a shared store shares it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Mode = "normal" | "forcedOpen" | "forcedClosed" | "disabled" | "metricsOnly"
 
 /**
  * What the state machine needs to know: when to trip (the {@link TripRule}), how long to
@@ -41,6 +53,14 @@ export interface Policy<T = number> {
    * hand-written policy): permits never expire.
    */
   readonly trialPermitTtl?: number | undefined
+  /**
+   * Lengthens each consecutive open period after a failed trial: `resetTimeout ×
+   * multiplier^n`, up to `maxResetTimeout` (which also caps a `Retry-After` hint); back to
+   * `resetTimeout` once the circuit closes.
+   */
+  readonly openBackoff?: OpenBackoff | undefined
+  /** Milliseconds a Half-Open circuit waits for its trials before it opens again; `undefined`: for ever. */
+  readonly maxWaitInHalfOpen?: number | undefined
 }
 
 /**
@@ -55,6 +75,8 @@ export interface StateCommon {
   readonly generation: number
   /** When this state was entered (milliseconds). */
   readonly since: number
+  /** The circuit's {@link Mode}; absent: `"normal"`. */
+  readonly mode?: Mode | undefined
 }
 
 /**
@@ -79,6 +101,8 @@ export interface Open extends StateCommon {
   readonly _tag: "Open"
   readonly openedAt: number
   readonly retryAt: number
+  /** Failed trials since the circuit was last Closed (0, or absent, after a trip from Closed): what `openBackoff` counts. */
+  readonly reopenings?: number | undefined
   /**
    * How many isolation handles hold the circuit Open (`isolate()`); absent when none does.
    * An isolated circuit never half-opens: the release of its last handle closes it.
@@ -104,6 +128,10 @@ export interface HalfOpen extends StateCommon {
    * expire). A fresh Half-Open circuit, with nothing in flight, has its `since` here.
    */
   readonly permitsExpireAt: number
+  /** The `reopenings` of the Open state it came from. */
+  readonly reopenings?: number | undefined
+  /** When the first trial of this Half-Open period was admitted, with a `maxWaitInHalfOpen` in the policy. */
+  readonly firstTrialAt?: number | undefined
 }
 
 /**
@@ -141,6 +169,8 @@ export interface Admitted extends Ticket {
 export interface Succeeded extends Ticket {
   readonly _tag: "Succeeded"
   readonly now: number
+  /** How long the attempt took (milliseconds), for a slow-call rule; unknown: never slow. */
+  readonly durationMs?: number | undefined
 }
 
 /**
@@ -150,6 +180,9 @@ export interface Succeeded extends Ticket {
 export interface Failed extends Ticket {
   readonly _tag: "Failed"
   readonly now: number
+  readonly durationMs?: number | undefined
+  /** The service asked not to be called for this many milliseconds (`retryAfterFromError`): the circuit, if it opens, stays Open at least that long. */
+  readonly retryAfter?: number | undefined
 }
 
 /**
@@ -161,6 +194,7 @@ export interface Failed extends Ticket {
 export interface TimedOut extends Ticket {
   readonly _tag: "TimedOut"
   readonly now: number
+  readonly durationMs?: number | undefined
 }
 
 /**
@@ -236,6 +270,19 @@ export interface Elapsed {
 }
 
 /**
+ * The circuit is put in `mode`: `"forcedOpen"` opens it for as long as the mode holds; any
+ * other mode closes it with a fresh tally.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface ModeChanged {
+  readonly _tag: "ModeChanged"
+  readonly now: number
+  readonly mode: Mode
+}
+
+/**
  * @since 0.1.0
  * @category events
  */
@@ -250,6 +297,15 @@ export type CircuitEvent =
   | Isolated
   | Released
   | Elapsed
+  | ModeChanged
+
+/**
+ * The mode of a state (`"normal"` when it carries none).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const modeOf = (state: CircuitState<unknown>): Mode => state.mode ?? "normal"
 
 /**
  * Whether a call may run now.

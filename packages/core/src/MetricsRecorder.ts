@@ -5,6 +5,8 @@
  * @since 0.1.0
  */
 import type { CircuitMetrics, StateName } from "./CircuitBreakerMetrics.js"
+import type { CircuitState, Policy } from "./CircuitBreakerState.js"
+import * as live from "./internal/liveMetrics.js"
 import * as internal from "./internal/metricsRecorder.js"
 import type { MetricSeries } from "./LiveCircuits.js"
 
@@ -30,10 +32,27 @@ export interface Recorder {
   state(state: StateName): void
   /** Keeps a failed attempt in `lastFailures`. */
   failedAttempt(error: unknown, timestamp: number, attempt: number): void
-  snapshot(state: StateName): CircuitMetrics
+  /** A call the bulkhead turned away. */
+  bulkheadRejected(): void
+  /** A call the fallback answered. */
+  fallback(): void
+  /** An attempt slower than `slowCallDurationThreshold`. */
+  slow(): void
+  /** The sliding window's rates after an outcome (updates their gauges). */
+  window(failureRate: number, slowCallRate: number): void
+  /** The counters, with the rates and the mode read from the circuit's state. */
+  snapshot(state: StateName, live?: LiveMetrics): CircuitMetrics
   /** The counters and the call-duration histogram, for a Prometheus exposition. */
   series(): MetricSeries
 }
+
+/**
+ * What a snapshot takes from the circuit's state rather than from the counters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LiveMetrics = internal.LiveMetrics
 
 /**
  * A recorder for one circuit; it also updates the Effect metrics tagged `circuit=<circuit>`.
@@ -43,3 +62,28 @@ export interface Recorder {
  */
 export const makeRecorder = (circuit: string, serviceId: string, failureHistorySize: number): Recorder =>
   new internal.MetricsRecorder(circuit, serviceId, failureHistorySize)
+
+/**
+ * The metrics a snapshot reads from the circuit's state: the sliding window's rates as of
+ * `now` (-1 below `minimumNumberOfCalls`, without a window, or outside Closed) and the mode.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const liveMetrics: (policy: Policy<any>, state: CircuitState<unknown>, now: number) => LiveMetrics =
+  live.liveMetrics
+
+/**
+ * After an attempt is recorded: counts a slow call (longer than `slowMs`) and updates the
+ * window's rate gauges. Nothing for a breaker without a window.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const countOutcome: (
+  recorder: Pick<Recorder, "slow" | "window"> | undefined,
+  policy: Policy<any>,
+  state: CircuitState<unknown>,
+  durationMs: number | undefined,
+  slowMs: number | undefined
+) => void = live.countOutcome

@@ -3,6 +3,13 @@
  */
 
 /**
+ * A bulkhead: bounded concurrency and queue, with a typed rejection.
+ *
+ * @since 0.1.0
+ */
+export * as Bulkhead from "./Bulkhead.js"
+
+/**
  * The Effect executor: `make`, `withCircuitBreaker`, and the breaker's state, metrics and streams.
  *
  * @since 0.1.0
@@ -19,6 +26,7 @@ export * as CircuitBreakerError from "./CircuitBreakerError.js"
  * @since 0.1.0
  */
 export {
+  BulkheadRejectedError,
   CircuitBreakerConfigError,
   CircuitOpenError,
   CircuitStoreError,

@@ -32,4 +32,4 @@ export * as Deadlines from "./Deadlines.js"
 /**
  * @since 0.1.0
  */
-export { makeRecorder, type Recorder } from "./MetricsRecorder.js"
+export { countOutcome, type LiveMetrics, liveMetrics, makeRecorder, type Recorder } from "./MetricsRecorder.js"

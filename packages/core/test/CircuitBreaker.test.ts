@@ -1099,6 +1099,12 @@ describe("metrics", () => {
         timeoutCalls: 0,
         ignoredCalls: 0,
         retries: 0,
+        failureRate: -1,
+        slowCallRate: -1,
+        slowCalls: 0,
+        bulkheadRejections: 0,
+        fallbackCalls: 0,
+        mode: "normal",
         latency: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
         lastFailures: []
       })

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import type { CircuitBreaker, CircuitBreakerMetrics } from "@circuit-breaker/core"
+import type { CircuitBreaker, CircuitBreakerMetrics, CircuitBreakerState } from "@circuit-breaker/core"
 import * as internal from "./internal/breaker.js"
 
 /**
@@ -52,7 +52,15 @@ export interface CallContext {
 export interface Options
   extends Omit<
     CircuitBreaker.CircuitBreaker.Options,
-    "resetTimeout" | "timeout" | "trialPermitTtl" | "retryDelay" | "maxRetryDelay"
+    | "resetTimeout"
+    | "timeout"
+    | "trialPermitTtl"
+    | "retryDelay"
+    | "maxRetryDelay"
+    | "slowCallDurationThreshold"
+    | "openBackoff"
+    | "maxWaitInHalfOpen"
+    | "queueTimeout"
   > {
   /** Milliseconds the circuit stays Open before trial calls (default 30000). */
   readonly resetTimeout?: number | undefined
@@ -89,6 +97,21 @@ export interface Options
    * work: only a function that passes `signal` on can be aborted when its attempt times out.
    */
   readonly passContext?: boolean | undefined
+  /** Milliseconds: a call longer than this is slow, whether it succeeds or fails. */
+  readonly slowCallDurationThreshold?: number | undefined
+  /** Each consecutive open period after a failed trial is `multiplier` times longer, up to `maxResetTimeout` ms. */
+  readonly openBackoff?: { readonly multiplier: number; readonly maxResetTimeout: number } | undefined
+  /** Milliseconds a Half-Open circuit waits for its trials, from the first, before it opens again. */
+  readonly maxWaitInHalfOpen?: number | undefined
+  /** Milliseconds a call may wait for a bulkhead slot. */
+  readonly queueTimeout?: number | undefined
+  /**
+   * Called when a call is rejected (open circuit, bulkhead) or fails for good (after its
+   * retries, or a timeout): what it returns resolves the call, and if it throws the call
+   * rejects with that error. Not called for a call its caller cancelled, nor for an error
+   * `isFailure` excludes or ignores.
+   */
+  readonly fallback?: ((error: unknown, ...args: ReadonlyArray<any>) => unknown) | undefined
 }
 
 /**
@@ -145,6 +168,14 @@ export interface StoreLogEntry {
   readonly level: string
   readonly message: string
 }
+
+/**
+ * The circuit's mode (see `setMode`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Mode = CircuitBreakerState.Mode
 
 /**
  * The breaker's counters, as `getMetrics()` returns them.
@@ -206,7 +237,7 @@ export interface CallOutcomeEvent {
    * `"success"` also for an error `isFailure` excludes (the service answered; `error` holds
    * it); `"ignored"` for an error `isFailure` answers "ignore" for.
    */
-  readonly outcome: "success" | "failure" | "timeout" | "ignored" | "rejected" | "retry"
+  readonly outcome: "success" | "failure" | "timeout" | "ignored" | "rejected" | "retry" | "fallback"
   readonly attempt: number
   /** Milliseconds since the epoch. */
   readonly time: number
@@ -279,6 +310,15 @@ export interface AdvancedCircuitBreaker<Args extends ReadonlyArray<unknown>, R> 
    * the circuit. Throws `CircuitBreakerDisposedError` after `dispose()`.
    */
   isolate(): IsolationHandle
+  /**
+   * Puts the circuit in `mode`: `"forcedOpen"` rejects every call (`getState()` reads OPEN);
+   * `"forcedClosed"` and `"metricsOnly"` admit every call and never trip; `"disabled"` admits
+   * every call and records nothing; `"normal"` goes back to the rules. Shared through Redis
+   * with distributedTracking. Anything else rejects with a `CircuitBreakerConfigError`.
+   */
+  setMode(mode: Mode): Promise<void>
+  /** The circuit's current mode. */
+  getMode(): Mode
   /** What the shared store holds for this circuit; `null` when distributedTracking is off. */
   getDistributedState(): Promise<DistributedState | null>
   /** Calls `listener` on every change of state; returns the function that unsubscribes it. */

@@ -7,7 +7,7 @@
  */
 import { CircuitBreakerError } from "@circuit-breaker/core"
 
-export { CircuitBreakerConfigError } from "@circuit-breaker/core"
+export { BulkheadRejectedError, CircuitBreakerConfigError } from "@circuit-breaker/core"
 
 /** The core's brand: every error here passes `CircuitBreakerError.isCircuitBreakerError` and the core's guards. */
 const brand = { value: CircuitBreakerError.TypeId, enumerable: false }

@@ -14,6 +14,7 @@ export {
   type ExecuteOptions,
   type FailureContext,
   type IsolationHandle,
+  type Mode,
   type Options,
   type RedisClient,
   type StateChangeEvent,
@@ -26,6 +27,7 @@ export {
   createCircuitBreakerManager
 } from "./CircuitBreakerManager.js"
 export {
+  BulkheadRejectedError,
   CircuitBreakerConfigError,
   CircuitBreakerDisposedError,
   CircuitOpenError,

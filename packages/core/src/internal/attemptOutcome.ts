@@ -59,6 +59,7 @@ export abstract class AttemptOutcomes extends StateCell {
     super(options.name, policy, store, recorder, createdAt)
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.callPolicy = callPolicy.fromOptions(options)
+    this.slowMs = options.policies.window?.thresholds.slowCallDurationThreshold
   }
 
   protected elapsed(call: Call<any, any, any>, now = clockNow(call.clock)): number {
@@ -68,7 +69,7 @@ export abstract class AttemptOutcomes extends StateCell {
   /** Counted once admitted: a retry the open circuit refuses never ran. */
   protected countRetry(call: Call<any, any, any>, attempt: number): void {
     call.attemptStarted = clockNow(call.clock)
-    this.recorder?.retry()
+    this.counting?.retry()
     if (this.eventSubscribers > 0) this.emit({ _tag: "Retry", circuit: this.name, attempt })
   }
 
@@ -77,8 +78,8 @@ export abstract class AttemptOutcomes extends StateCell {
     const latency = now - call.attemptStarted
     const outcome = callPolicy.succeeded(this.callPolicy, value, latency, NO_ARGS)
     if (this.eventSubscribers > 0) this.emitOutcome(outcome, attempt, latency, undefined)
-    callPolicy.record(this.recorder, callPolicy.ending(outcome), now - call.started)
-    const announced = this.record(outcome.event, ticket, now)
+    callPolicy.record(this.counting, callPolicy.ending(outcome), now - call.started)
+    const announced = this.record(outcome.event, ticket, now, undefined, latency)
     return announced === undefined ? Effect.succeed(value) : Effect.as(announced, value)
   }
 
@@ -102,7 +103,9 @@ export abstract class AttemptOutcomes extends StateCell {
     if (Cause.isInterruptedOnly(cause) || callerInterrupted(call.fiber)) {
       // Cancelled by the caller, whatever the effect did meanwhile (an uninterruptible part may
       // have failed after the interruption): neither a success nor a failure.
-      return this.afterRecord(this.record("Interrupted", ticket, now), () => Effect.failCause(cause))
+      return this.afterRecord(this.record("Interrupted", ticket, now, undefined, duration), () =>
+        Effect.failCause(cause)
+      )
     }
     const failure = Cause.failureOption(cause)
     const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
@@ -122,9 +125,16 @@ export abstract class AttemptOutcomes extends StateCell {
     at: { readonly now: number; readonly attempt: number }
   ): Effect.Effect<FailedAttempt<E | CircuitTimeoutError>, E> {
     const { attempt, now } = at
-    if (outcome.verdict === "failure") this.recorder?.failedAttempt(error, now, attempt)
+    if (outcome.verdict === "failure") this.counting?.failedAttempt(error, now, attempt)
     if (this.eventSubscribers > 0) this.emitOutcome(outcome, attempt, now - call.attemptStarted, error)
-    const recorded = this.record(outcome.event, ticket, now, outcome.verdict === "failure" ? error : undefined)
+    const recorded = this.record(
+      outcome.event,
+      ticket,
+      now,
+      outcome.verdict === "failure" ? error : undefined,
+      now - call.attemptStarted,
+      callPolicy.retryAfter(this.callPolicy, outcome, error)
+    )
     if (outcome.invalid !== undefined) {
       // isFailure answered something else than true, false or "ignore": a bug in the options.
       return this.afterRecord(recorded, () => Effect.die(outcome.invalid))
@@ -141,7 +151,7 @@ export abstract class AttemptOutcomes extends StateCell {
 
   /** The metric update of a call that ends. */
   protected endCall(call: Call<any, any, any>, ending: CP.Ending): void {
-    callPolicy.record(this.recorder, ending, this.elapsed(call))
+    callPolicy.record(this.counting, ending, this.elapsed(call))
   }
 
   /** Call sites check `eventSubscribers` first. */

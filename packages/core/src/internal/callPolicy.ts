@@ -2,6 +2,7 @@ import type * as CP from "../CallPolicy.js"
 import type * as CB from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError } from "../CircuitBreakerError.js"
 import type * as S from "../CircuitBreakerState.js"
+import { retryAfterHint } from "./openDuration.js"
 
 const outcome = (
   verdict: CP.Verdict,
@@ -25,20 +26,41 @@ const IGNORED = outcome("ignored", "Interrupted", "ignored", false, false)
 /** @internal */
 export const cancelled: CP.Outcome = outcome("cancelled", "Interrupted", undefined, false, false)
 
+/** A value `isResultFailure` says is a failure: counted as one, never retried (the call returns the value). */
+const RESULT_FAILURE = outcome("failure", "Failed", "failure", false, false)
+
 /** @internal */
-export const fromOptions = (options: CB.CircuitBreaker.Resolved): CP.CallPolicy =>
-  // Breakers without an isFailure share one policy: an idle breaker holds no copy of its own.
-  options.isFailure === undefined ? EVERY_ERROR : { isFailure: options.isFailure }
+export const fromOptions = (options: CB.CircuitBreaker.Resolved): CP.CallPolicy => {
+  const { isResultFailure, retryAfterFromError } = options.policies
+  // Breakers without an isFailure (nor result or Retry-After readers) share one policy: an idle breaker holds no copy of its own.
+  return options.isFailure === undefined && isResultFailure === undefined && retryAfterFromError === undefined
+    ? EVERY_ERROR
+    : { isFailure: options.isFailure, isResultFailure, retryAfterFromError }
+}
 
 const EVERY_ERROR: CP.CallPolicy = { isFailure: undefined }
 
 /** @internal */
 export const succeeded = (
-  _policy: CP.CallPolicy,
-  _value: unknown,
+  policy: CP.CallPolicy,
+  value: unknown,
   _duration: number,
-  _args: ReadonlyArray<unknown>
-): CP.Outcome => SUCCESS
+  args: ReadonlyArray<unknown>
+): CP.Outcome => {
+  const predicate = policy.isResultFailure
+  if (predicate === undefined) return SUCCESS
+  try {
+    return (args.length === 0 ? predicate(value) : predicate(value, ...args)) ? RESULT_FAILURE : SUCCESS
+  } catch {
+    return RESULT_FAILURE
+  }
+}
+
+/** @internal */
+export const retryAfter = (policy: CP.CallPolicy, outcome: CP.Outcome, error: unknown): number | undefined =>
+  outcome.event === "Failed" && policy.retryAfterFromError !== undefined
+    ? retryAfterHint(policy.retryAfterFromError, error)
+    : undefined
 
 /** @internal */
 export const failed = (
@@ -84,11 +106,19 @@ export const defect = (_policy: CP.CallPolicy, _error: unknown, _duration: numbe
 export const timedOut = (_policy: CP.CallPolicy, _duration: number): CP.Outcome => TIMEOUT
 
 /** @internal */
-export const stateEvent = (outcome: CP.Outcome, ticket: S.Ticket, now: number): S.CircuitEvent => ({
+export const stateEvent = (
+  outcome: CP.Outcome,
+  ticket: S.Ticket,
+  now: number,
+  durationMs?: number,
+  retryAfter?: number
+): S.CircuitEvent => ({
   _tag: outcome.event,
   now,
   generation: ticket.generation,
-  trial: ticket.trial
+  trial: ticket.trial,
+  ...(durationMs === undefined ? {} : { durationMs }),
+  ...(retryAfter === undefined ? {} : { retryAfter })
 })
 
 /** @internal */

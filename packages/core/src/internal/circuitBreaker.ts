@@ -7,17 +7,25 @@ import { pipeArguments } from "effect/Pipeable"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import type * as CB from "../CircuitBreaker.js"
-import { CircuitBreakerConfigError, type CircuitOpenError, type CircuitTimeoutError } from "../CircuitBreakerError.js"
+import {
+  type BulkheadRejectedError,
+  CircuitBreakerConfigError,
+  type CircuitOpenError,
+  type CircuitTimeoutError
+} from "../CircuitBreakerError.js"
 import type { CircuitMetrics, StateName } from "../CircuitBreakerMetrics.js"
 import * as Metrics from "../CircuitBreakerMetrics.js"
 import type * as State from "../CircuitBreakerState.js"
+import { modeOf } from "../CircuitBreakerState.js"
 import { CircuitBreakerStore, type Store } from "../CircuitBreakerStore.js"
 import { clockNow } from "./attemptTimer.js"
 import { makePrivateMemory } from "./circuitBreakerStore.js"
 import { Executor } from "./executor.js"
 import * as LiveCircuits from "./liveCircuits.js"
-import { MetricsRecorder } from "./metricsRecorder.js"
+import { liveMetrics } from "./liveMetrics.js"
+import { type LiveMetrics, MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
+import { invalidMode } from "./policyOptions.js"
 import type { CircuitState } from "./stateCell.js"
 
 /** @internal */
@@ -33,7 +41,7 @@ class CircuitBreakerImpl extends Executor implements CB.CircuitBreaker {
 
   constructor(
     options: CB.CircuitBreaker.Resolved,
-    policy: State.Policy<number>,
+    policy: State.Policy<any>,
     store: Store,
     recorder: MetricsRecorder | undefined,
     createdAt: number
@@ -66,12 +74,24 @@ class CircuitBreakerImpl extends Executor implements CB.CircuitBreaker {
   }
 
   get metrics(): Effect.Effect<CircuitMetrics> {
-    return Effect.map(this.state, (state) => this.snapshot(state._tag))
+    return Effect.clockWith((clock) =>
+      Effect.map(this.state, (state) => this.snapshot(state._tag, liveMetrics(this.policy, state, clockNow(clock))))
+    )
   }
 
   /** @internal */
-  snapshot(state: StateName): CircuitMetrics {
-    return this.recorder?.snapshot(state) ?? Metrics.empty(this.name, state)
+  snapshot(state: StateName, live?: LiveMetrics): CircuitMetrics {
+    return this.recorder?.snapshot(state, live) ?? { ...Metrics.empty(this.name, state), ...live }
+  }
+
+  setMode(mode: State.Mode): Effect.Effect<void, CircuitBreakerConfigError> {
+    const invalid = invalidMode(mode)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    return Effect.asVoid(this.update((now) => ({ _tag: "ModeChanged", now, mode })))
+  }
+
+  get mode(): Effect.Effect<State.Mode> {
+    return Effect.map(this.state, modeOf)
   }
 
   get reset(): Effect.Effect<void> {
@@ -155,11 +175,13 @@ export const make = (
 export const withCircuitBreaker = dual<
   (
     breaker: CB.CircuitBreaker
-  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>,
+  ) => <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError, R>,
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     breaker: CB.CircuitBreaker
-  ) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R>
+  ) => Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError, R>
 >(2, (self, breaker) => breaker.execute(self))
 
 /** @internal */

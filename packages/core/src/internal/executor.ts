@@ -5,7 +5,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schedule from "effect/Schedule"
-import { CircuitOpenError, type CircuitTimeoutError } from "../CircuitBreakerError.js"
+import type { Bulkhead } from "../Bulkhead.js"
+import { type BulkheadRejectedError, CircuitOpenError, type CircuitTimeoutError } from "../CircuitBreakerError.js"
 import * as State from "../CircuitBreakerState.js"
 import { Deadlines } from "../Deadlines.js"
 import { AttemptOutcomes, type Call, FailedAttempt } from "./attemptOutcome.js"
@@ -21,6 +22,7 @@ import {
   NOT_TIMED,
   withTimeoutForked
 } from "./attemptTimer.js"
+import * as bulkheads from "./bulkhead.js"
 import * as callPolicy from "./callPolicy.js"
 import * as options_ from "./options.js"
 import { type Admission, andThen, type CircuitState } from "./stateCell.js"
@@ -52,7 +54,35 @@ export abstract class Executor extends AttemptOutcomes {
     return deadlinesOn(clock, () => (this.deadlineList ??= new Deadlines(liveNow)))
   }
 
-  execute<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
+  /** With `maxConcurrent`: every call takes a slot for its whole run, retries included. */
+  private bulkheadMemo: Bulkhead | undefined | typeof NOT_BUILT = NOT_BUILT
+
+  private get bulkhead(): Bulkhead | undefined {
+    if (this.bulkheadMemo === NOT_BUILT) {
+      const policy = this.options.policies.bulkhead
+      const recorder = this.recorder
+      this.bulkheadMemo =
+        policy === undefined ? undefined : bulkheads.fromPolicy(this.name, policy, () => recorder?.bulkheadRejected())
+    }
+    return this.bulkheadMemo
+  }
+
+  execute<A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError, R> {
+    const bulkhead = this.bulkhead
+    if (bulkhead === undefined) return this.executeCall(effect)
+    // A call the circuit rejects anyway is rejected by the circuit, and takes no slot.
+    return Effect.clockWith((clock) =>
+      this.lastKnown._tag === "Closed" || State.decide(this.policy, this.lastKnown, clockNow(clock))._tag !== "Reject"
+        ? bulkhead.run(this.executeCall(effect))
+        : this.executeCall(effect)
+    )
+  }
+
+  private executeCall<A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     return Effect.withFiberRuntime((fiber, status) => {
       const clock = clockOf(fiber.currentDefaultServices)
       const call: Call<A, E, R> = {

@@ -39,6 +39,27 @@ export const metricDefinitions = {
     type: "counter",
     help: "Changes of state, tagged from and to"
   },
+  bulkheadRejections: {
+    name: "circuit_breaker_bulkhead_rejections_total",
+    type: "counter",
+    help: "Calls the bulkhead turned away (maxConcurrent running, maxQueue waiting, or queueTimeout passed)"
+  },
+  fallbacks: { name: "circuit_breaker_fallback_calls_total", type: "counter", help: "Calls the fallback answered" },
+  slowCalls: {
+    name: "circuit_breaker_slow_calls_total",
+    type: "counter",
+    help: "Attempts slower than slowCallDurationThreshold"
+  },
+  failureRate: {
+    name: "circuit_breaker_failure_rate",
+    type: "gauge",
+    help: "Percent of the sliding window's calls that failed; -1 below minimumNumberOfCalls"
+  },
+  slowCallRate: {
+    name: "circuit_breaker_slow_call_rate",
+    type: "gauge",
+    help: "Percent of the sliding window's calls that were slow; -1 below minimumNumberOfCalls"
+  },
   state: { name: "circuit_breaker_state", type: "gauge", help: "0 = Closed, 1 = Half-Open, 2 = Open" },
   duration: {
     name: "circuit_breaker_call_duration_seconds",

@@ -21,6 +21,13 @@ export const effectMetricKeys = {
   timeouts: counter(metricDefinitions.timeouts),
   retries: counter(metricDefinitions.retries),
   transitions: counter(metricDefinitions.transitions),
+  bulkheadRejections: counter(metricDefinitions.bulkheadRejections),
+  fallbacks: counter(metricDefinitions.fallbacks),
+  slowCalls: counter(metricDefinitions.slowCalls),
+  failureRate: MetricKey.gauge(metricDefinitions.failureRate.name, { description: metricDefinitions.failureRate.help }),
+  slowCallRate: MetricKey.gauge(metricDefinitions.slowCallRate.name, {
+    description: metricDefinitions.slowCallRate.help
+  }),
   state: MetricKey.gauge(metricDefinitions.state.name, { description: metricDefinitions.state.help }),
   duration: MetricKey.histogram(
     metricDefinitions.duration.name,

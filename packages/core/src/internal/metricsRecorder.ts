@@ -4,6 +4,7 @@ import * as MetricKey from "effect/MetricKey"
 import type * as MetricKeyType from "effect/MetricKeyType"
 import { v7 as uuidv7 } from "uuid"
 import type { CircuitMetrics, FailureContext, LatencySummary, StateName } from "../CircuitBreakerMetrics.js"
+import type { Mode } from "../CircuitBreakerState.js"
 import type { MetricSeries, Transition } from "../LiveCircuits.js"
 import { durationBuckets } from "./metricDefinitions.js"
 import { effectMetricKeys as keys } from "./metricKeys.js"
@@ -27,11 +28,25 @@ interface TaggedMetrics {
   readonly rejections: Counter
   readonly timeouts: Counter
   readonly retried: Counter
+  readonly bulkheadRejections: Counter
+  readonly fallbacks: Counter
+  readonly slow: Counter
+  readonly failureRate: MetricHook.MetricHook.Gauge<number>
+  readonly slowCallRate: MetricHook.MetricHook.Gauge<number>
   readonly gauge: MetricHook.MetricHook.Gauge<number>
   readonly histogram: MetricHook.MetricHook.Histogram
   /** By `from->to`, made at the first such change. */
   readonly transitions: Map<string, Counter>
 }
+
+/** What a snapshot takes from the circuit's state rather than from the counters. */
+export interface LiveMetrics {
+  readonly failureRate: number
+  readonly slowCallRate: number
+  readonly mode: Mode
+}
+
+const NO_WINDOW: LiveMetrics = { failureRate: -1, slowCallRate: -1, mode: "normal" }
 
 /** @internal */
 export const stateGaugeValue = (state: StateName): number => (state === "Closed" ? 0 : state === "HalfOpen" ? 1 : 2)
@@ -54,6 +69,9 @@ export class MetricsRecorder {
   timeoutCalls = 0
   ignoredCalls = 0
   retries = 0
+  bulkheadRejections = 0
+  fallbackCalls = 0
+  slowCalls = 0
   private latencyCount = 0
   /** Allocated on the first call: an idle breaker holds no buffer. */
   private reservoir: Float64Array | undefined
@@ -80,6 +98,11 @@ export class MetricsRecorder {
       rejections: registry.getCounter(tag(keys.rejections, this.circuit)),
       timeouts: registry.getCounter(tag(keys.timeouts, this.circuit)),
       retried: registry.getCounter(tag(keys.retries, this.circuit)),
+      bulkheadRejections: registry.getCounter(tag(keys.bulkheadRejections, this.circuit)),
+      fallbacks: registry.getCounter(tag(keys.fallbacks, this.circuit)),
+      slow: registry.getCounter(tag(keys.slowCalls, this.circuit)),
+      failureRate: registry.getGauge(tag(keys.failureRate, this.circuit)),
+      slowCallRate: registry.getGauge(tag(keys.slowCallRate, this.circuit)),
       gauge: registry.getGauge(tag(keys.state, this.circuit)),
       histogram: registry.getHistogram(tag(keys.duration, this.circuit)),
       transitions: new Map()
@@ -144,6 +167,24 @@ export class MetricsRecorder {
   retry(): void {
     this.retries++
     this.m.retried.update(1)
+  }
+
+  /** A call the bulkhead turned away: not a call of the service (not in `totalCalls`). */
+  bulkheadRejected(): void {
+    this.bulkheadRejections++
+    this.m.bulkheadRejections.update(1)
+  }
+
+  /** A call the fallback answered (Promise API). */
+  fallback(): void {
+    this.fallbackCalls++
+    this.m.fallbacks.update(1)
+  }
+
+  /** An attempt slower than `slowCallDurationThreshold`. */
+  slow(): void {
+    this.slowCalls++
+    this.m.slow.update(1)
   }
 
   state(state: StateName): void {
@@ -226,10 +267,19 @@ export class MetricsRecorder {
     }
   }
 
-  snapshot(state: StateName): CircuitMetrics {
+  /** The sliding window's rates after an outcome (the gauges; `snapshot` takes them live). */
+  window(failureRate: number, slowCallRate: number): void {
+    this.m.failureRate.update(failureRate)
+    this.m.slowCallRate.update(slowCallRate)
+  }
+
+  snapshot(state: StateName, live: LiveMetrics = NO_WINDOW): CircuitMetrics {
     return {
       name: this.circuit,
       state,
+      failureRate: live.failureRate,
+      slowCallRate: live.slowCallRate,
+      mode: live.mode,
       totalCalls: this.totalCalls,
       successCalls: this.successCalls,
       failureCalls: this.failureCalls,
@@ -237,6 +287,9 @@ export class MetricsRecorder {
       timeoutCalls: this.timeoutCalls,
       ignoredCalls: this.ignoredCalls,
       retries: this.retries,
+      bulkheadRejections: this.bulkheadRejections,
+      fallbackCalls: this.fallbackCalls,
+      slowCalls: this.slowCalls,
       latency: this.latencySummary(),
       lastFailures: this.lastFailures()
     }

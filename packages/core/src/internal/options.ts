@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import { CircuitBreakerConfigError } from "../CircuitBreakerError.js"
 import type { Policy } from "../CircuitBreakerState.js"
-import { consecutiveFailures, type TripRule } from "../TripRule.js"
+import { policyOptionNames, resolvePolicyOptions, tripRuleOf } from "./policyOptions.js"
 
 /** A predicate over a hostile value (a Proxy, a throwing getter) answers `false` rather than throwing. */
 const safely = (predicate: () => boolean): boolean => {
@@ -134,7 +134,10 @@ type Fields = typeof fields
 type Decoded = { -readonly [K in keyof Fields]?: Schema.Schema.Type<Fields[K]["schema"]> }
 
 /** @internal */
-export const knownOptions: ReadonlyArray<string> = Object.keys(fields)
+export const knownOptions: ReadonlyArray<string> = [...Object.keys(fields), ...policyOptionNames]
+
+/** The options checked here; the policy options are checked by `resolvePolicyOptions`. */
+const fieldNames = Object.keys(fields) as ReadonlyArray<keyof Fields>
 
 const decoders = Object.fromEntries(
   Object.entries(fields).map(([key, f]) => [key, Schema.decodeUnknownEither(f.schema as Schema.Schema<unknown>)])
@@ -148,7 +151,7 @@ const decoders = Object.fromEntries(
 const decodeOptions = (input: Record<string, unknown>): Either.Either<Decoded, CircuitBreakerConfigError> => {
   const decoded: Record<string, unknown> = {}
   for (const key of Object.keys(input)) {
-    if (!Object.hasOwn(fields, key)) {
+    if (!Object.hasOwn(fields, key) && !(policyOptionNames as ReadonlyArray<string>).includes(key)) {
       return Either.left(
         new CircuitBreakerConfigError({
           option: key,
@@ -158,7 +161,7 @@ const decodeOptions = (input: Record<string, unknown>): Either.Either<Decoded, C
       )
     }
   }
-  for (const key of knownOptions as ReadonlyArray<keyof Fields>) {
+  for (const key of fieldNames) {
     const value = input[key]
     if (value === undefined) continue
     const result = decoders[key](value)
@@ -207,7 +210,17 @@ export const defaults = {
   jitter: true,
   metricsTracking: true,
   distributedTracking: false,
-  failureHistorySize: 10
+  failureHistorySize: 10,
+  /** No sliding window, no bulkhead, nothing beyond consecutive failures. */
+  policies: {
+    window: undefined,
+    isResultFailure: undefined,
+    openBackoff: undefined,
+    retryAfterFromError: undefined,
+    maxWaitInHalfOpen: undefined,
+    bulkhead: undefined,
+    consecutiveFailures: true
+  }
 } as const
 
 /**
@@ -324,12 +337,15 @@ export const resolve = (
   const distributedTracking = o.distributedTracking ?? defaults.distributedTracking
   const name = nameOf(o, distributedTracking)
   if (Either.isLeft(name)) return Either.left(name.left)
+  const resetTimeout = o.resetTimeout ?? defaults.resetTimeout
+  const policies = resolvePolicyOptions(input, Duration.toMillis(resetTimeout))
+  if (Either.isLeft(policies)) return Either.left(policies.left)
   const timeout = o.timeout ?? defaults.timeout
   return Either.right({
     name: name.right,
     serviceId: o.serviceId ?? name.right,
     failureThreshold: o.failureThreshold ?? defaults.failureThreshold,
-    resetTimeout: o.resetTimeout ?? defaults.resetTimeout,
+    resetTimeout,
     timeout,
     successThreshold: o.successThreshold ?? defaults.successThreshold,
     maxConcurrentTrials: o.maxConcurrentTrials ?? defaults.maxConcurrentTrials,
@@ -343,34 +359,27 @@ export const resolve = (
     isFailure: o.isFailure,
     metricsTracking: o.metricsTracking ?? defaults.metricsTracking,
     distributedTracking,
-    failureHistorySize: o.failureHistorySize ?? defaults.failureHistorySize
+    failureHistorySize: o.failureHistorySize ?? defaults.failureHistorySize,
+    policies: policies.right
   })
 }
 
-/** Rules are pure and immutable: breakers with the same threshold share one. */
-const rules = new Map<number, TripRule<number>>()
-const ruleOf = (threshold: number): TripRule<number> => {
-  let rule = rules.get(threshold)
-  if (rule === undefined) {
-    rule = consecutiveFailures(threshold)
-    rules.set(threshold, rule)
-  }
-  return rule
-}
-
 /** @internal */
-export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<number> => {
+export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<any> => {
   const resetTimeout = Duration.toMillis(o.resetTimeout)
   const trialPermitTtl = Duration.isFinite(o.trialPermitTtl) ? Duration.toMillis(o.trialPermitTtl) : undefined
-  const key = `${o.failureThreshold}|${resetTimeout}|${o.successThreshold}|${o.maxConcurrentTrials}|${trialPermitTtl}`
+  const { consecutiveFailures, maxWaitInHalfOpen, openBackoff, window } = o.policies
+  const key = `${o.failureThreshold}|${resetTimeout}|${o.successThreshold}|${o.maxConcurrentTrials}|${trialPermitTtl}|${JSON.stringify([consecutiveFailures, window, openBackoff, maxWaitInHalfOpen])}`
   let policy = policies.get(key)
   if (policy === undefined) {
     policy = {
-      rule: ruleOf(o.failureThreshold),
+      rule: tripRuleOf(o.failureThreshold, consecutiveFailures, window),
       resetTimeout,
       successThreshold: o.successThreshold,
       maxConcurrentTrials: o.maxConcurrentTrials,
-      trialPermitTtl
+      trialPermitTtl,
+      openBackoff,
+      maxWaitInHalfOpen
     }
     if (policies.size < MAX_SHARED_POLICIES) policies.set(key, policy)
   }
@@ -381,7 +390,7 @@ export const policyOf = (o: CircuitBreaker.CircuitBreaker.Resolved): Policy<numb
  * Policies are pure data: breakers with the same options share one (an idle breaker holds
  * no copy of its own). Bounded: past the bound, a policy is simply not remembered.
  */
-const policies = new Map<string, Policy<number>>()
+const policies = new Map<string, Policy<any>>()
 const MAX_SHARED_POLICIES = 1024
 
 /** @internal */

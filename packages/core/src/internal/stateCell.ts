@@ -5,12 +5,13 @@ import * as State from "../CircuitBreakerState.js"
 import type { Store } from "../CircuitBreakerStore.js"
 import { clockNow } from "./attemptTimer.js"
 import { succeededLeavesClosed } from "./circuitBreakerState.js"
+import { countOutcome } from "./liveMetrics.js"
 import type { MetricsRecorder } from "./metricsRecorder.js"
 
 /** @internal */
-export type Policy = State.Policy<number>
+export type Policy = State.Policy<any>
 /** @internal */
-export type CircuitState = State.CircuitState<number>
+export type CircuitState = State.CircuitState<unknown>
 
 /** The outcome of one modify: what the caller needs, plus the change it caused, if any. */
 export class Applied<A> {
@@ -155,28 +156,52 @@ export abstract class StateCell {
     )
   }
 
-  /** Records an attempt's outcome. */
+  /** With a slow-call rule: an attempt longer than this is slow. */
+  protected slowMs: number | undefined = undefined
+
+  /** The recorder, unless the circuit is `disabled` (which records nothing). */
+  protected get counting(): MetricsRecorder | undefined {
+    return this.lastKnown.mode === "disabled" ? undefined : this.recorder
+  }
+
+  /** Records an attempt's outcome, then counts a slow call and the window's rates. */
   protected record(
     tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
     ticket: Admission,
     now: number,
-    cause?: unknown
+    cause?: unknown,
+    durationMs?: number,
+    retryAfter?: number
+  ): Announced {
+    const announced = this.recordState(tag, ticket, now, cause, durationMs, retryAfter)
+    if (tag !== "Interrupted") countOutcome(this.counting, this.policy, this.lastKnown, durationMs, this.slowMs)
+    return announced
+  }
+
+  /** Records an attempt's outcome: how long it took (for slow calls) and a `Retry-After` the service gave. */
+  private recordState(
+    tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
+    ticket: Admission,
+    now: number,
+    cause: unknown,
+    durationMs: number | undefined,
+    retryAfter: number | undefined
   ): Announced {
     const generation = ticket.generation
     const trial = ticket._tag === "AdmitTrial"
     const store = this.store
-    if (store.unsafeGet !== undefined) {
-      // Most outcomes change nothing (a success with no failures counted): no modify then.
-      const current = store.unsafeGet(this.name, this.initialState) as CircuitState
-      if (
-        tag === "Succeeded" && !trial && current._tag === "Closed"
-          ? succeededLeavesClosed(this.policy, current, generation, now)
-          : State.transition(this.policy, current, { _tag: tag, now, generation, trial }) === current
-      ) {
-        return this.observed(current, cause)
-      }
+    const closedSuccess = tag === "Succeeded" && !trial
+    // Most outcomes change nothing (a success with no failures counted): no event, no modify then.
+    const current = store.unsafeGet?.(this.name, this.initialState) as CircuitState | undefined
+    const onClosed = closedSuccess && current?._tag === "Closed"
+    if (onClosed && succeededLeavesClosed(this.policy, current!, generation, now)) return this.observed(current!, cause)
+    const event: State.CircuitEvent =
+      tag === "Failed"
+        ? { _tag: tag, now, generation, trial, durationMs, retryAfter }
+        : { _tag: tag, now, generation, trial, durationMs }
+    if (current !== undefined && !onClosed && State.transition(this.policy, current, event) === current) {
+      return this.observed(current, cause)
     }
-    const event: State.CircuitEvent = { _tag: tag, now, generation, trial }
     const applied = this.apply((s) => [undefined, State.transition(this.policy, s, event)], cause)
     return applied instanceof Applied ? undefined : Effect.map(applied, (a) => a.state)
   }

@@ -177,7 +177,8 @@ const capture = (resolve: (value: any) => void, reject: (reason: unknown) => voi
 export interface Call {
   readonly args: ReadonlyArray<unknown>
   readonly signal: AbortSignal | undefined
-  readonly started: number
+  /** When the call began (or left the bulkhead's queue). */
+  started: number
   /** When its current attempt began. */
   attemptStarted: number
   /** How its last attempt counted, once one ended. */

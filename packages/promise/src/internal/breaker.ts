@@ -1,4 +1,9 @@
-import { CircuitBreakerConfigError, CircuitBreakerState, type CircuitBreakerStore } from "@circuit-breaker/core"
+import {
+  BulkheadRejectedError,
+  CircuitBreakerConfigError,
+  CircuitBreakerState,
+  type CircuitBreakerStore
+} from "@circuit-breaker/core"
 import { CallPolicy, CircuitBreakerOptions, Deadlines } from "@circuit-breaker/core/internal"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -7,9 +12,10 @@ import type * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import type * as API from "../AdvancedCircuitBreaker.js"
-import { CircuitTimeoutError } from "../errors.js"
+import { CircuitOpenError, CircuitTimeoutError } from "../errors.js"
 import { AttemptContext, type Call, NOT_BUILT, NoError, PendingAttempt, RetryWait } from "./attempt.js"
 import { BreakerState } from "./breakerState.js"
+import { PromiseBulkhead } from "./bulkhead.js"
 import { resolveStoreOptions, resolveTarget, type SharedTarget } from "./distributed.js"
 import {
   type CircuitState,
@@ -21,6 +27,8 @@ import {
   withDefaultName
 } from "./support.js"
 
+type Fallback = (error: unknown, ...args: ReadonlyArray<unknown>) => unknown
+
 /**
  * A Promise breaker: admission, attempts and retries of its calls, on the state kept by
  * `BreakerState`. The closed-circuit path is synchronous up to the function's own promise.
@@ -29,13 +37,22 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
   extends BreakerState
   implements API.AdvancedCircuitBreaker<Args, R>
 {
+  /** With `maxConcurrent`: every call takes a slot for its whole run, retries included. */
+  private readonly bulkhead: PromiseBulkhead | undefined
+
   constructor(
     private readonly fn: (...args: ReadonlyArray<unknown>) => unknown,
     options: ConstructorParameters<typeof BreakerState>[0],
     target: SharedTarget | undefined,
-    private readonly passContext: boolean
+    private readonly passContext: boolean,
+    private readonly fallback: Fallback | undefined
   ) {
     super(options, target)
+    const bulkhead = options.policies.bulkhead
+    this.bulkhead =
+      bulkhead === undefined
+        ? undefined
+        : new PromiseBulkhead(this.name, bulkhead, () => this.recorder?.bulkheadRejected())
   }
 
   // --- execution -----------------------------------------------------------------
@@ -63,7 +80,41 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
     if (signal?.aborted) return Promise.reject(signal.reason)
     const started = now()
     const call: Call = { args, signal, started, attemptStarted: started, last: undefined, scheduleState: NOT_BUILT }
-    return this.attempt(call, 1, NoError)
+    const result =
+      this.bulkhead === undefined ? this.attempt(call, 1, NoError) : this.throughBulkhead(this.bulkhead, call)
+    const fallback = this.fallback
+    return fallback === undefined ? result : result.catch((error: unknown) => this.fallBack(fallback, call, error))
+  }
+
+  /**
+   * The call in a bulkhead slot, taken for its whole run (retries included), after waiting in
+   * the queue if need be. A call the circuit rejects anyway is rejected by it and takes no slot.
+   */
+  private throughBulkhead(bulkhead: PromiseBulkhead, call: Call): Promise<R> {
+    const state = this.lastKnown
+    if (state._tag !== "Closed" && CircuitBreakerState.decide(this.policy, state, call.started)._tag === "Reject") {
+      return this.attempt(call, 1, NoError)
+    }
+    if (bulkhead.tryEnter()) return this.attempt(call, 1, NoError).then(bulkhead.leaveWith, bulkhead.leaveWithError)
+    return bulkhead.wait(call.signal ?? this.disposal.signal).then(() => {
+      call.started = call.attemptStarted = now()
+      return this.attempt(call, 1, NoError).then(bulkhead.leaveWith, bulkhead.leaveWithError)
+    })
+  }
+
+  /**
+   * The fallback's answer for a call rejected (open circuit, bulkhead) or failed for good
+   * (after its retries, or a timeout); any other error (a cancellation, an error `isFailure`
+   * excludes or ignores) goes to the caller as it is.
+   */
+  private fallBack(fallback: Fallback, call: Call, error: unknown): Promise<R> {
+    const rejected = error instanceof CircuitOpenError || error instanceof BulkheadRejectedError
+    const failed = call.last !== undefined && call.last.verdict === "failure" && call.last.invalid === undefined
+    const cancelled = call.signal?.aborted === true || this.disposal.signal.aborted
+    if (cancelled || !(rejected || failed)) return Promise.reject(error)
+    this.counting?.fallback()
+    this.emit("fallback", 1, now(), call.args, undefined, error)
+    return new Promise<R>((resolve) => resolve(fallback(error, ...call.args) as R))
   }
 
   protected attempt(call: Call, attempt: number, lastError: unknown): Promise<R> {
@@ -150,7 +201,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
     admittedAt: number
   ): Promise<R> {
     if (decision._tag === "Reject") {
-      CallPolicy.record(this.recorder, CallPolicy.onRejected(call.last), admittedAt - call.started)
+      CallPolicy.record(this.counting, CallPolicy.onRejected(call.last), admittedAt - call.started)
       // The circuit opened while this call was retrying: it ends with the service's last error.
       if (lastError !== NoError) return Promise.reject(lastError)
       this.emit("rejected", attempt, admittedAt, call.args)
@@ -209,8 +260,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
     const end = now()
     const latency = end - call.attemptStarted
     const outcome = CallPolicy.succeeded(this.callPolicy, value, latency, call.args)
-    this.record(outcome.event, ticket, end)
-    CallPolicy.record(this.recorder, CallPolicy.ending(outcome), end - call.started)
+    this.record(outcome.event, ticket, end, undefined, latency)
+    CallPolicy.record(this.counting, CallPolicy.ending(outcome), end - call.started)
     if (outcome.report !== undefined) this.emit(outcome.report, attempt, end, call.args, latency)
     return value as R
   }
@@ -244,21 +295,28 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
         : ctx.timedOut
           ? CallPolicy.timedOut(this.callPolicy, latency)
           : CallPolicy.failed(this.callPolicy, error, latency, call.args)
-    if (outcome.verdict === "failure") this.recorder?.failedAttempt(error, end, attempt)
+    if (outcome.verdict === "failure") this.counting?.failedAttempt(error, end, attempt)
     if (outcome.report !== undefined) this.emit(outcome.report, attempt, end, call.args, latency, error)
-    const state = this.record(outcome.event, ticket, end, outcome.verdict === "failure" ? error : undefined)
+    const state = this.record(
+      outcome.event,
+      ticket,
+      end,
+      outcome.verdict === "failure" ? error : undefined,
+      latency,
+      CallPolicy.retryAfter(this.callPolicy, outcome, error)
+    )
     call.last = outcome
     if (outcome.invalid !== undefined) return Promise.reject(outcome.invalid)
     const delay = CallPolicy.isFinal(outcome, state) ? undefined : this.nextDelay(end, error, call.scheduleState)
     if (delay === undefined) {
-      CallPolicy.record(this.recorder, CallPolicy.ending(outcome), end - call.started)
+      CallPolicy.record(this.counting, CallPolicy.ending(outcome), end - call.started)
       return Promise.reject(error)
     }
     call.scheduleState = delay.state
     return new Promise<void>((resolve, reject) =>
       new RetryWait(this.deadlines(), call.signal, this.disposal.signal, resolve, reject).start(end + delay.millis)
     ).then(() => {
-      this.recorder?.retry()
+      this.counting?.retry()
       this.emit("retry", attempt + 1, now(), call.args)
       return this.attempt(call, attempt + 1, error)
     })
@@ -292,7 +350,9 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
   if (typeof fn !== "function") {
     throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
   }
-  const [coreOptions, { passContext, redis, store }] = splitPromiseOptions(options)
+  const [coreOptions, { fallback, passContext, redis, store }] = splitPromiseOptions(options)
+  const checkedFallback = CircuitBreakerOptions.fallbackOf(fallback)
+  if (Either.isLeft(checkedFallback)) throw checkedFallback.left
   if (passContext !== undefined && typeof passContext !== "boolean") {
     throw new CircuitBreakerConfigError({ option: "passContext", value: passContext, reason: "must be true or false" })
   }
@@ -317,6 +377,7 @@ export const create = <Args extends ReadonlyArray<unknown>, R>(
     fn as (...args: ReadonlyArray<unknown>) => unknown,
     resolved.right,
     target,
-    passContext === true
+    passContext === true,
+    checkedFallback.right
   )
 }

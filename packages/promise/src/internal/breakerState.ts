@@ -9,7 +9,9 @@ import {
 import {
   CallPolicy,
   CircuitBreakerOptions,
+  countOutcome,
   type Deadlines,
+  liveMetrics,
   makeRecorder,
   type Recorder
 } from "@circuit-breaker/core/internal"
@@ -39,7 +41,7 @@ export abstract class BreakerState {
    * another process is announced here too).
    */
   protected lastKnown: CircuitState
-  protected readonly policy: CircuitBreakerState.Policy<number>
+  protected readonly policy: CircuitBreakerState.Policy<any>
   protected readonly initialState: CircuitState
   protected readonly recorder: Recorder | undefined
   protected readonly options: CircuitBreaker.CircuitBreaker.Resolved
@@ -63,6 +65,7 @@ export abstract class BreakerState {
     this.timeoutMillis = Duration.isFinite(options.timeout) ? Duration.toMillis(options.timeout) : 0
     this.callPolicy = CallPolicy.fromOptions(options)
     this.lastKnown = this.initialState
+    this.slowMs = options.policies.window?.thresholds.slowCallDurationThreshold
     LiveCircuits.register(this, this.recorder)
     if (target !== undefined) {
       this.connection = connect(target[0], target[1], options)
@@ -133,18 +136,41 @@ export abstract class BreakerState {
     return this.apply((s) => [undefined, CircuitBreakerState.transition(this.policy, s, e)], undefined, reason)[1]
   }
 
+  /** With a slow-call rule: an attempt longer than this is slow. */
+  protected readonly slowMs: number | undefined
+
+  /** The recorder, unless the circuit is `disabled` (which records nothing). */
+  protected get counting(): Recorder | undefined {
+    return this.lastKnown.mode === "disabled" ? undefined : this.recorder
+  }
+
+  /** Records an attempt's outcome, then counts a slow call and the window's rates. */
   protected record(
     tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
     ticket: CircuitBreakerState.Ticket,
     time: number,
-    cause?: unknown
+    cause?: unknown,
+    durationMs?: number,
+    retryAfter?: number
   ): CircuitState {
-    const event: CircuitBreakerState.CircuitEvent = {
-      _tag: tag,
-      now: time,
-      generation: ticket.generation,
-      trial: ticket.trial
-    }
+    const state = this.recordState(tag, ticket, time, cause, durationMs, retryAfter)
+    if (tag !== "Interrupted") countOutcome(this.counting, this.policy, state, durationMs, this.slowMs)
+    return state
+  }
+
+  /** Records an attempt's outcome: how long it took (for slow calls) and a `Retry-After` the service gave. */
+  private recordState(
+    tag: "Succeeded" | "Failed" | "TimedOut" | "Interrupted",
+    ticket: CircuitBreakerState.Ticket,
+    time: number,
+    cause: unknown,
+    durationMs: number | undefined,
+    retryAfter: number | undefined
+  ): CircuitState {
+    const event: CircuitBreakerState.CircuitEvent =
+      tag === "Failed"
+        ? { _tag: tag, now: time, generation: ticket.generation, trial: ticket.trial, durationMs, retryAfter }
+        : { _tag: tag, now: time, generation: ticket.generation, trial: ticket.trial, durationMs }
     const store = this.store
     if (store === undefined) {
       return this.observeState(CircuitBreakerState.transition(this.policy, this.lastKnown, event), cause)
@@ -190,9 +216,24 @@ export abstract class BreakerState {
   }
 
   getMetrics(): API.CircuitMetrics {
-    const tag = this.current()._tag
-    const snapshot = this.recorder?.snapshot(tag) ?? CircuitBreakerMetrics.empty(this.name, tag)
-    return { ...snapshot, state: stateNames[tag] }
+    const state = this.current()
+    const live = liveMetrics(this.policy, state, now())
+    const snapshot = this.recorder?.snapshot(state._tag, live) ?? {
+      ...CircuitBreakerMetrics.empty(this.name, state._tag),
+      ...live
+    }
+    return { ...snapshot, state: stateNames[state._tag] }
+  }
+
+  setMode(mode: API.Mode): Promise<void> {
+    const invalid = CircuitBreakerOptions.invalidMode(mode)
+    if (invalid !== undefined) return Promise.reject(invalid)
+    this.manual((t) => ({ _tag: "ModeChanged", now: t, mode }), undefined)
+    return Promise.resolve()
+  }
+
+  getMode(): API.Mode {
+    return CircuitBreakerState.modeOf(this.current())
   }
 
   reset(): Promise<void> {

@@ -7,7 +7,7 @@ import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitOpenError } from "../errors.js"
 
 /** @internal */
-export type CircuitState = CircuitBreakerState.CircuitState<number>
+export type CircuitState = CircuitBreakerState.CircuitState<unknown>
 
 export const stateNames = { Closed: "CLOSED", Open: "OPEN", HalfOpen: "HALF_OPEN" } as const satisfies Record<
   CircuitState["_tag"],
@@ -80,22 +80,21 @@ interface PromiseOnly {
   readonly redis: API.Options["redis"]
   readonly store: API.Options["store"]
   readonly passContext: unknown
+  readonly fallback: unknown
 }
 
-/** Takes the Promise API's own options (`redis`, `store`, `passContext`) out of the options the core validates. */
+/** Takes the Promise API's own options (`redis`, `store`, `passContext`, `fallback`) out of the options the core validates. */
 export const splitPromiseOptions = (options: unknown): readonly [unknown, PromiseOnly] => {
-  const none: PromiseOnly = { redis: undefined, store: undefined, passContext: undefined }
+  const none: PromiseOnly = { redis: undefined, store: undefined, passContext: undefined, fallback: undefined }
   if (typeof options !== "object" || options === null || Array.isArray(options)) return [options, none]
   try {
-    if (
-      !Object.hasOwn(options, "redis") &&
-      !Object.hasOwn(options, "store") &&
-      !Object.hasOwn(options, "passContext")
-    ) {
+    if (!["redis", "store", "passContext", "fallback"].some((key) => Object.hasOwn(options, key))) {
       return [options, none]
     }
-    const { redis, store, passContext, ...rest } = options as API.Options & { readonly passContext?: unknown }
-    return [rest, { redis, store, passContext }]
+    const { fallback, passContext, redis, store, ...rest } = options as API.Options & {
+      readonly passContext?: unknown
+    }
+    return [rest, { redis, store, passContext, fallback }]
   } catch {
     // A hostile object: the core's validation reports it.
     return [options, none]

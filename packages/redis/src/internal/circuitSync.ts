@@ -126,8 +126,9 @@ export class CircuitSync {
   }
 
   /**
-   * Takes what Redis holds. A key that is missing, or was made again since (its data lost)
-   * and holds a Closed circuit, does not undo a trip: an Open view is written back.
+   * Takes what Redis holds. A key this process knew that is now missing, or was made again
+   * since (its data lost) and holds a Closed circuit, does not undo a trip: an Open view is
+   * written back.
    */
   receive(cell: Cell, stored: Omit<Stored, "updatedAt" | "updatedBy">): void {
     // A read or message overtaken by a newer one (replies and messages come on two connections).
@@ -139,9 +140,10 @@ export class CircuitSync {
       cell.replay()
       return
     }
+    // The key this process knew is gone, or was made again since (a first read finds no loss).
     const lost = cell.incarnation !== "" && stored.incarnation !== cell.incarnation
     const view = cell.view
-    if ((stored.state === undefined || (lost && stored.state._tag === "Closed")) && survivesLoss(view)) {
+    if (lost && (stored.state === undefined || stored.state._tag === "Closed") && survivesLoss(view)) {
       cell.version = stored.version
       cell.incarnation = stored.incarnation
       cell.remote = stored.state

@@ -24,7 +24,13 @@ const FUTURE_SLACK = 60_000
 const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
 const Time = Schema.Number.pipe(Schema.finite())
 
-const common = { generation: Count, since: Time }
+/** `mode` is absent in the normal mode (and in states stored by an older version). */
+const Mode = Schema.Literal("normal", "forcedOpen", "forcedClosed", "disabled", "metricsOnly")
+
+const common = { generation: Count, since: Time, mode: Schema.optional(Mode) }
+
+/** Failed trials in a row, for `openBackoff`; absent when none. */
+const reopenings = Schema.optional(Count)
 
 /**
  * A Half-Open state. `permitsExpireAt` came with trial permit expiry: a state stored by an
@@ -35,9 +41,18 @@ const StoredHalfOpen = Schema.transform(
     ...common,
     trialsInFlight: Count,
     successes: Count,
-    permitsExpireAt: Schema.optional(Time)
+    permitsExpireAt: Schema.optional(Time),
+    reopenings,
+    firstTrialAt: Schema.optional(Time)
   }),
-  Schema.TaggedStruct("HalfOpen", { ...common, trialsInFlight: Count, successes: Count, permitsExpireAt: Time }),
+  Schema.TaggedStruct("HalfOpen", {
+    ...common,
+    trialsInFlight: Count,
+    successes: Count,
+    permitsExpireAt: Time,
+    reopenings,
+    firstTrialAt: Schema.optional(Time)
+  }),
   {
     strict: true,
     decode: (stored) => ({ ...stored, permitsExpireAt: stored.permitsExpireAt ?? stored.since }),
@@ -52,6 +67,7 @@ const StoredState = Schema.Union(
     ...common,
     openedAt: Time,
     retryAt: Time,
+    reopenings,
     // Isolation handles (`isolate()`): absent when none holds the circuit, and in states of older versions.
     isolated: Schema.optional(Count)
   }),
@@ -95,7 +111,9 @@ const checks: Record<CircuitState["_tag"], ReadonlyArray<Check>> = {
     timeCheck("since"),
     timeCheck("openedAt"),
     (state, bounds) =>
-      state.retryAt >= state.openedAt && state.retryAt <= bounds.now + bounds.maxOpenPeriod
+      // A forced-open circuit (`setMode("forcedOpen")`) stays Open for as long as the mode holds.
+      state.retryAt >= state.openedAt &&
+      (state.mode === "forcedOpen" || state.retryAt <= bounds.now + bounds.maxOpenPeriod)
         ? undefined
         : `retryAt ${state.retryAt} is not between openedAt and ${bounds.maxOpenPeriod} ms from now`
   ],
@@ -161,7 +179,12 @@ export const shiftTimes = (state: CircuitState, delta: number): CircuitState => 
     case "Open":
       return { ...state, since: state.since + delta, openedAt: state.openedAt + delta, retryAt: state.retryAt + delta }
     case "HalfOpen":
-      return { ...state, since: state.since + delta, permitsExpireAt: state.permitsExpireAt + delta }
+      return {
+        ...state,
+        since: state.since + delta,
+        permitsExpireAt: state.permitsExpireAt + delta,
+        ...(state.firstTrialAt === undefined ? {} : { firstTrialAt: state.firstTrialAt + delta })
+      }
   }
 }
 
