@@ -16,6 +16,12 @@ const repoRoot = fileURLToPath(new URL("../../..", import.meta.url))
 /** Pub/sub brings a trip to every process within this (loopback, idle machine: ~1-5 ms; the rest is tolerance). */
 const PROPAGATION_LIMIT_MS = 100
 
+/**
+ * These tests are not about timeouts: a store timeout a loaded machine does not reach (a timed-out read would make a
+ * process decide alone, as while Redis is away).
+ */
+const ROOMY_STORE = { storeTimeout: 2_000 }
+
 /** A request without its id. */
 type WithoutId<R> = R extends unknown ? Omit<R, "id"> : never
 type Command = WithoutId<Request>
@@ -166,7 +172,9 @@ describeWithRedis("several processes share one circuit through one Redis", () =>
   it("failures from several processes add up; the trip reaches every process within milliseconds", async () => {
     const circuit = "payments"
     const [a, b, c] = workers as [Worker, Worker, Worker]
-    await all((w) => w.request({ cmd: "make", circuit, options: { failureThreshold: 6, resetTimeout: 60_000 } }))
+    await all((w) =>
+      w.request({ cmd: "make", circuit, options: { failureThreshold: 6, resetTimeout: 60_000, store: ROOMY_STORE } })
+    )
 
     // A and B fail twice each: Redis holds 4 failures, under the threshold; no process is open.
     expect(await a.request<Array<Outcome>>({ cmd: "fail", circuit, n: 2 })).toEqual(["failed", "failed"])
@@ -203,7 +211,11 @@ describeWithRedis("several processes share one circuit through one Redis", () =>
     const resetTimeout = 800
     const [a] = workers as [Worker]
     await all((w) =>
-      w.request({ cmd: "make", circuit, options: { failureThreshold: 1, successThreshold, resetTimeout } })
+      w.request({
+        cmd: "make",
+        circuit,
+        options: { failureThreshold: 1, successThreshold, resetTimeout, store: ROOMY_STORE }
+      })
     )
     const watching = all((w) => w.request<string>({ cmd: "watch", circuit, state: "OPEN", within: 3000 }))
     expect(await a.request<Array<Outcome>>({ cmd: "fail", circuit, n: 1 })).toEqual(["failed"])
@@ -237,7 +249,9 @@ describeWithRedis("several processes share one circuit through one Redis", () =>
   it("Redis killed and restarted empty: the processes converge to one shared state again", async () => {
     const circuit = "inventory"
     const [a, b] = workers as [Worker, Worker]
-    await all((w) => w.request({ cmd: "make", circuit, options: { failureThreshold: 3, resetTimeout: 60_000 } }))
+    await all((w) =>
+      w.request({ cmd: "make", circuit, options: { failureThreshold: 3, resetTimeout: 60_000, store: ROOMY_STORE } })
+    )
     expect(await all((w) => w.request<Outcome>({ cmd: "call", circuit }))).toEqual(["ok", "ok", "ok"])
 
     await server.kill()
