@@ -12,7 +12,7 @@
  * the per-call timings, memory = memory per idle breaker and heap growth, redis = Redis
  * mode, startup = import time and bundle size (startup.ts), monitor = the monitor's cost
  * (monitor.ts), policies = issue 11's rows (policies.ts); default all six; the target table lists the targets of the sections run).
- * Redis mode (see redis.ts) also reads BENCH_REDIS_ROUNDS (default 15), BENCH_REDIS_ROUND_MS
+ * Redis mode (see redisMode.ts) also reads BENCH_REDIS_ROUNDS (default 15), BENCH_REDIS_ROUND_MS
  * (default 400) and BENCH_REDIS_TRIPS (default 100); it is skipped, with no verdict, when
  * redis-server is not on PATH.
  */
@@ -291,7 +291,7 @@ const main = async (): Promise<void> => {
   }
 
   // Loaded only when it runs: the memory children import this file, and must not load the Redis code.
-  const redis = runs("redis") ? await (await import("./redis.js")).measureRedisMode(progress) : undefined
+  const redis = runs("redis") ? await (await import("./redisMode.js")).measureRedisMode(progress) : undefined
   const monitor = runs("monitor") ? await (await import("./monitor.js")).measureMonitor(progress) : undefined
 
   if (speed !== undefined) {

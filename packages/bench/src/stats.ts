@@ -55,3 +55,7 @@ export interface Target {
   readonly pass: boolean
   readonly note?: string
 }
+
+/** The nearest-rank `p`th percentile of ascending `sorted`. */
+export const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
