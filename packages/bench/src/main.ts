@@ -237,7 +237,15 @@ const targetTable = (targets: ReadonlyArray<Target>): string =>
 
 // --- main ------------------------------------------------------------------------------
 
-const main = async (): Promise<void> => {
+type Print = (line?: string) => void
+
+interface MemoryResult {
+  readonly samples: Array<MemorySample>
+  readonly skipped: Skipped
+  readonly growth: GrowthSample
+}
+
+const checkEnvironment = (): void => {
   if (typeof (globalThis as { gc?: unknown }).gc !== "function") {
     throw new Error("gc() is not exposed: run with NODE_OPTIONS=--expose-gc (npm run bench does)")
   }
@@ -245,9 +253,87 @@ const main = async (): Promise<void> => {
   if (unknown.length > 0) {
     throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(", ")}; known: ${SECTIONS.join(", ")}`)
   }
+}
+
+const measureMemory = async (): Promise<MemoryResult> => {
+  progress(`memory: ${MEMORY_RUNS} fresh processes per library at ${SMALL} breakers`)
+  const samples: Array<MemorySample> = []
+  for (let run = 0; run < MEMORY_RUNS; run++) {
+    for (const kind of KINDS) samples.push(await spawnChild<MemorySample>(["idle", kind, String(SMALL)]))
+    progress(`  run ${run + 1}/${MEMORY_RUNS} done`)
+  }
+  const skipped = new Map<MemoryKind, number>()
+  for (const kind of KINDS) {
+    const mb = projectedMB(samples, kind)
+    if (mb > MEMORY_BUDGET_MB) skipped.set(kind, mb)
+  }
+  progress(`memory: ${MEMORY_RUNS_LARGE} fresh process(es) per library at ${LARGE} breakers`)
+  for (let run = 0; run < MEMORY_RUNS_LARGE; run++) {
+    for (const kind of KINDS) {
+      if (skipped.has(kind)) continue
+      samples.push(await spawnChild<MemorySample>(["idle", kind, String(LARGE)]))
+      progress(`  ${kind} done`)
+    }
+  }
+  progress(`growth: ${CALLS} calls through one breaker, fresh process`)
+  const growth = await spawnChild<GrowthSample>(["growth", String(CALLS)])
+  return { samples, skipped, growth }
+}
+
+const printSpeed = (print: Print, speed: SpeedResult): void => {
+  print(
+    `## Per call: ${ROUNDS} interleaved rounds, n calibrated to ~${ROUND_MS} ms per round, full GC before each measurement`
+  )
+  print("Each cell: median over rounds (min–max). × and Δ are taken per round against the floor of the same round.")
+  print()
+  print(speedTable(speed))
+  print()
+}
+
+const printGrowth = (print: Print, growth: GrowthSample): void => {
+  const lastPoint = growth.points.at(-1)!
+  const warmPoint = growth.points.find((p) => p.calls === WARMUP) ?? growth.points[0]!
+  print(`## Heap over ${lastPoint.calls} calls through one Promise-API breaker (fresh process, after forced GC)`)
+  print(
+    `Default options but retryDelay 1 ms; ${growth.failedAttempts} failed attempts mixed in; lastFailures holds ${growth.lastFailures}; totalCalls ${growth.totalCalls}; ${num(growth.seconds)} s.`
+  )
+  print("data = heapUsed without the code spaces + ArrayBuffers; code = the code spaces (JIT-compiled code).")
+  print()
+  print(
+    table(
+      ["calls", "data KB", "code KB", "total KB", `Δ total KB vs ${WARMUP} calls`],
+      growth.points.map((p) => [
+        String(p.calls),
+        num(p.data / 1024),
+        num(p.code / 1024),
+        num((p.data + p.code) / 1024),
+        p.calls < WARMUP ? "" : num((p.data + p.code - warmPoint.data - warmPoint.code) / 1024)
+      ]),
+      ["r", "r", "r", "r", "r"]
+    )
+  )
+  print()
+}
+
+const printMemory = (print: Print, { samples, skipped, growth }: MemoryResult): void => {
+  print("## Memory per idle breaker: a fresh process per (library, count, run), after forced GC")
+  print("Each cell: median over runs (min–max). total = heapUsed + ArrayBuffer backing stores (outside the JS heap).")
+  print()
+  print(memoryTable(samples, skipped))
+  print()
+  printGrowth(print, growth)
+}
+
+/** A section's lines, under `heading` when given, followed by an empty line. */
+const printSection = (print: Print, heading: string | undefined, lines: ReadonlyArray<string>): void => {
+  for (const line of [...(heading === undefined ? [] : [heading, ""]), ...lines, ""]) print(line)
+}
+
+const main = async (): Promise<void> => {
+  checkEnvironment()
   const startedAt = Date.now()
   const out: Array<string> = []
-  const print = (line = "") => {
+  const print: Print = (line = "") => {
     out.push(line)
     console.log(line)
   }
@@ -263,92 +349,19 @@ const main = async (): Promise<void> => {
     const { runSpeed } = await import("./speed.js")
     speed = await runSpeed(ROUNDS, ROUND_MS, progress)
   }
-
-  let memory: { samples: Array<MemorySample>; skipped: Skipped; growth: GrowthSample } | undefined
-  if (runs("memory")) {
-    progress(`memory: ${MEMORY_RUNS} fresh processes per library at ${SMALL} breakers`)
-    const samples: Array<MemorySample> = []
-    for (let run = 0; run < MEMORY_RUNS; run++) {
-      for (const kind of KINDS) samples.push(await spawnChild<MemorySample>(["idle", kind, String(SMALL)]))
-      progress(`  run ${run + 1}/${MEMORY_RUNS} done`)
-    }
-    const skipped = new Map<MemoryKind, number>()
-    for (const kind of KINDS) {
-      const mb = projectedMB(samples, kind)
-      if (mb > MEMORY_BUDGET_MB) skipped.set(kind, mb)
-    }
-    progress(`memory: ${MEMORY_RUNS_LARGE} fresh process(es) per library at ${LARGE} breakers`)
-    for (let run = 0; run < MEMORY_RUNS_LARGE; run++) {
-      for (const kind of KINDS) {
-        if (skipped.has(kind)) continue
-        samples.push(await spawnChild<MemorySample>(["idle", kind, String(LARGE)]))
-        progress(`  ${kind} done`)
-      }
-    }
-    progress(`growth: ${CALLS} calls through one breaker, fresh process`)
-    const growth = await spawnChild<GrowthSample>(["growth", String(CALLS)])
-    memory = { samples, skipped, growth }
-  }
-
+  const memory = runs("memory") ? await measureMemory() : undefined
   // Loaded only when it runs: the memory children import this file, and must not load the Redis code.
   const redis = runs("redis") ? await (await import("./redisMode.js")).measureRedisMode(progress) : undefined
   const monitor = runs("monitor") ? await (await import("./monitor.js")).measureMonitor(progress) : undefined
 
-  if (speed !== undefined) {
-    print(
-      `## Per call: ${ROUNDS} interleaved rounds, n calibrated to ~${ROUND_MS} ms per round, full GC before each measurement`
-    )
-    print("Each cell: median over rounds (min–max). × and Δ are taken per round against the floor of the same round.")
-    print()
-    print(speedTable(speed))
-    print()
-  }
-  if (memory !== undefined) {
-    const { samples, skipped, growth } = memory
-    print("## Memory per idle breaker: a fresh process per (library, count, run), after forced GC")
-    print("Each cell: median over runs (min–max). total = heapUsed + ArrayBuffer backing stores (outside the JS heap).")
-    print()
-    print(memoryTable(samples, skipped))
-    print()
-    const lastPoint = growth.points.at(-1)!
-    const warmPoint = growth.points.find((p) => p.calls === WARMUP) ?? growth.points[0]!
-    print(`## Heap over ${lastPoint.calls} calls through one Promise-API breaker (fresh process, after forced GC)`)
-    print(
-      `Default options but retryDelay 1 ms; ${growth.failedAttempts} failed attempts mixed in; lastFailures holds ${growth.lastFailures}; totalCalls ${growth.totalCalls}; ${num(growth.seconds)} s.`
-    )
-    print("data = heapUsed without the code spaces + ArrayBuffers; code = the code spaces (JIT-compiled code).")
-    print()
-    print(
-      table(
-        ["calls", "data KB", "code KB", "total KB", `Δ total KB vs ${WARMUP} calls`],
-        growth.points.map((p) => [
-          String(p.calls),
-          num(p.data / 1024),
-          num(p.code / 1024),
-          num((p.data + p.code) / 1024),
-          p.calls < WARMUP ? "" : num((p.data + p.code - warmPoint.data - warmPoint.code) / 1024)
-        ]),
-        ["r", "r", "r", "r", "r"]
-      )
-    )
-    print()
-  }
-  if (redis !== undefined) {
-    print("## Redis mode (item 6)")
-    print()
-    for (const line of redis.lines) print(line)
-    print()
-  }
+  if (speed !== undefined) printSpeed(print, speed)
+  if (memory !== undefined) printMemory(print, memory)
+  if (redis !== undefined) printSection(print, "## Redis mode (item 6)", redis.lines)
   const startup = runs("startup") ? await (await import("./startup.js")).measureStartup(progress) : undefined
-  if (startup !== undefined) for (const line of [...startup.lines, ""]) print(line)
+  if (startup !== undefined) printSection(print, undefined, startup.lines)
   const policies = runs("policies") ? await (await import("./policies.js")).measurePolicies(progress) : undefined
-  if (policies !== undefined) for (const line of ["## Policies (issue 11)", "", ...policies.lines, ""]) print(line)
-  if (monitor !== undefined) {
-    print("## Monitor (issue 13)")
-    print()
-    for (const line of monitor.lines) print(line)
-    print()
-  }
+  if (policies !== undefined) printSection(print, "## Policies (issue 11)", policies.lines)
+  if (monitor !== undefined) printSection(print, "## Monitor (issue 13)", monitor.lines)
   const targets: Array<Target> = [
     ...(speed === undefined ? [] : speedTargets(speed)),
     ...(memory === undefined ? [] : memoryTargets(memory.samples, memory.skipped, memory.growth)),

@@ -89,35 +89,11 @@ const idiomatic = (step: Effect.Effect<unknown>): Effect.Effect<unknown, unknown
     Effect.retry(Schedule.intersect(Schedule.exponential(Duration.millis(100)), Schedule.recurs(3)))
   )
 
-export const makeFixture = async (): Promise<Fixture> => {
-  // 2. closed circuit, default options
+/** 1 and 2: no breaker, and a closed circuit with default options. */
+const closedContenders = (step: Effect.Effect<number>): Fixture => {
   const oursClosed: AdvancedCircuitBreaker<[], number> = createAdvancedCircuitBreaker(fn, { name: "closed" })
   const opossumClosed = new Opossum(fn)
   const cockatielClosed = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) })
-
-  // 3. open circuit. Ours: default options but resetTimeout, tripped by 5 failing calls.
-  let failing = true
-  const oursOpen = createAdvancedCircuitBreaker(() => (failing ? Promise.reject(new Error("down")) : fn()), {
-    name: "open",
-    resetTimeout: ONE_DAY
-  })
-  await Promise.all(Array.from({ length: 5 }, () => oursOpen.execute().catch(noop)))
-  failing = false
-  if (oursOpen.getState() !== "OPEN") throw new Error(`our breaker did not open: ${oursOpen.getState()}`)
-  const opossumOpen = new Opossum(fn, { resetTimeout: ONE_DAY })
-  opossumOpen.open()
-  if (!opossumOpen.opened) throw new Error("opossum did not open")
-  const cockatielOpen = circuitBreaker(handleAll, { halfOpenAfter: ONE_DAY, breaker: new ConsecutiveBreaker(1) })
-  await cockatielOpen.execute(() => Promise.reject(new Error("down"))).catch(noop)
-  if (cockatielOpen.state !== CircuitState.Open) throw new Error("cockatiel did not open")
-
-  // 4. Effect API
-  const effectDefault = await Effect.runPromise(CircuitBreaker.make({ name: "effect-default" }))
-  const effectLean = await Effect.runPromise(
-    CircuitBreaker.make({ name: "effect-lean", timeout: false, maxRetries: 0 })
-  )
-  const step = Effect.promise(fn)
-
   const contenders: ReadonlyArray<Contender> = [
     {
       id: "direct",
@@ -143,7 +119,33 @@ export const makeFixture = async (): Promise<Fixture> => {
       prepare: promiseLoop(async (n) => {
         for (let i = 0; i < n; i++) await cockatielClosed.execute(fn)
       })
-    },
+    }
+  ]
+  const close = async () => {
+    await oursClosed.dispose()
+    opossumClosed.shutdown()
+    // cockatiel holds no timers and nothing to close.
+  }
+  return { contenders, close }
+}
+
+/** 3. An open circuit. Ours: default options but resetTimeout, tripped by 5 failing calls. */
+const openContenders = async (): Promise<Fixture> => {
+  let failing = true
+  const oursOpen = createAdvancedCircuitBreaker(() => (failing ? Promise.reject(new Error("down")) : fn()), {
+    name: "open",
+    resetTimeout: ONE_DAY
+  })
+  await Promise.all(Array.from({ length: 5 }, () => oursOpen.execute().catch(noop)))
+  failing = false
+  if (oursOpen.getState() !== "OPEN") throw new Error(`our breaker did not open: ${oursOpen.getState()}`)
+  const opossumOpen = new Opossum(fn, { resetTimeout: ONE_DAY })
+  opossumOpen.open()
+  if (!opossumOpen.opened) throw new Error("opossum did not open")
+  const cockatielOpen = circuitBreaker(handleAll, { halfOpenAfter: ONE_DAY, breaker: new ConsecutiveBreaker(1) })
+  await cockatielOpen.execute(() => Promise.reject(new Error("down"))).catch(noop)
+  if (cockatielOpen.state !== CircuitState.Open) throw new Error("cockatiel did not open")
+  const contenders: ReadonlyArray<Contender> = [
     {
       id: "oursOpen",
       prepare: promiseLoop(async (n) => {
@@ -161,23 +163,40 @@ export const makeFixture = async (): Promise<Fixture> => {
       prepare: promiseLoop(async (n) => {
         for (let i = 0; i < n; i++) await cockatielOpen.execute(fn).catch(noop)
       })
-    },
+    }
+  ]
+  const close = async () => {
+    await oursOpen.dispose()
+    opossumOpen.shutdown()
+  }
+  return { contenders, close }
+}
+
+/** 4. The Effect API, and the references without a breaker. Its breakers hold no timers and nothing to close. */
+const effectContenders = async (step: Effect.Effect<number>): Promise<ReadonlyArray<Contender>> => {
+  const effectDefault = await Effect.runPromise(CircuitBreaker.make({ name: "effect-default" }))
+  const effectLean = await Effect.runPromise(
+    CircuitBreaker.make({ name: "effect-lean", timeout: false, maxRetries: 0 })
+  )
+  return [
     { id: "effectDefault", prepare: fiberLoop(step.pipe(CircuitBreaker.withCircuitBreaker(effectDefault))) },
     { id: "effectLean", prepare: fiberLoop(step.pipe(CircuitBreaker.withCircuitBreaker(effectLean))) },
     { id: "effectIdiomatic", prepare: fiberLoop(idiomatic(step)) },
     { id: "wrapperFloor", prepare: fiberLoop(wrapperFloor(step)) },
     { id: "timedWrapperFloor", prepare: fiberLoop(timedWrapperFloor(step)) }
   ]
+}
 
+export const makeFixture = async (): Promise<Fixture> => {
+  const step = Effect.promise(fn)
+  const closed = closedContenders(step)
+  const open = await openContenders()
+  const effect = await effectContenders(step)
   const close = async () => {
-    await oursClosed.dispose()
-    await oursOpen.dispose()
-    opossumClosed.shutdown()
-    opossumOpen.shutdown()
-    // cockatiel and the Effect breakers hold no timers and nothing to close.
+    await closed.close()
+    await open.close()
   }
-
-  return { contenders, close }
+  return { contenders: [...closed.contenders, ...open.contenders, ...effect], close }
 }
 
 /** Nanoseconds per call for n calls, after a full GC. */
