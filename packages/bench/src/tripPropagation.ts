@@ -72,7 +72,7 @@ const forkPropagationChild = (url: string): PropagationChild => {
   return { child, exited, next }
 }
 
-/** `TRIPS` times: arm the child, trip the circuit with one failing call, time it, reset. */
+/** `TRIPS` times: arm the child, trip the circuit with one failing call, time it, reset; stops at a trip never seen. */
 const timeTrips = async (
   breaker: AdvancedCircuitBreaker<[], number>,
   { child, next }: PropagationChild
@@ -87,7 +87,14 @@ const timeTrips = async (
     await breaker.execute().catch(() => undefined)
     const local = process.hrtime.bigint()
     if (breaker.getState() !== "OPEN") throw new Error(`the parent's breaker did not trip: ${breaker.getState()}`)
-    const { open, message } = await next("open")
+    const seen = await next("open").catch(() => undefined)
+    if (seen === undefined) {
+      // The child never read OPEN within the wait: a lost propagation, reported as an infinite time (the
+      // child's protocol is out of step now, so no further trip is timed).
+      trips.push({ local: since(start, String(local)), message: undefined, seen: Number.POSITIVE_INFINITY })
+      break
+    }
+    const { open, message } = seen
     trips.push({
       local: since(start, String(local)),
       message: message === null ? undefined : since(start, message),
