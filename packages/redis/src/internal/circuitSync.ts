@@ -319,7 +319,8 @@ export class CircuitSync {
           Effect.sync(() => {
             cell.writing = false
             cell.replay()
-            if (cell.takeMissed() && !cell.queued) this.scheduleRead(cell)
+            // A queued write takes what was missed over: it may find nothing to write, and then read.
+            if (!cell.queued && cell.takeMissed()) this.scheduleRead(cell)
           })
         )
       )

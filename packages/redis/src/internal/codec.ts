@@ -17,7 +17,9 @@ type CircuitState = CircuitBreakerState.CircuitState<unknown>
 /**
  * How far ahead of Redis's clock a stored time may be (another writer's clock offset
  * estimate). A time in the past does no harm (a deadline passed is a deadline passed); one in
- * the future would hold a circuit where it is.
+ * the future would hold a circuit where it is. The bound on `retryAt` takes it too: a trip
+ * made for the longest open period, by a writer whose estimate is ahead of the reader's, is
+ * not corrupt.
  */
 const FUTURE_SLACK = 60_000
 
@@ -113,7 +115,7 @@ const checks: Record<CircuitState["_tag"], ReadonlyArray<Check>> = {
     (state, bounds) =>
       // A forced-open circuit (`setMode("forcedOpen")`) stays Open for as long as the mode holds.
       state.retryAt >= state.openedAt &&
-      (state.mode === "forcedOpen" || state.retryAt <= bounds.now + bounds.maxOpenPeriod)
+      (state.mode === "forcedOpen" || state.retryAt <= bounds.now + bounds.maxOpenPeriod + FUTURE_SLACK)
         ? undefined
         : `retryAt ${state.retryAt} is not between openedAt and ${bounds.maxOpenPeriod} ms from now`
   ],
