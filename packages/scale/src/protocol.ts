@@ -15,9 +15,20 @@ export interface WorkerSettings {
   readonly circuits: number
 }
 
-export type ToWorker = { readonly _tag: "trip"; readonly circuit: number } | { readonly _tag: "memory" }
+export type ToWorker =
+  /** Read `circuit`'s state on a tight loop, and say when it first reads open (or that it never did). */
+  | { readonly _tag: "watch"; readonly circuit: number }
+  | { readonly _tag: "trip"; readonly circuit: number }
+  | { readonly _tag: "memory" }
 
+/** Times are on the machine-wide monotonic clock (`monotonicNow`). */
 export type FromWorker =
-  /** The worker saw `circuit` open, at `at` on the machine-wide monotonic clock. */
+  /** The worker has read `circuit` closed once and is now watching it. */
+  | { readonly _tag: "watching"; readonly circuit: string }
+  /** The tripping worker: `circuit` was tripped at `at`. */
+  | { readonly _tag: "tripped"; readonly circuit: string; readonly at: number }
+  /** A watching worker: at `at` it first read `circuit` open, so a call then would have been rejected. */
   | { readonly _tag: "opened"; readonly circuit: string; readonly at: number }
+  /** A watching worker never read `circuit` open within its bound. */
+  | { readonly _tag: "unseen"; readonly circuit: string }
   | { readonly _tag: "memory"; readonly rss: number; readonly heapUsed: number }

@@ -1,7 +1,9 @@
 /**
  * One service instance of the scale run: N circuits in Redis mode, through the Promise API (one breaker per circuit,
  * `distributedTracking: true`) or the Effect API (N breakers over one store), every circuit called once a second.
- * It tells its parent, over IPC, when it sees a circuit open; trips a circuit when asked; reports its memory.
+ * When asked, it trips a circuit and says when; or watches a circuit, reading its state (the store's local view, no
+ * Redis command) about once a millisecond, and says when it first reads it open: the moment a call made here would be
+ * rejected. It also reports its memory.
  *
  * Run with the TypeScript sources: `node --import tsx --conditions=source --expose-gc worker.ts <settings JSON>`.
  */
@@ -25,11 +27,12 @@ const makeClient = (): Redis | Cluster =>
 export interface Fleet {
   /** One call of circuit `i`, its outcome ignored. */
   readonly call: (i: number) => void
-  readonly trip: (i: number) => Promise<void>
+  /** Trips circuit `i`; resolves with when this process made the trip (undefined if it did not open). */
+  readonly trip: (i: number) => Promise<number | undefined>
+  /** Whether circuit `i` reads open now: a read of the local view, which the store keeps up to date. */
+  readonly isOpen: (i: number) => boolean
   readonly close: () => Promise<void>
 }
-
-const reportOpen = (circuit: string) => send({ _tag: "opened", circuit, at: monotonicNow() })
 
 const promiseFleet = async (): Promise<Fleet> => {
   const client = settings.target.kind === "cluster" ? makeClient() : undefined
@@ -46,13 +49,9 @@ const promiseFleet = async (): Promise<Fleet> => {
         resetTimeout: 600_000,
         maxRetries: 0,
         distributedTracking: true,
-        // A client is accepted at run time; the option's type does not name it yet (issue 12, item 9).
-        redis: (client as never) ?? (settings.target.kind === "single" ? settings.target.url : undefined)
+        redis: client ?? (settings.target.kind === "single" ? settings.target.url : undefined)
       }
     )
-    breaker.onStateChange((change) => {
-      if (change.to === "OPEN") reportOpen(change.circuit)
-    })
     breakers.push(breaker)
   }
   // Each breaker opens its store in the background: wait until every one has read its circuit.
@@ -64,11 +63,17 @@ const promiseFleet = async (): Promise<Fleet> => {
   }
   return {
     call: (i) => void breakers[i]!.execute(false).catch(() => {}),
-    trip: (i) =>
-      breakers[i]!.execute(true).then(
-        () => {},
-        () => {}
-      ),
+    trip: async (i) => {
+      // The moment the failure opens the circuit here, before the store writes it.
+      let at: number | undefined
+      const unsubscribe = breakers[i]!.onStateChange((change) => {
+        if (change.to === "OPEN") at ??= monotonicNow()
+      })
+      await breakers[i]!.execute(true).catch(() => {})
+      unsubscribe()
+      return at
+    },
+    isOpen: (i) => breakers[i]!.getState() === "OPEN",
     close: async () => {
       await Promise.all(breakers.map((b) => b.dispose()))
       await client?.quit()
@@ -76,11 +81,30 @@ const promiseFleet = async (): Promise<Fleet> => {
   }
 }
 
+/** How long a watch lasts at most, and how often it reads the state. */
+const WATCH_MS = 3_000
+const POLL_MS = 1
+
+/** Reads circuit `i` until it reads open (reported with the moment of that read) or the watch runs out. */
+const watch = (fleet: Fleet, i: number) => {
+  const circuit = circuitName(i)
+  const until = monotonicNow() + WATCH_MS
+  const poll = (): void => {
+    const open = fleet.isOpen(i)
+    const at = monotonicNow()
+    if (open) send({ _tag: "opened", circuit, at })
+    else if (at > until) send({ _tag: "unseen", circuit })
+    else setTimeout(poll, POLL_MS)
+  }
+  send({ _tag: "watching", circuit })
+  poll()
+}
+
 const main = async () => {
   const fleet =
     settings.api === "promise"
       ? await promiseFleet()
-      : await effectFleet(settings, settings.target.kind === "cluster" ? makeClient() : undefined, reportOpen)
+      : await effectFleet(settings, settings.target.kind === "cluster" ? makeClient() : undefined)
   // Every circuit once a second, spread over the second in 20 slices.
   let next = 0
   const slice = Math.ceil(settings.circuits / 20)
@@ -99,8 +123,12 @@ const main = async () => {
       return
     }
     switch (message._tag) {
-      case "trip":
-        return fleet.trip(message.circuit)
+      case "trip": {
+        const at = await fleet.trip(message.circuit)
+        return at === undefined ? undefined : send({ _tag: "tripped", circuit: circuitName(message.circuit), at })
+      }
+      case "watch":
+        return watch(fleet, message.circuit)
       case "memory": {
         globalThis.gc?.()
         const { rss, heapUsed } = process.memoryUsage()
