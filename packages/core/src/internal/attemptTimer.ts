@@ -21,10 +21,14 @@ import * as Runtime from "effect/Runtime"
 import { Deadline, Deadlines, type Timers } from "../Deadlines.js"
 
 const liveClock = Context.get(DefaultServices.liveServices, ClockTag)
-/** Read once: `performance.timeOrigin` is a getter that allocates a number on every read. */
-const timeOrigin = performance.timeOrigin
+/**
+ * Read once: the global `performance` is a lazy getter of Node's (a call on every read), and
+ * `performance.timeOrigin` a getter that allocates a number on every read.
+ */
+const livePerformance = performance
+const timeOrigin = livePerformance.timeOrigin
 /** @internal */
-export const liveNow = (): number => timeOrigin + performance.now()
+export const liveNow = (): number => timeOrigin + livePerformance.now()
 
 /** @internal */
 export const clockNow = (clock: Clock.Clock): number =>

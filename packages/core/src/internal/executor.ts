@@ -85,22 +85,23 @@ export abstract class Executor extends AttemptOutcomes {
   ): Effect.Effect<A, E | CircuitOpenError | CircuitTimeoutError, R> {
     return Effect.withFiberRuntime((fiber, status) => {
       const clock = clockOf(fiber.currentDefaultServices)
+      const started = clockNow(clock)
       const call: Call<A, E, R> = {
         effect,
         fiber,
         interruptible: RuntimeFlags.interruption(status.runtimeFlags),
         clock,
-        started: clockNow(clock),
-        attemptStarted: 0,
+        started,
+        attemptStarted: started,
         last: undefined,
         driver: undefined
       }
-      call.attemptStarted = call.started
       // The common case, kept short: a Closed circuit admits the call, with nothing to write or announce.
-      const generation = this.closedGeneration()
-      return generation >= 0
-        ? this.run(call, { _tag: "Admit", generation }, 1, undefined, call.started)
-        : this.attempt(call, 1, undefined)
+      const admission = this.admitClosed()
+      if (admission === undefined) return this.attempt(call, 1, undefined)
+      return this.timeoutMillis === 0
+        ? this.untimed(call, admission, 1, undefined)
+        : this.run(call, admission, 1, undefined, started)
     })
   }
 
@@ -281,31 +282,32 @@ export abstract class Executor extends AttemptOutcomes {
     }
     if (attempt > 1) this.countRetry(call, attempt)
     const ticket = decision
-    if (restore === undefined) {
-      // Outside any mask (untimed): a retryable failure retries directly.
-      return this.untimed(call, ticket, attempt, undefined, (cause) =>
-        Effect.flatMap(this.failed(call, cause, ticket, NOT_TIMED, attempt), (f) => this.retryOrFail(call, attempt, f))
-      )
-    }
+    if (restore === undefined || this.timeoutMillis === 0) return this.untimed(call, ticket, attempt, restore)
     // Under the mask (a trial, or a caller's uninterruptible region): a retryable failure goes
     // back to `settle`, which retries outside it; `restore` reopens the caller's interruptibility.
-    const fail = (cause: Cause.Cause<E>, ctx: AttemptContext) => this.failed(call, cause, ticket, ctx, attempt)
-    return this.timeoutMillis === 0
-      ? this.untimed(call, ticket, attempt, restore, (cause) => fail(cause, NOT_TIMED))
-      : this.timed(call, ticket, attempt, undefined, restore, fail)
+    return this.timed(call, ticket, attempt, undefined, restore, (cause, ctx) =>
+      this.failed(call, cause, ticket, ctx, attempt)
+    )
   }
 
-  /** The one untimed path: `wrap` (the mask's restore, if any) around the effect; `fail` continues after a failure. */
+  /**
+   * The one untimed path. Outside any mask (no `restore`) a retryable failure retries
+   * directly; under one, it goes back to `settle`, which retries outside the mask, and
+   * `restore` reopens the caller's interruptibility around the effect. Both handlers share
+   * one closure context: this runs once per attempt.
+   */
   protected untimed<A, E, R>(
     call: Call<A, E, R>,
     ticket: Admission,
     attempt: number,
-    wrap: Restore | undefined,
-    fail: (cause: Cause.Cause<E>) => Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R>
+    restore: Restore | undefined
   ): Effect.Effect<any, E | CircuitOpenError | CircuitTimeoutError, R> {
-    return Effect.matchCauseEffect(wrap === undefined ? call.effect : wrap(call.effect), {
+    return Effect.matchCauseEffect(restore === undefined ? call.effect : restore(call.effect), {
       onSuccess: (value) => this.succeeded(call, value, ticket, attempt),
-      onFailure: fail
+      onFailure: (cause): Effect.Effect<unknown, E | CircuitOpenError | CircuitTimeoutError, R> => {
+        const failed = this.failed(call, cause, ticket, NOT_TIMED, attempt)
+        return restore === undefined ? Effect.flatMap(failed, (f) => this.retryOrFail(call, attempt, f)) : failed
+      }
     })
   }
 

@@ -235,17 +235,23 @@ export abstract class StateCell {
     })
   }
 
+  /** The admission of a call in the last Closed generation seen, kept: most calls are admitted so. */
+  private closedAdmission: Admission | undefined = undefined
+
   /**
-   * The generation of the circuit when the store's local view shows it Closed, as this
-   * breaker last saw it (a call is admitted, and there is no change to announce); -1 otherwise.
+   * The admission of a call when the store's local view shows the circuit Closed, as this
+   * breaker last saw it (there is no change to announce); `undefined` otherwise.
    */
-  protected closedGeneration(): number {
+  protected admitClosed(): Admission | undefined {
     const store = this.store
-    if (store.unsafeGet === undefined || store.unsafeModify === undefined || this.lastKnown._tag !== "Closed") return -1
-    const current = store.unsafeGet(this.name, this.initialState) as CircuitState
-    if (current._tag !== "Closed") return -1
+    if (this.lastKnown._tag !== "Closed" || store.unsafeModify === undefined) return undefined
+    const current = store.unsafeGet?.(this.name, this.initialState) as CircuitState | undefined
+    if (current?._tag !== "Closed") return undefined
     this.lastKnown = current
-    return current.generation
+    const admission = this.closedAdmission
+    return admission?.generation === current.generation
+      ? admission
+      : (this.closedAdmission = { _tag: "Admit", generation: current.generation })
   }
 
   /** Call sites check `eventSubscribers` first, so that no event is built when nobody listens. */
