@@ -69,6 +69,40 @@ describeWithRedis("Promise API with distributedTracking", () => {
     }
   })
 
+  it("getDistributedState().failureCount is the shared window's failures with a window rule", async () => {
+    let fail = true
+    const options = {
+      distributedTracking: true,
+      redis: server.url,
+      maxRetries: 0,
+      name: "window-count",
+      failureRateThreshold: 50,
+      slidingWindowSize: 10,
+      minimumNumberOfCalls: 10
+    }
+    const a = createAdvancedCircuitBreaker(async () => (fail ? Promise.reject(new Error("down")) : "ok"), options)
+    const b = createAdvancedCircuitBreaker(async () => (fail ? Promise.reject(new Error("down")) : "ok"), {
+      ...options,
+      redis: `${server.url}/0`
+    })
+    try {
+      await eventually(async () => (await a.getDistributedState()) !== null && (await b.getDistributedState()) !== null)
+      // Failures, then a success, then a failure: not consecutive, still counted by the window.
+      await expect(a.execute()).rejects.toThrow("down")
+      await expect(a.execute()).rejects.toThrow("down")
+      fail = false
+      await expect(a.execute()).resolves.toBe("ok")
+      fail = true
+      await expect(b.execute()).rejects.toThrow("down")
+      // Counts go out in batches: both instances' reach Redis.
+      await eventually(async () => (await a.getDistributedState())?.failureCount === 3)
+      expect(await b.getDistributedState()).toMatchObject({ state: "CLOSED", failureCount: 3 })
+    } finally {
+      await a.dispose()
+      await b.dispose()
+    }
+  })
+
   it("a caller that aborts while Redis admits its Half-Open trial: fn is not called, and the slot goes back", async () => {
     const calls: Array<string> = []
     let failing = true

@@ -270,7 +270,7 @@ export abstract class BreakerState {
     if (connection === undefined) return Promise.resolve(null)
     return connection.ready
       .then((store) => connection.runOrThrow(store.snapshot(this.name)))
-      .then((snapshot) => toDistributedState(this.name, snapshot))
+      .then((snapshot) => toDistributedState(this.name, snapshot, this.policy.rule))
   }
 
   /** @internal What the shared store holds for every circuit under its prefix. */
@@ -281,7 +281,7 @@ export abstract class BreakerState {
       const names = await connection.runOrThrow(store.listCircuits)
       const out: Record<string, API.DistributedState> = {}
       for (const name of names) {
-        out[name] = toDistributedState(name, await connection.runOrThrow(store.snapshot(name)))
+        out[name] = toDistributedState(name, await connection.runOrThrow(store.snapshot(name)), this.policy.rule)
       }
       return out
     })
