@@ -10,6 +10,7 @@ import * as LiveCircuits from "@circuit-breaker/core/LiveCircuits"
 import {
   countOutcome,
   emptyMetrics,
+  type LiveMetrics,
   liveMetrics,
   makeRecorder,
   type Recorder
@@ -230,6 +231,11 @@ export abstract class BreakerState {
       ...live
     }
     return { ...snapshot, state: stateNames[state._tag] }
+  }
+
+  /** @internal The window's rates as of now and the mode, for the monitor: `getMetrics()` without the counters. */
+  liveWindow(): LiveMetrics {
+    return liveMetrics(this.policy, this.current(), now())
   }
 
   setMode(mode: API.Mode): Promise<void> {
