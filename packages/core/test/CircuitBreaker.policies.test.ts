@@ -124,6 +124,29 @@ describe("CircuitBreaker (Effect) with the policies of issue 11", () => {
     })
   )
 
+  it.effect("the mode gauge: 1 for the circuit's mode, 0 for the modes it left", () =>
+    Effect.gen(function* () {
+      const breaker = yield* build("mode-gauge")
+      const gauge = (mode: string) =>
+        Effect.map(
+          Metric.value(
+            Metric.tagged(
+              Metric.tagged(CircuitBreakerMetrics.effectMetrics.mode, "circuit", "cb-policies-mode-gauge"),
+              "mode",
+              mode
+            )
+          ),
+          (state) => state.value
+        )
+      yield* breaker.setMode("forcedOpen")
+      expect([yield* gauge("normal"), yield* gauge("forcedOpen")]).toEqual([0, 1])
+      yield* breaker.setMode("metricsOnly")
+      expect([yield* gauge("forcedOpen"), yield* gauge("metricsOnly")]).toEqual([0, 1])
+      yield* breaker.reset
+      expect([yield* gauge("metricsOnly"), yield* gauge("normal")]).toEqual([0, 1])
+    })
+  )
+
   it.effect("openBackoff: the next open period after a failed trial is longer", () =>
     Effect.gen(function* () {
       const breaker = yield* build("backoff", {

@@ -17,7 +17,13 @@ interface Row {
   readonly live: LiveMetrics
 }
 
-const modes: ReadonlyArray<CircuitBreakerState.Mode> = ["normal", "forcedOpen", "forcedClosed", "disabled", "metricsOnly"]
+const modes: ReadonlyArray<CircuitBreakerState.Mode> = [
+  "normal",
+  "forcedOpen",
+  "forcedClosed",
+  "disabled",
+  "metricsOnly"
+]
 
 const worseLive = (a: LiveMetrics, b: LiveMetrics): LiveMetrics => ({
   failureRate: Math.max(a.failureRate, b.failureRate),

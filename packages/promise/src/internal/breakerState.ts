@@ -121,6 +121,8 @@ export abstract class BreakerState {
   protected observeState(next: CircuitState, cause: unknown, reason?: API.StateChangeEvent["reason"]): CircuitState {
     const previous = this.lastKnown
     this.lastKnown = next
+    if (next.mode !== previous.mode)
+      this.recorder?.mode(CircuitBreakerState.modeOf(previous), CircuitBreakerState.modeOf(next))
     // A reset is always announced, even from CLOSED to CLOSED.
     if (next._tag !== previous._tag || reason === "reset") {
       if (next._tag !== previous._tag) this.recorder?.state(next._tag)
