@@ -1,6 +1,6 @@
 import { CircuitBreakerMetrics, type CircuitBreakerState, LiveCircuits } from "@circuit-breaker/core"
 import type { LiveMetrics } from "@circuit-breaker/core/MetricsRecorder"
-import { addSeries, worse } from "./aggregate.js"
+import { addSeries, worse, worseLive } from "./aggregate.js"
 import type { Circuit } from "./circuits.js"
 
 type StateName = CircuitBreakerMetrics.StateName
@@ -24,12 +24,6 @@ const modes: ReadonlyArray<CircuitBreakerState.Mode> = [
   "disabled",
   "metricsOnly"
 ]
-
-const worseLive = (a: LiveMetrics, b: LiveMetrics): LiveMetrics => ({
-  failureRate: Math.max(a.failureRate, b.failureRate),
-  slowCallRate: Math.max(a.slowCallRate, b.slowCallRate),
-  mode: a.mode === "normal" ? b.mode : a.mode
-})
 
 const definitions = LiveCircuits.metricDefinitions
 /** The `le` label of each bucket, ready to append. */
