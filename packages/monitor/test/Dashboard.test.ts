@@ -83,6 +83,32 @@ describeWith("chromium", chromiumPath, "dashboard in Chromium", () => {
       expect(await page.textContent("#timeline")).toContain(`${names.payments}: Closed → Open`)
       expect(await page.textContent("#failures")).toContain("connection refused")
 
+      // The policies column: a window's failure rate from the snapshot, a mode set later from the per-second frame.
+      const windowed = Effect.runSync(
+        CircuitBreaker.make({
+          name: "orders-window",
+          maxRetries: 0,
+          failureRateThreshold: 50,
+          slidingWindowSize: 10,
+          minimumNumberOfCalls: 4
+        })
+      )
+      for (const effect of [Effect.fail(down("down")), Effect.succeed(1), Effect.succeed(2), Effect.succeed(3)]) {
+        await Effect.runPromise(Effect.either(windowed.execute(effect)))
+      }
+      const policies = `${row("orders-window")} td.policies`
+      await page.waitForSelector(policies, { timeout: 5000 })
+      expect(await page.textContent(policies)).toBe("failure rate 25.0 % · slow-call rate 0.0 %")
+      Effect.runSync(windowed.setMode("forcedClosed"))
+      await page.waitForFunction(
+        (selector) =>
+          (
+            globalThis as unknown as { document: { querySelector(s: string): { textContent: string } | null } }
+          ).document.querySelector(selector)?.textContent === "forcedClosed",
+        policies,
+        { timeout: 5000 }
+      )
+
       mkdirSync(join(packageDir, "build"), { recursive: true })
       const shot = join(packageDir, "build", "dashboard.png")
       await page.screenshot({ path: shot, fullPage: true })

@@ -180,6 +180,16 @@ export class MetricsRecorder {
     this.m.fallbacks.update(1)
   }
 
+  /**
+   * The circuit's mode changed: its gauge, tagged `mode`, goes to 0 for `from` and to 1 for
+   * `to`. Made when the mode first changes: a circuit that never left `"normal"` has none.
+   */
+  mode(from: Mode, to: Mode): void {
+    const key = tag(keys.mode, this.circuit)
+    registry.getGauge(MetricKey.tagged(key, "mode", from)).update(0)
+    registry.getGauge(MetricKey.tagged(key, "mode", to)).update(1)
+  }
+
   /** An attempt slower than `slowCallDurationThreshold`. */
   slow(): void {
     this.slowCalls++
@@ -259,6 +269,9 @@ export class MetricsRecorder {
       rejections: this.rejectedCalls,
       timeouts: this.timeoutCalls,
       retries: this.retries,
+      slowCalls: this.slowCalls,
+      bulkheadRejections: this.bulkheadRejections,
+      fallbackCalls: this.fallbackCalls,
       durationCount: this.latencyCount,
       durationSumSeconds: buffer === undefined ? 0 : buffer[SUM]! / 1000,
       durationBuckets: buckets,
