@@ -27,6 +27,7 @@ import { type LiveMetrics, MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
 import { invalidMode } from "./policyOptions.js"
 import { scheduledOpenBackoff } from "./scheduledOpenBackoff.js"
+import { taggedMetrics } from "./taggedMetrics.js"
 import type { CircuitState } from "./stateCell.js"
 
 /** @internal */
@@ -168,7 +169,9 @@ export const make = (
     }
     const policy = options_.policyOf(o)
     const now = yield* Effect.clockWith((clock) => Effect.succeed(clockNow(clock)))
-    const recorder = o.metricsTracking ? new MetricsRecorder(o.name, o.serviceId, o.failureHistorySize) : undefined
+    const recorder = o.metricsTracking
+      ? new MetricsRecorder(o.name, o.serviceId, o.failureHistorySize, taggedMetrics)
+      : undefined
     return new CircuitBreakerImpl(o, policy, store, recorder, now)
   })
 
