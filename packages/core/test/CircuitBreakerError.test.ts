@@ -16,7 +16,7 @@ import {
 } from "../src/CircuitBreakerError.js"
 
 /** What `Data.TaggedError` makes, for the comparison: the errors are built like it without loading `effect/Data`. */
-class ReferenceError extends Data.TaggedError("CircuitBreakerConfigError")<{
+class DataConfigError extends Data.TaggedError("CircuitBreakerConfigError")<{
   readonly option: string
   readonly value: unknown
   readonly reason: string
@@ -28,7 +28,7 @@ class ReferenceError extends Data.TaggedError("CircuitBreakerConfigError")<{
 }
 
 const config = () => new CircuitBreakerConfigError({ option: "timeout", value: -1, reason: "must be positive" })
-const reference = () => new ReferenceError({ option: "timeout", value: -1, reason: "must be positive" })
+const reference = () => new DataConfigError({ option: "timeout", value: -1, reason: "must be positive" })
 
 describe("the circuit breaker errors", () => {
   it("are Errors with the tag as name and _tag, and the fields given", () => {

@@ -27,8 +27,8 @@ import { type LiveMetrics, MetricsRecorder } from "./metricsRecorder.js"
 import * as options_ from "./options.js"
 import { invalidMode } from "./policyOptions.js"
 import { scheduledOpenBackoff } from "./scheduledOpenBackoff.js"
-import { taggedMetrics } from "./taggedMetrics.js"
 import type { CircuitState } from "./stateCell.js"
+import { taggedMetrics } from "./taggedMetrics.js"
 
 /** @internal */
 export const TypeId: CB.TypeId = Symbol.for("@circuit-breaker/core/CircuitBreaker") as CB.TypeId

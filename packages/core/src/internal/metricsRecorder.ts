@@ -2,7 +2,12 @@ import { v7 as uuidv7 } from "uuid"
 import type { CircuitMetrics, FailureContext, LatencySummary, StateName } from "../CircuitBreakerMetrics.js"
 import type { Mode } from "../CircuitBreakerState.js"
 import type { MetricSeries, Transition } from "../LiveCircuits.js"
-import { effectMetricsInUse, loadedTaggedMetrics, loadTaggedMetrics, type TaggedMetricsOf } from "./effectMetricsDemand.js"
+import {
+  effectMetricsInUse,
+  loadedTaggedMetrics,
+  loadTaggedMetrics,
+  type TaggedMetricsOf
+} from "./effectMetricsDemand.js"
 import * as LiveCircuits from "./liveCircuits.js"
 import { durationBuckets } from "./metricDefinitions.js"
 import type { TaggedMetrics } from "./taggedMetrics.js"

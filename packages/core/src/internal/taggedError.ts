@@ -1,8 +1,8 @@
 import type * as Cause from "effect/Cause"
-import type * as Types from "effect/Types"
 import { StructuralCommitPrototype } from "effect/Effectable"
 import * as Either from "effect/Either"
 import { NodeInspectSymbol } from "effect/Inspectable"
+import type * as Types from "effect/Types"
 
 /** The key under which `Data.Error` keeps its constructor's arguments (for `toJSON`). */
 const plainArgs = Symbol.for("effect/Data/Error/plainArgs")
@@ -38,6 +38,7 @@ class YieldableError extends globalThis.Error {
     return this
   }
 }
+// @effect-diagnostics-next-line floatingEffect:off
 Object.assign(YieldableError.prototype, StructuralCommitPrototype)
 
 /**
@@ -48,9 +49,9 @@ Object.assign(YieldableError.prototype, StructuralCommitPrototype)
  */
 export const TaggedError = <Tag extends string>(
   tag: Tag
-): new <A extends Record<string, any> = {}>(
+): (new <A extends Record<string, any> = {}>(
   args: Types.VoidIfEmpty<{ readonly [P in keyof A as P extends "_tag" ? never : P]: A[P] }>
-) => Cause.YieldableError & { readonly _tag: Tag } & Readonly<A> => {
+) => Cause.YieldableError & { readonly _tag: Tag } & Readonly<A>) => {
   class Tagged extends YieldableError {
     readonly _tag = tag
   }
