@@ -21,18 +21,23 @@ export const effectMetricsInUse = (): boolean =>
   (globalThis as { [GLOBAL_STORE]?: Map<unknown, unknown> })[GLOBAL_STORE]?.has(METRIC_REGISTRY) === true
 
 let loaded: TaggedMetricsOf | undefined
-let loading: Promise<TaggedMetricsOf> | undefined
+let loading: Promise<void> | undefined
 
 /** The maker of Effect metrics, once `loadTaggedMetrics` has loaded it. @internal */
 export const loadedTaggedMetrics = (): TaggedMetricsOf | undefined => loaded
 
 /**
- * Loads `taggedMetrics.ts` (once), then calls `then`. A failed load leaves the Effect metrics
- * unattached, as before the demand; the plain counters go on.
+ * Starts loading `taggedMetrics.ts`, once (later calls do nothing), and calls `then` when it
+ * is loaded. A failed load leaves the Effect metrics unattached, as before the demand; the
+ * plain counters go on.
  *
  * @internal
  */
-export const loadTaggedMetrics = (then: (of: TaggedMetricsOf) => void): void => {
-  loading ??= import("./taggedMetrics.js").then((module) => (loaded = module.taggedMetrics))
-  loading.then(then, () => undefined)
+export const loadTaggedMetrics = (then: (metricsOf: TaggedMetricsOf) => void): void => {
+  if (loading !== undefined) return
+  loading = import("./taggedMetrics.js").then((module) => {
+    loaded = module.taggedMetrics
+    then(loaded)
+  })
+  loading.catch(() => undefined)
 }
