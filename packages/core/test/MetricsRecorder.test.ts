@@ -21,6 +21,13 @@ const valuesOf = (circuit: string) =>
       failureRate: Metric.value(Metric.tagged(effectMetrics.failureRate, "circuit", circuit)),
       state: Metric.value(Metric.tagged(effectMetrics.state, "circuit", circuit)),
       latency: Metric.value(Metric.tagged(effectMetrics.latency, "circuit", circuit)),
+      forcedOpen: Metric.value(
+        Metric.tagged(Metric.tagged(effectMetrics.mode, "circuit", circuit), "mode", "forcedOpen")
+      ),
+      metricsOnly: Metric.value(
+        Metric.tagged(Metric.tagged(effectMetrics.mode, "circuit", circuit), "mode", "metricsOnly")
+      ),
+      normal: Metric.value(Metric.tagged(Metric.tagged(effectMetrics.mode, "circuit", circuit), "mode", "normal")),
       toOpen: Metric.value(
         Metric.tagged(
           Metric.tagged(Metric.tagged(effectMetrics.transitions, "circuit", circuit), "from", "Closed"),
@@ -46,6 +53,8 @@ describe("a recorder made for the Promise API (makeRecorder)", () => {
     recorder.window(50, 0)
     recorder.rejected()
     recorder.state("Open")
+    recorder.mode("normal", "forcedOpen")
+    recorder.mode("forcedOpen", "metricsOnly")
     expect(valuesOf(circuit).calls.count).toBe(0)
 
     await vi.waitFor(() => expect(valuesOf(circuit).calls.count).toBe(4), { timeout: 20_000 })
@@ -59,6 +68,7 @@ describe("a recorder made for the Promise API (makeRecorder)", () => {
     expect(caughtUp.failureRate.value).toBe(50)
     expect(caughtUp.state.value).toBe(2)
     expect(caughtUp.toOpen.count).toBe(1)
+    expect([caughtUp.normal.value, caughtUp.forcedOpen.value, caughtUp.metricsOnly.value]).toEqual([0, 0, 1])
     // Each bucket's calls at their mean: the count, the buckets and the sum are the calls' own.
     expect(caughtUp.latency.count).toBe(3)
     expect(caughtUp.latency.sum).toBeCloseTo(0.715, 9)

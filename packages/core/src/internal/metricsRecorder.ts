@@ -70,6 +70,9 @@ export class MetricsRecorder {
   /** The state last reported through `state`, to count transitions from it. */
   private current: StateName = "Closed"
   private readonly transitionCounts: Array<Transition> = []
+  /** The modes the circuit left (none until its mode first changes), and its mode now. */
+  private modesLeft: Array<Mode> | undefined
+  private modeNow: Mode = "normal"
 
   /** The Effect metrics tagged with this circuit, made on first use (each registers a hook). */
   private tagged: TaggedMetrics | undefined
@@ -105,6 +108,7 @@ export class MetricsRecorder {
     m.slow.update(this.slowCalls)
     m.gauge.update(stateGaugeValue(this.current))
     for (const { from, to, count } of this.transitionCounts) m.transition(from, to).update(count)
+    for (const left of this.modesLeft ?? []) if (left !== this.modeNow) m.mode(left, this.modeNow)
     const buffer = this.reservoir
     if (buffer === undefined) return m
     if (!Number.isNaN(buffer[FAILURE_RATE])) {
@@ -210,9 +214,12 @@ export class MetricsRecorder {
    * `to`. Made when the mode first changes: a circuit that never left `"normal"` has none.
    */
   mode(from: Mode, to: Mode): void {
-    const key = tag(keys.mode, this.circuit)
-    registry.getGauge(MetricKey.tagged(key, "mode", from)).update(0)
-    registry.getGauge(MetricKey.tagged(key, "mode", to)).update(1)
+    if (from === to) return
+    const m = this.effect()
+    const left = (this.modesLeft ??= [])
+    if (!left.includes(from)) left.push(from)
+    this.modeNow = to
+    m?.mode(from, to)
   }
 
   /** An attempt slower than `slowCallDurationThreshold`. */

@@ -2,6 +2,7 @@ import type * as MetricHook from "effect/MetricHook"
 import * as MetricKey from "effect/MetricKey"
 import type * as MetricKeyType from "effect/MetricKeyType"
 import type { StateName } from "../CircuitBreakerMetrics.js"
+import type { Mode } from "../CircuitBreakerState.js"
 import { effectMetricKeys as keys } from "./metricKeys.js"
 import { globalMetricRegistry as registry } from "./metricRegistry.js"
 
@@ -30,6 +31,8 @@ export interface TaggedMetrics {
   /** By `from->to`, made at the first such change. */
   readonly transitions: Map<string, Counter>
   transition(from: StateName, to: StateName): Counter
+  /** The mode gauges, tagged `mode`: 0 for the mode left, 1 for the mode entered. */
+  mode(from: Mode, to: Mode): void
 }
 
 const tag = <Type extends MetricKeyType.MetricKeyType<any, any>>(key: MetricKey.MetricKey<Type>, circuit: string) =>
@@ -69,6 +72,11 @@ export const taggedMetrics = (circuit: string): TaggedMetrics => {
         transitions.set(key, counter)
       }
       return counter
+    },
+    mode: (from, to) => {
+      const key = tag(keys.mode, circuit)
+      registry.getGauge(MetricKey.tagged(key, "mode", from)).update(0)
+      registry.getGauge(MetricKey.tagged(key, "mode", to)).update(1)
     }
   }
 }
