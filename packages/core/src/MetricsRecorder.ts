@@ -58,7 +58,10 @@ export interface Recorder {
 export type LiveMetrics = internal.LiveMetrics
 
 /**
- * A recorder for one circuit; it also updates the Effect metrics tagged `circuit=<circuit>`.
+ * A recorder for one circuit. It also updates the Effect metrics tagged `circuit=<circuit>`
+ * once something in the process uses Effect metrics (anything that loads `effect/Metric`, such
+ * as an exporter), adding to them what it counted before; until then it loads none of
+ * Effect's metric modules.
  *
  * @since 0.1.0
  * @category constructors
