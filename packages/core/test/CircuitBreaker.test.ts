@@ -1276,6 +1276,22 @@ describe("reset and trip", () => {
     })
   )
 
+  it.effect("without a timeout, a failure admitted before a reset does not count in the new Closed generation", () =>
+    Effect.gen(function* () {
+      const breaker = yield* build("reset-untimed-generation", { failureThreshold: 1, maxRetries: 0, timeout: false })
+      const held = yield* hold<never, string>()
+      const call = yield* Effect.fork(Effect.exit(breaker.execute(held.effect)))
+      yield* Deferred.await(held.started)
+      yield* breaker.reset
+      yield* Deferred.fail(held.release, "boom")
+      yield* Fiber.join(call)
+      expect(yield* breaker.state).toMatchObject({ _tag: "Closed", generation: 1, tally: 0 })
+      // A call of the new generation is admitted as such: its failure counts.
+      yield* failTimes(breaker, 1)
+      expect(yield* stateTag(breaker)).toBe("Open")
+    })
+  )
+
   it.effect("reset closes a half-open circuit too", () =>
     Effect.gen(function* () {
       const breaker = yield* build("reset-half-open", { failureThreshold: 1, maxRetries: 0, resetTimeout: 1000 })
