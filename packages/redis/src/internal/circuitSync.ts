@@ -36,6 +36,8 @@ export interface Stored {
   readonly problem: string | undefined
   readonly updatedAt: number | null
   readonly updatedBy: string | null
+  /** When it was read (Redis time, `seconds.microseconds`): a missing key read before the cell's was made is stale. */
+  readonly readAt?: string | undefined
 }
 
 const plainClosed = new Set(["_tag", "generation", "since", "tally"])
@@ -97,7 +99,7 @@ export class CircuitSync {
           return reply
         })
       }),
-      ([version, incarnation, json, at, by]) => {
+      ([version, incarnation, json, at, by, , readAt]) => {
         const state = this.decodeState(json, initial)
         const corruptVersion = codec.decodeVersion(version) === undefined
         return {
@@ -106,7 +108,8 @@ export class CircuitSync {
           state: Either.getOrUndefined(state),
           problem: corruptVersion ? `version ${version} is not a count` : Either.isLeft(state) ? state.left : undefined,
           updatedAt: at === null ? null : Number(at),
-          updatedBy: by
+          updatedBy: by,
+          readAt
         }
       }
     )
@@ -131,8 +134,7 @@ export class CircuitSync {
    * written back.
    */
   receive(cell: Cell, stored: Omit<Stored, "updatedAt" | "updatedBy">): void {
-    // A read or message overtaken by a newer one (replies and messages come on two connections).
-    if (cell.isOlder(stored.version, stored.incarnation)) return
+    if (cell.isOlder(stored.version, stored.incarnation, stored.readAt)) return
     if (stored.problem !== undefined) {
       this.reportCorrupt(cell, stored.problem)
       cell.version = stored.version

@@ -17,7 +17,9 @@ export type Client = Redis | Cluster
 
 /** The client with the store's scripts defined on it. */
 export interface CommandClient {
-  circuitBreakerRead(key: string): Promise<[number, string | null, string | null, string | null, string | null, number]>
+  circuitBreakerRead(
+    key: string
+  ): Promise<[number, string | null, string | null, string | null, string | null, number, string]>
   circuitBreakerCompareAndSet(
     key: string,
     expected: number,

@@ -36,7 +36,8 @@ export interface ScriptDef {
 
 /**
  * KEYS[1] the state hash.
- * Returns `{ version, incarnation | false, stateJson | false, updatedAt | false, updatedBy | false, now }`.
+ * Returns `{ version, incarnation | false, stateJson | false, updatedAt | false, updatedBy | false, now, time }`,
+ * `time` being `seconds.microseconds`, as an incarnation is written.
  * @internal
  */
 export const read: ScriptDef = {
@@ -46,7 +47,7 @@ export const read: ScriptDef = {
   lua: `#!lua flags=no-writes
 ${serverNow}
 ${readVersion}
-return { version, fields[2], fields[3], fields[4], fields[5], now }`
+return { version, fields[2], fields[3], fields[4], fields[5], now, t[1] .. '.' .. t[2] }`
 }
 
 /**
