@@ -6,6 +6,7 @@ import { CircuitStoreError } from "@circuit-breaker/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { Cell, type CircuitState, type Transition } from "./cell.js"
+import { ChangeLog } from "./changes.js"
 import * as codec from "./codec.js"
 import type { Connection } from "./connection.js"
 import type { ServerClock } from "./serverClock.js"
@@ -26,6 +27,8 @@ export interface SyncConfig {
   readonly idleTtl: number
   readonly maxOpenPeriod: number
   readonly instanceId: string
+  /** How long after the sync read a node's change count its announcement may still arrive (ms; default 250). */
+  readonly announcementGrace?: number
 }
 
 /** A circuit as read from Redis; `problem` says what is corrupt (then `state` is `undefined`). */
@@ -58,6 +61,8 @@ export class CircuitSync {
   /** Cells to read (new, or after a reconnect or a loss of data), a few at a time. */
   private readonly toRead = new Set<Cell>()
   private reading = false
+  /** Lost announcements: every circuit in use is read again. */
+  readonly changes: ChangeLog
 
   constructor(
     readonly connection: Connection,
@@ -65,7 +70,14 @@ export class CircuitSync {
     readonly config: SyncConfig,
     /** Runs an effect in the background (logs annotated with the store). */
     readonly fork: (effect: Effect.Effect<void, unknown>) => void
-  ) {}
+  ) {
+    this.changes = new ChangeLog(
+      () => connection.client,
+      config.prefix,
+      config.announcementGrace ?? 250,
+      () => this.refreshAll()
+    )
+  }
 
   keyOf(name: string): string {
     return `${this.config.prefix}{${escapeName(name)}}:s`
@@ -176,6 +188,7 @@ export class CircuitSync {
   announced(message: string): void {
     const announcement = codec.parseAnnouncement(message)
     if (announcement === undefined) return
+    if (announcement.count !== undefined) this.changes.announced(announcement.count.key, announcement.count.value)
     const cell = this.cells.get(announcement.name)
     if (cell === undefined) return
     if (cell.writing || cell.queued) {
@@ -241,7 +254,8 @@ export class CircuitSync {
           this.config.instanceId,
           Math.ceil(ttl),
           this.config.channel,
-          cell.name
+          cell.name,
+          this.changes.countKeyFor(escapeName(cell.name))
         )
         .then((reply) => {
           this.clock.observe(reply[4], sent)

@@ -28,9 +28,10 @@ export interface CommandClient {
     instance: string,
     ttl: number,
     channel: string,
-    name: string
+    name: string,
+    countKey: string
   ): Promise<[number, number, string | null, string | null, number]>
-  circuitBreakerSync(key: string): Promise<[string, number]>
+  circuitBreakerSync(marker: string, countKey: string): Promise<[string, number, number]>
 }
 
 /** Where to connect, as the store options say it. */
