@@ -83,22 +83,61 @@ const openSubscriber = (client: Client, storeTimeout: number): Client => {
   return client.duplicate({ ...hardened, enableOfflineQueue: true, commandTimeout: undefined })
 }
 
+const ignore = () => {}
+const guardedSockets = new WeakSet<object>()
+const guardedConnectors = new WeakSet<object>()
+
+const keepListening = (socket: any): void => {
+  if (socket === undefined || socket === null || guardedSockets.has(socket)) return
+  guardedSockets.add(socket)
+  socket.on?.("error", ignore)
+}
+
 /**
- * Keeps a connection of ours from holding the process open: its sockets and reconnect
- * timers are unref'd as they are made (a Cluster's node connections too).
+ * ioredis listens for one error of each socket it opens (`once`): a socket, a TLS one above
+ * all, may emit a second (an alert read after a reset), which nothing would handle and which
+ * would end the process. Every socket of the connection keeps a listener: the one it has, the
+ * one its connector is opening (made on a tick already queued), and every later one. ioredis
+ * still reports the first error, as ever.
  */
-const unrefAlways = (client: Client): void => {
-  const unref = (connection: any) => {
+export const handleEverySocketError = (connection: any): void => {
+  const connector = connection.connector
+  const current = () => {
+    keepListening(connection.stream)
+    keepListening(connector?.stream)
+  }
+  current()
+  process.nextTick(current)
+  if (connector === undefined || guardedConnectors.has(connector) || typeof connector.connect !== "function") return
+  guardedConnectors.add(connector)
+  const connect = connector.connect.bind(connector)
+  connector.connect = (...args: Array<unknown>) =>
+    connect(...args).then((socket: unknown) => {
+      keepListening(socket)
+      return socket
+    })
+}
+
+/**
+ * Guards the sockets of a client (a Cluster's node connections too, as they are made): no
+ * socket error goes unhandled, and, for a connection of ours (`unref`), its sockets and
+ * reconnect timers never hold the process open.
+ */
+const guardSockets = (client: Client, unref: boolean): void => {
+  const unrefNow = (connection: any) => {
     connection.stream?.unref?.()
     connection.reconnectTimeout?.unref?.()
   }
   const hook = (connection: any) => {
-    connection.on("connect", () => unref(connection))
-    connection.on("reconnecting", () => unref(connection))
-    unref(connection)
+    handleEverySocketError(connection)
+    if (!unref) return
+    connection.on("connect", () => unrefNow(connection))
+    connection.on("reconnecting", () => unrefNow(connection))
+    unrefNow(connection)
   }
-  hook(client)
   if (client instanceof Cluster) client.on("+node", hook)
+  // A Cluster has no socket of its own, but its subscriber connection is one.
+  hook(client)
 }
 
 /** Rejects with a timeout error if `promise` has not settled within `millis`; never leaves a timer behind. */
@@ -175,8 +214,8 @@ export class Connection {
     const client = this.owned ? openClient(target as Target, storeTimeout) : (target as Client)
     this.client = client as Client & CommandClient
     this.subscriber = openSubscriber(client, storeTimeout)
-    if (this.owned) unrefAlways(client)
-    unrefAlways(this.subscriber)
+    guardSockets(client, this.owned)
+    guardSockets(this.subscriber, true)
     for (const script of scripts.all) {
       client.defineCommand(script.name, {
         numberOfKeys: script.numberOfKeys,

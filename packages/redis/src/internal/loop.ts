@@ -15,6 +15,7 @@
 import * as Effect from "effect/Effect"
 import { Cluster } from "ioredis"
 import type { CircuitSync } from "./circuitSync.js"
+import { handleEverySocketError } from "./connection.js"
 
 /** An unused circuit is forgotten after this long (its key lives on in Redis). */
 const FORGET_AFTER = 10 * 60_000
@@ -86,6 +87,7 @@ const watchClusterSubscriber = (sync: CircuitSync) => {
     if (instance === undefined || instance === null || instance === current) return
     const replaced = current !== undefined
     current = instance
+    handleEverySocketError(instance)
     instance.stream?.unref?.()
     instance.on?.("connect", () => instance.stream?.unref?.())
     if (replaced) {
