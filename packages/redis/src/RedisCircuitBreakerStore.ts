@@ -315,7 +315,9 @@ export const layerConfig = (
 /**
  * The settings the store gives the connections it opens (and that a client you pass should
  * have): no offline queue (a command fails at once when it cannot be sent), no retries of a
- * command, a command timeout of `storeTimeout`, a short connect timeout, reconnection for ever.
+ * command, a command timeout a second beyond `storeTimeout` (the store bounds every command by
+ * `storeTimeout` itself, and takes a reply that arrived while the process could not run), a
+ * short connect timeout, reconnection for ever.
  *
  * @since 0.1.0
  * @category utils

@@ -45,12 +45,19 @@ export interface Target {
 export const redact = (text: string): string =>
   text.replace(/(rediss?:\/\/)([^@/\s]*)@/gi, "$1***@").replace(/(password["'\s:=]+)([^"'\s,}]+)/gi, "$1***")
 
+/**
+ * How far beyond the store timeout ioredis's own command timeout lies: the store's bound
+ * (`deadline`) decides, and it takes a reply that arrived while the process could not run;
+ * ioredis's, whose timer would fire before that reply is read, only backs it.
+ */
+const COMMAND_TIMEOUT_SLACK = 1000
+
 /** The settings that keep a caller from waiting on Redis: a command fails at once when it cannot be sent. */
 export const hardenedOptions = (storeTimeout: number): RedisOptions => ({
   enableOfflineQueue: false,
   maxRetriesPerRequest: 0,
   autoResendUnfulfilledCommands: false,
-  commandTimeout: storeTimeout,
+  commandTimeout: storeTimeout + COMMAND_TIMEOUT_SLACK,
   connectTimeout: Math.max(storeTimeout, 1000),
   retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   enableAutoPipelining: false
@@ -140,10 +147,18 @@ const guardSockets = (client: Client, unref: boolean): void => {
   hook(client)
 }
 
-/** Rejects with a timeout error if `promise` has not settled within `millis`; never leaves a timer behind. */
+/**
+ * Rejects with a timeout error if `promise` has not settled within `millis`; never leaves a
+ * timer behind. A reply that arrived while the process could not run (its event loop stalled
+ * past the deadline) is taken: timers run before the sockets are read, so the timeout waits
+ * for the sockets' turn (`setImmediate`) before it rejects.
+ */
 export const deadline = <A>(promise: Promise<A>, millis: number): Promise<A> =>
   new Promise<A>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TimedOut(`timed out after ${Math.round(millis)} ms`)), millis)
+    const timer = setTimeout(
+      () => setImmediate(() => reject(new TimedOut(`timed out after ${Math.round(millis)} ms`))),
+      millis
+    )
     timer.unref()
     promise.then(
       (value) => {
