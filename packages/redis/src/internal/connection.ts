@@ -320,19 +320,15 @@ export class Connection {
     })
   }
 
-  /** Marks Redis unreachable if `command` is still unanswered `millis` from now. */
+  /**
+   * Marks Redis unreachable if `command` is still unanswered `millis` from now (the same
+   * deadline as a command's: a reply that came in while the process could not run counts).
+   */
   private watch(command: Promise<unknown> | undefined, what: string, millis: number): void {
     if (command === undefined) return
-    let settled = false
-    const timer = setTimeout(() => {
-      if (!settled) this.setHealthy(false, `${what}: no answer within ${this.storeTimeout} ms`)
-    }, millis)
-    timer.unref()
-    const done = () => {
-      settled = true
-      clearTimeout(timer)
-    }
-    command.then(done, done)
+    deadline(command, millis).catch((cause) => {
+      if (cause instanceof TimedOut) this.setHealthy(false, `${what}: no answer within ${this.storeTimeout} ms`)
+    })
   }
 
   /** Closes what the store opened (not a client it was given), each within the store timeout. */
