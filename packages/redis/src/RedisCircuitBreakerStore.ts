@@ -6,8 +6,8 @@
  *   caller's path; outcomes are written in batches (every `flushInterval`) and a change of
  *   state at once, with compare-and-set on a version, replaying the pure transitions on
  *   what Redis holds (so failures seen by every process add up, and a race has one winner).
- * - Changes are announced on a pub/sub channel; a poll every `syncInterval` catches what a
- *   lost message missed.
+ * - Changes are announced on a pub/sub channel; a poll every `syncInterval` of one change
+ *   count per Redis node catches what a lost message missed.
  * - A Half-Open trial's admission and outcome are written at once (one bounded round trip),
  *   so the trial limit holds across processes.
  * - No command waits longer than `storeTimeout`; when Redis cannot be reached the breaker
@@ -77,7 +77,11 @@ export interface Options {
   readonly storeTimeout?: Duration.DurationInput | undefined
   /** How often counts are written (default 100 ms). */
   readonly flushInterval?: Duration.DurationInput | undefined
-  /** How often the circuits in use are re-read (default 1 s). */
+  /**
+   * How often each Redis node's marker and change count are read (default 1 s): a lost
+   * announcement, or a node that lost its data, is noticed within about this long, and the
+   * circuits in use are read again.
+   */
   readonly syncInterval?: Duration.DurationInput | undefined
   /** How long an idle circuit's key lives (default 24 h; never while the circuit is open). */
   readonly idleTtl?: Duration.DurationInput | undefined
@@ -311,7 +315,9 @@ export const layerConfig = (
 /**
  * The settings the store gives the connections it opens (and that a client you pass should
  * have): no offline queue (a command fails at once when it cannot be sent), no retries of a
- * command, a command timeout of `storeTimeout`, a short connect timeout, reconnection for ever.
+ * command, a command timeout a second beyond `storeTimeout` (the store bounds every command by
+ * `storeTimeout` itself, and takes a reply that arrived while the process could not run), a
+ * short connect timeout, reconnection for ever.
  *
  * @since 0.1.0
  * @category utils

@@ -118,3 +118,54 @@ describe("a change announced while this process writes", () => {
     expect(cell.view._tag).toBe("Closed")
   })
 })
+
+describe("a read that was overtaken by announcements", () => {
+  /** A connection whose reads answer when the test says. */
+  const heldReads = () => {
+    const answers: Array<(reply: ReadonlyArray<unknown>) => void> = []
+    const client = {
+      circuitBreakerRead: () => new Promise<ReadonlyArray<unknown>>((resolve) => answers.push(resolve))
+    }
+    const connection = { client, run: (_what: string, f: () => Promise<unknown>) => Effect.promise(f) }
+    return { connection: connection as unknown as Connection, answers }
+  }
+  const closed = (tally: number): State => ({ _tag: "Closed", generation: 0, since: REDIS_NOW, tally })
+  // Incarnations and read times are Redis's TIME as `seconds.microseconds`.
+  const made = "1800000000.000500"
+  const counted = (version: number, tally: number) => `${version}\n${made}\n${JSON.stringify(closed(tally))}\nshared`
+  const noKeyReadAt = (time: string) => [0, null, null, null, null, REDIS_NOW, time]
+
+  const setUp = async () => {
+    const fake = heldReads()
+    const clock = new ServerClock(
+      () => REDIS_NOW,
+      () => REDIS_NOW
+    )
+    clock.observe(REDIS_NOW, clock.sent())
+    const config = { prefix: "t:", channel: "t:events", idleTtl: DAY, maxOpenPeriod: DAY, instanceId: "reader" }
+    const sync = new CircuitSync(fake.connection, clock, config, (effect) => void Effect.runFork(effect))
+    const cell = sync.cellOf("shared", closed(0))
+    await waitFor(() => fake.answers.length === 1)
+    // Two other processes count a failure each: the first write makes the key.
+    sync.announced(counted(1, 1))
+    sync.announced(counted(2, 2))
+    expect(cell.version).toBe(2)
+    return { fake, cell }
+  }
+
+  it("keeps the announced state when the read found no key because it ran before the key was made", async () => {
+    const { fake, cell } = await setUp()
+    // The first read, sent before those writes, answers last: Redis had no key yet when it ran.
+    fake.answers[0]!(noKeyReadAt("1800000000.000400"))
+    await Effect.runPromise(Effect.sleep(5))
+    expect(cell.version).toBe(2)
+    expect(cell.view).toMatchObject({ _tag: "Closed", tally: 2 })
+  })
+
+  it("still takes a key that went missing after it was made for lost (its data was flushed)", async () => {
+    const { fake, cell } = await setUp()
+    fake.answers[0]!(noKeyReadAt("1800000001.000000"))
+    await waitFor(() => cell.version === 0)
+    expect(cell.view).toMatchObject({ _tag: "Closed", tally: 0 })
+  })
+})

@@ -540,6 +540,33 @@ await describeWithRedisTls("TLS (rediss://)", () => {
     })
   )
 
+  it.live("a TLS socket that reports a second error (an alert read after a reset) leaves it unhandled nowhere", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const store = yield* storeWith({ url: tlsServer.url, redis: { tls: { ca: tlsServer.tls!.ca } } })
+        yield* whenReachable(store)
+        const connection = (store as any).store.connection
+        const secondErrors = () => {
+          for (const redis of [connection.client, connection.subscriber]) {
+            const socket = redis.stream
+            expect(socket).toBeDefined()
+            // ioredis listens for one error of a socket; the second would be an uncaught exception.
+            socket.emit("error", new Error("read ECONNRESET"))
+            socket.emit("error", new Error("tlsv1 alert decode error"))
+          }
+        }
+        expect(secondErrors).not.toThrow()
+        // The sockets made on reconnecting too.
+        connection.client.disconnect(true)
+        connection.subscriber.disconnect(true)
+        yield* eventually(
+          Effect.sync(() => connection.client.status === "ready" && connection.subscriber.status === "ready")
+        )
+        expect(secondErrors).not.toThrow()
+      })
+    )
+  )
+
   it.live("TLS and an ACL user together, through the URL and through the options", () =>
     Effect.gen(function* () {
       const ca = tlsAclServer.tls!.ca

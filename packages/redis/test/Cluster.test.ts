@@ -93,6 +93,15 @@ describeWithRedisCli("Redis Cluster", () => {
           }
           const listed = yield* b.listCircuits
           expect([...listed].sort()).toEqual([...names.values()].sort())
+          // Each trip bumped the change count of its own master (a key of another slot there), which the periodic
+          // sync reads to catch a lost announcement.
+          for (const node of cluster.nodes) {
+            const [, keys] = (yield* Effect.promise(() =>
+              commandOn(node.port, "SCAN", "0", "MATCH", "cb:v1:changes*", "COUNT", "10000")
+            )) as [string, Array<string>]
+            expect(keys).toHaveLength(1)
+            expect(Number(yield* Effect.promise(() => commandOn(node.port, "GET", keys[0]!)))).toBeGreaterThanOrEqual(1)
+          }
 
           // One master killed, one that a subscriber listens on: the others' circuits are shared still (the
           // subscriber moves to another master), and no call waits beyond the store timeout.

@@ -133,6 +133,21 @@ describe("announcements", () => {
     })
   })
 
+  it.prop(
+    "with its node's change count, the name still survives",
+    [FastCheck.string(), count, count],
+    ([name, version, n]) => {
+      const json = codec.encode({ _tag: "Closed", generation: 0, since: 1, tally: 0 })
+      expect(codec.parseAnnouncement(`${version} ${n} cb:v1:changes{7}\n123.4\n${json}\n${name}`)).toStrictEqual({
+        name,
+        version,
+        count: { value: n, key: "cb:v1:changes{7}" },
+        incarnation: "123.4",
+        json
+      })
+    }
+  )
+
   it("anything else is not one", () => {
     for (const bad of ["", "1\n2", "x\n1\n{}\nname"]) expect(codec.parseAnnouncement(bad)).toBeUndefined()
   })

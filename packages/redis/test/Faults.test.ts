@@ -6,7 +6,7 @@
  */
 import { CircuitBreaker, CircuitBreakerStore } from "@circuit-breaker/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Logger, Option, Scope } from "effect"
+import { Duration, Effect, Either, Fiber, Logger, Option, Scope } from "effect"
 import { Redis } from "ioredis"
 import { RedisCircuitBreakerStore } from "../src/index.js"
 import { describeWithRedis, type RedisServer, startRedisServer } from "./utils/RedisServer.js"
@@ -317,6 +317,27 @@ describeWithRedis("issue 12 faults", () => {
         } finally {
           server.thaw()
         }
+      })
+    )
+  )
+
+  it.live("a reply that arrived while the process could not run is taken: no timeout, Redis still reachable", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* acquireServer
+        const store = yield* storeIn(yield* Effect.scope, server, { storeTimeout: 100 })
+        yield* eventually(Effect.map(Effect.either(store.get("warm-up")), Either.isRight))
+        const client = (store as any).store.connection.client as Redis
+        const read = yield* Effect.fork(Effect.either(store.get("stalled")))
+        // The read is sent (in the microtasks that follow), and its reply not yet read (that needs the sockets' turn).
+        for (let i = 0; i < 100 && client.commandQueue.length === 0; i++) yield* Effect.yieldNow()
+        expect(client.commandQueue.length).toBe(1)
+        // The process cannot run for three store timeouts: the reply arrives meanwhile, and every timer is due.
+        const until = Date.now() + 300
+        while (Date.now() < until) {}
+        const result = yield* Fiber.join(read)
+        expect(Either.isRight(result)).toBe(true)
+        expect(store.isHealthy()).toBe(true)
       })
     )
   )

@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Logger, Option, Scope } from "effect"
 import { Redis } from "ioredis"
 import { RedisCircuitBreakerStore } from "../src/index.js"
-import { eventLoopLag, PATIENCE } from "./utils/busyMachine.js"
+import { eventLoopLag, eventually } from "./utils/busyMachine.js"
 import { describeWithRedis, type RedisServer, startRedisServer } from "./utils/RedisServer.js"
 
 const acquireServer = (options?: Parameters<typeof startRedisServer>[0]) =>
@@ -34,17 +34,6 @@ const breakerOn = (store: CircuitBreakerStore.Store, options: CircuitBreaker.Cir
   )
 
 const fail = Effect.fail("service down")
-
-/** Waits, in real time, until `check` holds (at most `within` ms); fails the test otherwise. */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, within = PATIENCE) =>
-  Effect.gen(function* () {
-    const start = Date.now()
-    while (Date.now() - start < within) {
-      if (yield* check) return Date.now() - start
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2)))
-    }
-    return yield* Effect.die(new Error(`condition not met within ${within} ms`))
-  })
 
 const stateOf = (breaker: CircuitBreaker.CircuitBreaker) => Effect.map(breaker.state, (s) => s._tag)
 

@@ -7,6 +7,7 @@ import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
 import { monotonicNow } from "@circuit-breaker/soak/records"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type { Cluster, Redis } from "ioredis"
 import type { WorkerSettings } from "./protocol.js"
@@ -28,8 +29,11 @@ export const effectFleet = async (settings: WorkerSettings, client: Redis | Clus
         distributedTracking: true
       }).pipe(Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, store))
     )
-    // The store reads a circuit when it is first used.
+    // The store reads a circuit in the background when it is first used. Ready once every circuit answered a read
+    // of its own, as the Promise API's fleet waits (one at a time: the background reads, 32 at once, are over by then).
     for (const breaker of breakers) yield* breaker.state
+    for (let i = 0; i < settings.circuits; i++)
+      yield* Effect.retry(store.get(`circuit-${i}`), { times: 500, schedule: Schedule.spaced("20 millis") })
     return breakers
   })
   const breakers = await Effect.runPromise(Scope.extend(build, scope))

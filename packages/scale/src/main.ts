@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url"
 import { type Child, startChild } from "@circuit-breaker/soak/children"
 import { describeMachine } from "@circuit-breaker/soak/machine"
 import { fmt, median, quantile, table } from "@circuit-breaker/soak/stats"
-import type { Api, FromWorker, ToWorker, WorkerSettings } from "./protocol.js"
+import { type Api, CHANNEL, type FromWorker, type LoopDelay, type ToWorker, type WorkerSettings } from "./protocol.js"
 import {
   commandsServed,
   connections,
@@ -24,10 +24,10 @@ import {
   usedMemory
 } from "./targets.js"
 
-/** The store's change channel, under the default prefix. */
-const CHANNEL = "cb:v1:events"
 const workerScript = fileURLToPath(new URL("./worker.ts", import.meta.url))
 const progress = (line: string) => process.stderr.write(`scale: ${line}\n`)
+/** The least time between the processes' readiness and the measurement. */
+const WARM_UP_MS = 5_000
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 const intFromEnv = (name: string, fallback: number): number => {
@@ -61,7 +61,11 @@ interface Row {
   readonly heap: ReadonlyArray<number>
   readonly bytesPerCircuit: number
   readonly propagation: ReadonlyArray<number>
+  /** From the trip to the announcement reaching a watching process (on its plain subscriber). */
+  readonly announced: ReadonlyArray<number>
   readonly missed: number
+  /** Each watching process's event-loop delay while the trips were timed. */
+  readonly watcherDelay: ReadonlyArray<LoopDelay>
 }
 
 interface Worker {
@@ -70,14 +74,16 @@ interface Worker {
   readonly watching: Set<string>
   /** When this worker tripped a circuit, or first read it open; or `null`: it never read it open. */
   readonly seen: Map<string, number | null>
-  memory?: (report: { rss: number; heapUsed: number }) => void
+  /** When the announcement of a circuit it read open reached it. */
+  readonly heard: Map<string, number>
+  memory?: (report: { rss: number; heapUsed: number; loopDelay: LoopDelay }) => void
 }
 
 const startWorkers = async (running: RunningTarget, api: Api): Promise<Array<Worker>> => {
   const workerSettings: WorkerSettings = { api, target: running.target, circuits: settings.circuits }
   return Promise.all(
     Array.from({ length: settings.processes }, async () => {
-      const worker = { watching: new Set(), seen: new Map() } as Omit<Worker, "child"> as Worker
+      const worker = { watching: new Set(), seen: new Map(), heard: new Map() } as Omit<Worker, "child"> as Worker
       const child = await startChild(workerScript, [JSON.stringify(workerSettings)], {
         readyWithinMs: 300_000,
         onMessage: (message) => onMessage(worker, message as FromWorker)
@@ -91,8 +97,11 @@ const onMessage = (worker: Worker, m: FromWorker) => {
   switch (m._tag) {
     case "watching":
       return void worker.watching.add(m.circuit)
-    case "tripped":
     case "opened":
+      if (m.heard !== undefined) worker.heard.set(m.circuit, m.heard)
+      worker.watching.delete(m.circuit)
+      return void worker.seen.set(m.circuit, m.at)
+    case "tripped":
       worker.watching.delete(m.circuit)
       return void worker.seen.set(m.circuit, m.at)
     case "unseen":
@@ -116,7 +125,7 @@ const until = async (done: () => boolean, withinMs: number): Promise<boolean> =>
 }
 
 const memoryOf = (worker: Worker) =>
-  new Promise<{ rss: number; heapUsed: number }>((resolve) => {
+  new Promise<{ rss: number; heapUsed: number; loopDelay: LoopDelay }>((resolve) => {
     worker.memory = resolve
     send(worker, { _tag: "memory" })
   })
@@ -128,6 +137,7 @@ const memoryOf = (worker: Worker) =>
 const tripPropagation = async (workers: ReadonlyArray<Worker>) => {
   const [tripper, ...watchers] = workers
   const samples: Array<number> = []
+  const announced: Array<number> = []
   let missed = 0
   for (let i = 0; i < settings.trips; i++) {
     const circuit = `circuit-${i}`
@@ -144,10 +154,35 @@ const tripPropagation = async (workers: ReadonlyArray<Worker>) => {
       // Read open before the trip, or never: not a propagation.
       if (tripped == null || at == null || at < tripped) missed++
       else samples.push(at - tripped)
+      const heard = watcher.heard.get(circuit)
+      if (tripped != null && heard !== undefined && heard >= tripped) announced.push(heard - tripped)
     }
     await sleep(50)
   }
-  return { samples, missed }
+  return { samples, announced, missed }
+}
+
+/** The servers' commands per second over the next `ms`. */
+const commandRate = async (running: RunningTarget, ms: number): Promise<number> => {
+  const before = await sumOver(running, commandsServed)
+  await sleep(ms)
+  return ((await sumOver(running, commandsServed)) - before) / (ms / 1_000)
+}
+
+/**
+ * Waits for the steady state: at least the warm-up, then until two 1-s windows of the servers' command rate are
+ * within 20 % of each other (the processes' first reads of their circuits, and their reconnections, are over), for
+ * at most a minute.
+ */
+const steadyState = async (running: RunningTarget): Promise<void> => {
+  await sleep(WARM_UP_MS)
+  let last = await commandRate(running, 1_000)
+  for (let windows = 0; windows < 60; windows++) {
+    const next = await commandRate(running, 1_000)
+    if (Math.abs(next - last) <= 0.2 * Math.max(last, settings.processes)) return
+    last = next
+  }
+  progress("the command rate did not settle within a minute: measuring anyway")
 }
 
 const measure = async (start: () => Promise<RunningTarget>, api: Api): Promise<Row> => {
@@ -156,7 +191,7 @@ const measure = async (start: () => Promise<RunningTarget>, api: Api): Promise<R
     const baseline = await sumOver(running, usedMemory)
     progress(`${running.label}, ${api} API: starting ${settings.processes} × ${settings.circuits} circuits`)
     const workers = await startWorkers(running, api)
-    await sleep(5_000)
+    await steadyState(running)
     const before = await sumOver(running, commandsServed)
     const cpuBefore = await sumOver(running, cpuSeconds)
     const t0 = Date.now()
@@ -167,7 +202,8 @@ const measure = async (start: () => Promise<RunningTarget>, api: Api): Promise<R
     const open = await sumOver(running, connections)
     const fanOut = await sumOver(running, (server) => subscribers(server, CHANNEL))
     const memoryConnected = await sumOver(running, usedMemory)
-    const { samples, missed } = await tripPropagation(workers)
+    for (const worker of workers) send(worker, { _tag: "measureDelay" })
+    const { samples, announced, missed } = await tripPropagation(workers)
     const memory = await Promise.all(workers.map(memoryOf))
     await Promise.all(workers.map((w) => w.child.stop(10_000)))
     await sleep(500)
@@ -185,12 +221,19 @@ const measure = async (start: () => Promise<RunningTarget>, api: Api): Promise<R
       heap: memory.map((m) => m.heapUsed / 2 ** 20),
       bytesPerCircuit,
       propagation: samples,
-      missed
+      announced,
+      missed,
+      watcherDelay: memory.slice(1).map((m) => m.loopDelay)
     }
   } finally {
     await running.stop()
   }
 }
+
+/** The watchers' event-loop delay: the median of their p50s and of their p99s, and the largest delay of any. */
+const delayCell = (delays: ReadonlyArray<LoopDelay>): string =>
+  `${fmt(median(delays.map((d) => d.p50)))} / ${fmt(median(delays.map((d) => d.p99)))} / ` +
+  fmt(Math.max(...delays.map((d) => d.max)))
 
 const render = (rows: ReadonlyArray<Row>): string =>
   table(
@@ -206,7 +249,9 @@ const render = (rows: ReadonlyArray<Row>): string =>
       "RSS per process (MB, median/max)",
       "heap per process (MB, median/max)",
       "used_memory per circuit (B)",
-      "trip propagation p50 / p99 / max (ms): first read open in another process"
+      "trip propagation p50 / p99 / max (ms): first read open in another process",
+      "of which the announcement reached that process (ms): p50 / p99",
+      "watchers' event-loop delay during the trips (ms): p50 / p99 / max"
     ],
     rows.map((r) => [
       r.target,
@@ -222,7 +267,9 @@ const render = (rows: ReadonlyArray<Row>): string =>
       `${fmt(median(r.heap))} / ${fmt(Math.max(...r.heap))}`,
       fmt(r.bytesPerCircuit),
       `${fmt(median(r.propagation))} / ${fmt(quantile(r.propagation, 0.99))} / ${fmt(Math.max(...r.propagation))}` +
-        ` (${r.propagation.length} samples${r.missed > 0 ? `, ${r.missed} not seen open in time` : ""})`
+        ` (${r.propagation.length} samples${r.missed > 0 ? `, ${r.missed} not seen open in time` : ""})`,
+      `${fmt(median(r.announced))} / ${fmt(quantile(r.announced, 0.99))}`,
+      delayCell(r.watcherDelay)
     ])
   )
 
@@ -240,8 +287,10 @@ const main = async () => {
       `## Scale: ${settings.processes} processes × ${settings.circuits} circuits, each called once a second`,
       "",
       ...machine.map((line) => `${line}  `),
-      `Measured over ${settings.measureSeconds} s after 5 s of warm-up; ${settings.trips} trips from process 0, ` +
-        "each watched by every other process reading the circuit's state about once a millisecond.",
+      `Measured over ${settings.measureSeconds} s once the command rate settled (after ${WARM_UP_MS / 1_000} s of ` +
+        `warm-up at least); ${settings.trips} trips from process 0, each watched by every other process reading ` +
+        "the circuit's state about once a millisecond. Event-loop delay: perf_hooks.monitorEventLoopDelay in each " +
+        "watching process while the trips were timed (median over the processes of p50 and of p99, and the largest).",
       "",
       render(rows),
       ""

@@ -9,6 +9,9 @@ export type Target =
 
 export type Api = "promise" | "effect"
 
+/** The store's change channel, under the default prefix. */
+export const CHANNEL = "cb:v1:events"
+
 export interface WorkerSettings {
   readonly api: Api
   readonly target: Target
@@ -20,6 +23,8 @@ export type ToWorker =
   | { readonly _tag: "watch"; readonly circuit: number }
   | { readonly _tag: "trip"; readonly circuit: number }
   | { readonly _tag: "memory" }
+  /** Start measuring event-loop delay afresh (reported with the memory). */
+  | { readonly _tag: "measureDelay" }
 
 /** Times are on the machine-wide monotonic clock (`monotonicNow`). */
 export type FromWorker =
@@ -28,7 +33,25 @@ export type FromWorker =
   /** The tripping worker: `circuit` was tripped at `at`. */
   | { readonly _tag: "tripped"; readonly circuit: string; readonly at: number }
   /** A watching worker: at `at` it first read `circuit` open, so a call then would have been rejected. */
-  | { readonly _tag: "opened"; readonly circuit: string; readonly at: number }
+  | {
+      readonly _tag: "opened"
+      readonly circuit: string
+      readonly at: number
+      /** When the trip's announcement reached this process, on a plain subscriber of its own beside the store's. */
+      readonly heard: number | undefined
+    }
   /** A watching worker never read `circuit` open within its bound. */
   | { readonly _tag: "unseen"; readonly circuit: string }
-  | { readonly _tag: "memory"; readonly rss: number; readonly heapUsed: number }
+  | {
+      readonly _tag: "memory"
+      readonly rss: number
+      readonly heapUsed: number
+      /** Event-loop delay since `measureDelay` (perf_hooks.monitorEventLoopDelay, 1 ms resolution), in ms. */
+      readonly loopDelay: LoopDelay
+    }
+
+export interface LoopDelay {
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+}

@@ -3,15 +3,17 @@
  * `distributedTracking: true`) or the Effect API (N breakers over one store), every circuit called once a second.
  * When asked, it trips a circuit and says when; or watches a circuit, reading its state (the store's local view, no
  * Redis command) about once a millisecond, and says when it first reads it open: the moment a call made here would be
- * rejected. It also reports its memory.
+ * rejected. It also reports its memory, and its event-loop delay (how late its timers ran: while it waits for a
+ * core, nothing it does, the store's adoption of an announcement included, can run).
  *
  * Run with the TypeScript sources: `node --import tsx --conditions=source --expose-gc worker.ts <settings JSON>`.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { type AdvancedCircuitBreaker, createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import { monotonicNow } from "@circuit-breaker/soak/records"
 import { Cluster, Redis } from "ioredis"
 import { effectFleet } from "./effectFleet.js"
-import type { FromWorker, ToWorker, WorkerSettings } from "./protocol.js"
+import { CHANNEL, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js"
 
 const settings = JSON.parse(process.argv[2] ?? "") as WorkerSettings
 const send = (message: FromWorker) => process.send?.(message)
@@ -85,20 +87,51 @@ const promiseFleet = async (): Promise<Fleet> => {
 const WATCH_MS = 3_000
 const POLL_MS = 1
 
+/**
+ * A plain subscriber of the change channel beside the store's, opened for the first watch (after connections were
+ * counted): when each announcement reached this process, which splits propagation into the leg to this process and
+ * the store's adoption here.
+ */
+const announcements = (() => {
+  const heard = new Map<string, number>()
+  let listening: Promise<void> | undefined
+  const listen = () => {
+    const target = settings.target
+    const redis =
+      target.kind === "single" ? new Redis(target.url) : new Redis({ host: "127.0.0.1", port: target.nodes[0]! })
+    redis.on("error", () => {})
+    redis.on("message", (_channel: string, message: string) => {
+      const name = message.slice(message.lastIndexOf("\n") + 1)
+      if (!heard.has(name)) heard.set(name, monotonicNow())
+    })
+    return redis.subscribe(CHANNEL).then(() => undefined)
+  }
+  return {
+    ready: () => (listening ??= listen()),
+    forget: (circuit: string) => heard.delete(circuit),
+    heardAt: (circuit: string) => heard.get(circuit)
+  }
+})()
+
 /** Reads circuit `i` until it reads open (reported with the moment of that read) or the watch runs out. */
-const watch = (fleet: Fleet, i: number) => {
+const watch = async (fleet: Fleet, i: number) => {
   const circuit = circuitName(i)
+  await announcements.ready()
+  announcements.forget(circuit)
   const until = monotonicNow() + WATCH_MS
   const poll = (): void => {
     const open = fleet.isOpen(i)
     const at = monotonicNow()
-    if (open) send({ _tag: "opened", circuit, at })
+    if (open) send({ _tag: "opened", circuit, at, heard: announcements.heardAt(circuit) })
     else if (at > until) send({ _tag: "unseen", circuit })
     else setTimeout(poll, POLL_MS)
   }
   send({ _tag: "watching", circuit })
   poll()
 }
+
+const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+loopDelay.enable()
 
 const main = async () => {
   const fleet =
@@ -129,10 +162,17 @@ const main = async () => {
       }
       case "watch":
         return watch(fleet, message.circuit)
+      case "measureDelay":
+        return loopDelay.reset()
       case "memory": {
+        const delay = {
+          p50: loopDelay.percentile(50) / 1e6,
+          p99: loopDelay.percentile(99) / 1e6,
+          max: loopDelay.max / 1e6
+        }
         globalThis.gc?.()
         const { rss, heapUsed } = process.memoryUsage()
-        return send({ _tag: "memory", rss, heapUsed })
+        return send({ _tag: "memory", rss, heapUsed, loopDelay: delay })
       }
     }
   })

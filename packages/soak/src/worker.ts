@@ -1,8 +1,8 @@
 /**
  * One instance of a service in the soak: a child process with one Effect-API breaker on the shared circuit, through
- * the Redis store, calling a service at a steady rate. It logs every call, every trial, every change of state, its
- * heap and anything that must never happen (see `records.ts`), and stops when its parent sends `"stop"`: it then
- * closes the breaker's scope and must exit by itself.
+ * the Redis store, calling a service at a steady rate. It logs every call, every trial, every change of state (read
+ * about once a millisecond), its heap and anything that must never happen (see `records.ts`), and stops when its
+ * parent sends `"stop"`: it then closes the breaker's scope and must exit by itself.
  *
  * Run with the TypeScript sources: `node --import tsx --conditions=source --expose-gc worker.ts <settings JSON>`.
  */
@@ -12,7 +12,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
-import * as Stream from "effect/Stream"
 import { type CallRecord, makeWriter, monotonicNow, type Outcome } from "./records.js"
 import type { WorkerSettings } from "./settings.js"
 
@@ -93,6 +92,22 @@ const traffic = (breaker: CircuitBreaker.CircuitBreaker) =>
     }
   })
 
+/**
+ * Logs each change of the local state when a read first shows it, reading about once a millisecond. Not the
+ * breaker's `changes`: a breaker notices a change made elsewhere only at its next call or state read (so the call
+ * interval would be timed, not the store), and a stream's fiber logs it later still. A state read is decided on the
+ * store's local view, with no Redis command.
+ */
+const watchState = (breaker: CircuitBreaker.CircuitBreaker) => {
+  let last = "Closed"
+  return setInterval(() => {
+    const now = Effect.runSync(breaker.state)._tag
+    if (now === last) return
+    log.write({ k: "state", t: monotonicNow(), from: last, to: now })
+    last = now
+  }, 1)
+}
+
 const program = (stop: Deferred.Deferred<void>) =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -111,10 +126,9 @@ const program = (stop: Deferred.Deferred<void>) =>
         maxRetries: 0,
         distributedTracking: true
       }).pipe(Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, store))
-      yield* Effect.forkScoped(
-        Stream.runForEach(breaker.changes, (change) =>
-          Effect.sync(() => log.write({ k: "state", t: monotonicNow(), from: change.from, to: change.to }))
-        )
+      yield* Effect.acquireRelease(
+        Effect.sync(() => watchState(breaker)),
+        (timer) => Effect.sync(() => clearInterval(timer))
       )
       yield* Effect.forkScoped(traffic(breaker))
       yield* Deferred.await(stop)

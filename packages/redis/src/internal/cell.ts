@@ -8,6 +8,18 @@ export type Transition = (state: CircuitState) => readonly [unknown, CircuitStat
 const MAX_PENDING = 1000
 
 /**
+ * How far back a reply or message that reached this process late may go: one older than
+ * this is not taken for a stale one (Redis's clock may have stepped back across a restart).
+ */
+const STALE_WINDOW_MICROS = 60_000_000
+
+/** Redis's `TIME` as `seconds.microseconds` (an incarnation, a read's time) in microseconds; `undefined` if not one. */
+export const redisMicros = (time: string | undefined): number | undefined => {
+  const match = time === undefined ? null : /^(\d{1,12})\.(\d{1,6})$/.exec(time)
+  return match === null ? undefined : Number(match[1]) * 1_000_000 + Number(match[2])
+}
+
+/**
  * One circuit as this process sees it: the last state read from Redis, and local
  * transitions not yet written. Kept small: a process may hold thousands.
  */
@@ -69,9 +81,17 @@ export class Cell {
     this.pending = [...batch, ...(this.pending ?? [])].slice(-MAX_PENDING)
   }
 
-  /** Whether `version` of `incarnation` is older than what this cell holds (a read or message overtaken). */
-  isOlder(version: number, incarnation: string): boolean {
-    return incarnation === this.incarnation && version >= 0 && version < this.version
+  /**
+   * Whether `version` of `incarnation` is older than what this cell holds: a read or message
+   * overtaken by a newer one (replies and messages come on two connections). An incarnation
+   * is the Redis time the key was made: one made before this cell's is older, and so is a
+   * missing key read (`readAt`, Redis time) before this cell's was made.
+   */
+  isOlder(version: number, incarnation: string, readAt?: string): boolean {
+    if (incarnation === this.incarnation) return version >= 0 && version < this.version
+    const mine = redisMicros(this.incarnation)
+    const theirs = redisMicros(incarnation === "" ? readAt : incarnation)
+    return mine !== undefined && theirs !== undefined && theirs < mine && mine - theirs <= STALE_WINDOW_MICROS
   }
 
   /** Notes a version seen while a write ran (the newest, or one of another incarnation). */

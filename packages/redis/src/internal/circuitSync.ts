@@ -6,6 +6,7 @@ import { CircuitStoreError } from "@circuit-breaker/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { Cell, type CircuitState, type Transition } from "./cell.js"
+import { ChangeLog } from "./changes.js"
 import * as codec from "./codec.js"
 import type { Connection } from "./connection.js"
 import type { ServerClock } from "./serverClock.js"
@@ -26,6 +27,8 @@ export interface SyncConfig {
   readonly idleTtl: number
   readonly maxOpenPeriod: number
   readonly instanceId: string
+  /** How long after the sync read a node's change count its announcement may still arrive (ms; default 250). */
+  readonly announcementGrace?: number
 }
 
 /** A circuit as read from Redis; `problem` says what is corrupt (then `state` is `undefined`). */
@@ -36,6 +39,8 @@ export interface Stored {
   readonly problem: string | undefined
   readonly updatedAt: number | null
   readonly updatedBy: string | null
+  /** When it was read (Redis time, `seconds.microseconds`): a missing key read before the cell's was made is stale. */
+  readonly readAt?: string | undefined
 }
 
 const plainClosed = new Set(["_tag", "generation", "since", "tally"])
@@ -56,6 +61,8 @@ export class CircuitSync {
   /** Cells to read (new, or after a reconnect or a loss of data), a few at a time. */
   private readonly toRead = new Set<Cell>()
   private reading = false
+  /** Lost announcements: every circuit in use is read again. */
+  readonly changes: ChangeLog
 
   constructor(
     readonly connection: Connection,
@@ -63,7 +70,14 @@ export class CircuitSync {
     readonly config: SyncConfig,
     /** Runs an effect in the background (logs annotated with the store). */
     readonly fork: (effect: Effect.Effect<void, unknown>) => void
-  ) {}
+  ) {
+    this.changes = new ChangeLog(
+      () => connection.client,
+      config.prefix,
+      config.announcementGrace ?? 250,
+      () => this.refreshAll()
+    )
+  }
 
   keyOf(name: string): string {
     return `${this.config.prefix}{${escapeName(name)}}:s`
@@ -97,7 +111,7 @@ export class CircuitSync {
           return reply
         })
       }),
-      ([version, incarnation, json, at, by]) => {
+      ([version, incarnation, json, at, by, , readAt]) => {
         const state = this.decodeState(json, initial)
         const corruptVersion = codec.decodeVersion(version) === undefined
         return {
@@ -106,7 +120,8 @@ export class CircuitSync {
           state: Either.getOrUndefined(state),
           problem: corruptVersion ? `version ${version} is not a count` : Either.isLeft(state) ? state.left : undefined,
           updatedAt: at === null ? null : Number(at),
-          updatedBy: by
+          updatedBy: by,
+          readAt
         }
       }
     )
@@ -131,8 +146,7 @@ export class CircuitSync {
    * written back.
    */
   receive(cell: Cell, stored: Omit<Stored, "updatedAt" | "updatedBy">): void {
-    // A read or message overtaken by a newer one (replies and messages come on two connections).
-    if (cell.isOlder(stored.version, stored.incarnation)) return
+    if (cell.isOlder(stored.version, stored.incarnation, stored.readAt)) return
     if (stored.problem !== undefined) {
       this.reportCorrupt(cell, stored.problem)
       cell.version = stored.version
@@ -174,6 +188,7 @@ export class CircuitSync {
   announced(message: string): void {
     const announcement = codec.parseAnnouncement(message)
     if (announcement === undefined) return
+    if (announcement.count !== undefined) this.changes.announced(announcement.count.key, announcement.count.value)
     const cell = this.cells.get(announcement.name)
     if (cell === undefined) return
     if (cell.writing || cell.queued) {
@@ -239,7 +254,8 @@ export class CircuitSync {
           this.config.instanceId,
           Math.ceil(ttl),
           this.config.channel,
-          cell.name
+          cell.name,
+          this.changes.countKeyFor(escapeName(cell.name))
         )
         .then((reply) => {
           this.clock.observe(reply[4], sent)

@@ -209,14 +209,23 @@ export const isUrgent = (before: CircuitState, next: CircuitState): boolean => {
 }
 
 /**
- * A change announced on the channel: `version \n incarnation \n state \n name`. JSON holds
- * no raw line break, so the name, last, may hold any character.
+ * A change announced on the channel: `version[ count countKey] \n incarnation \n state \n name`
+ * (the count, when there is one, is the writer's node's change count). JSON holds no raw line
+ * break, so the name, last, may hold any character.
  */
 export interface Announcement {
   readonly name: string
   readonly version: number
   readonly incarnation: string
   readonly json: string
+  readonly count?: { readonly key: string; readonly value: number } | undefined
+}
+
+/** `count countKey`, after the version. */
+const parseCount = (text: string): Announcement["count"] => {
+  const space = text.indexOf(" ")
+  const value = decodeVersion(text.slice(0, space))
+  return space < 0 || value === undefined ? undefined : { value, key: text.slice(space + 1) }
 }
 
 /** Parses an announcement; `undefined` for a message that is not one. */
@@ -225,10 +234,14 @@ export const parseAnnouncement = (message: string): Announcement | undefined => 
   const second = message.indexOf("\n", first + 1)
   const third = message.indexOf("\n", second + 1)
   if (first < 0 || second < 0 || third < 0) return undefined
-  const version = decodeVersion(message.slice(0, first))
+  const head = message.slice(0, first)
+  const space = head.indexOf(" ")
+  const version = decodeVersion(space < 0 ? head : head.slice(0, space))
   if (version === undefined) return undefined
+  const count = space < 0 ? undefined : parseCount(head.slice(space + 1))
   return {
     version,
+    ...(count === undefined ? {} : { count }),
     incarnation: message.slice(first + 1, second),
     json: message.slice(second + 1, third),
     name: message.slice(third + 1)

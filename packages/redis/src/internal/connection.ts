@@ -17,7 +17,9 @@ export type Client = Redis | Cluster
 
 /** The client with the store's scripts defined on it. */
 export interface CommandClient {
-  circuitBreakerRead(key: string): Promise<[number, string | null, string | null, string | null, string | null, number]>
+  circuitBreakerRead(
+    key: string
+  ): Promise<[number, string | null, string | null, string | null, string | null, number, string]>
   circuitBreakerCompareAndSet(
     key: string,
     expected: number,
@@ -26,9 +28,10 @@ export interface CommandClient {
     instance: string,
     ttl: number,
     channel: string,
-    name: string
+    name: string,
+    countKey: string
   ): Promise<[number, number, string | null, string | null, number]>
-  circuitBreakerSync(key: string): Promise<[string, number]>
+  circuitBreakerSync(marker: string, countKey: string): Promise<[string, number, number]>
 }
 
 /** Where to connect, as the store options say it. */
@@ -42,12 +45,19 @@ export interface Target {
 export const redact = (text: string): string =>
   text.replace(/(rediss?:\/\/)([^@/\s]*)@/gi, "$1***@").replace(/(password["'\s:=]+)([^"'\s,}]+)/gi, "$1***")
 
+/**
+ * How far beyond the store timeout ioredis's own command timeout lies: the store's bound
+ * (`deadline`) decides, and it takes a reply that arrived while the process could not run;
+ * ioredis's, whose timer would fire before that reply is read, only backs it.
+ */
+const COMMAND_TIMEOUT_SLACK = 1000
+
 /** The settings that keep a caller from waiting on Redis: a command fails at once when it cannot be sent. */
 export const hardenedOptions = (storeTimeout: number): RedisOptions => ({
   enableOfflineQueue: false,
   maxRetriesPerRequest: 0,
   autoResendUnfulfilledCommands: false,
-  commandTimeout: storeTimeout,
+  commandTimeout: storeTimeout + COMMAND_TIMEOUT_SLACK,
   connectTimeout: Math.max(storeTimeout, 1000),
   retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   enableAutoPipelining: false
@@ -80,28 +90,75 @@ const openSubscriber = (client: Client, storeTimeout: number): Client => {
   return client.duplicate({ ...hardened, enableOfflineQueue: true, commandTimeout: undefined })
 }
 
+const ignore = () => {}
+const guardedSockets = new WeakSet<object>()
+const guardedConnectors = new WeakSet<object>()
+
+const keepListening = (socket: any): void => {
+  if (socket === undefined || socket === null || guardedSockets.has(socket)) return
+  guardedSockets.add(socket)
+  socket.on?.("error", ignore)
+}
+
 /**
- * Keeps a connection of ours from holding the process open: its sockets and reconnect
- * timers are unref'd as they are made (a Cluster's node connections too).
+ * ioredis listens for one error of each socket it opens (`once`): a socket, a TLS one above
+ * all, may emit a second (an alert read after a reset), which nothing would handle and which
+ * would end the process. Every socket of the connection keeps a listener: the one it has, the
+ * one its connector is opening (made on a tick already queued), and every later one. ioredis
+ * still reports the first error, as ever.
  */
-const unrefAlways = (client: Client): void => {
-  const unref = (connection: any) => {
+export const handleEverySocketError = (connection: any): void => {
+  const connector = connection.connector
+  const current = () => {
+    keepListening(connection.stream)
+    keepListening(connector?.stream)
+  }
+  current()
+  process.nextTick(current)
+  if (connector === undefined || guardedConnectors.has(connector) || typeof connector.connect !== "function") return
+  guardedConnectors.add(connector)
+  const connect = connector.connect.bind(connector)
+  connector.connect = (...args: Array<unknown>) =>
+    connect(...args).then((socket: unknown) => {
+      keepListening(socket)
+      return socket
+    })
+}
+
+/**
+ * Guards the sockets of a client (a Cluster's node connections too, as they are made): no
+ * socket error goes unhandled, and, for a connection of ours (`unref`), its sockets and
+ * reconnect timers never hold the process open.
+ */
+const guardSockets = (client: Client, unref: boolean): void => {
+  const unrefNow = (connection: any) => {
     connection.stream?.unref?.()
     connection.reconnectTimeout?.unref?.()
   }
   const hook = (connection: any) => {
-    connection.on("connect", () => unref(connection))
-    connection.on("reconnecting", () => unref(connection))
-    unref(connection)
+    handleEverySocketError(connection)
+    if (!unref) return
+    connection.on("connect", () => unrefNow(connection))
+    connection.on("reconnecting", () => unrefNow(connection))
+    unrefNow(connection)
   }
-  hook(client)
   if (client instanceof Cluster) client.on("+node", hook)
+  // A Cluster has no socket of its own, but its subscriber connection is one.
+  hook(client)
 }
 
-/** Rejects with a timeout error if `promise` has not settled within `millis`; never leaves a timer behind. */
+/**
+ * Rejects with a timeout error if `promise` has not settled within `millis`; never leaves a
+ * timer behind. A reply that arrived while the process could not run (its event loop stalled
+ * past the deadline) is taken: timers run before the sockets are read, so the timeout waits
+ * for the sockets' turn (`setImmediate`) before it rejects.
+ */
 export const deadline = <A>(promise: Promise<A>, millis: number): Promise<A> =>
   new Promise<A>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TimedOut(`timed out after ${Math.round(millis)} ms`)), millis)
+    const timer = setTimeout(
+      () => setImmediate(() => reject(new TimedOut(`timed out after ${Math.round(millis)} ms`))),
+      millis
+    )
     timer.unref()
     promise.then(
       (value) => {
@@ -172,8 +229,8 @@ export class Connection {
     const client = this.owned ? openClient(target as Target, storeTimeout) : (target as Client)
     this.client = client as Client & CommandClient
     this.subscriber = openSubscriber(client, storeTimeout)
-    if (this.owned) unrefAlways(client)
-    unrefAlways(this.subscriber)
+    guardSockets(client, this.owned)
+    guardSockets(this.subscriber, true)
     for (const script of scripts.all) {
       client.defineCommand(script.name, {
         numberOfKeys: script.numberOfKeys,
@@ -263,19 +320,15 @@ export class Connection {
     })
   }
 
-  /** Marks Redis unreachable if `command` is still unanswered `millis` from now. */
+  /**
+   * Marks Redis unreachable if `command` is still unanswered `millis` from now (the same
+   * deadline as a command's: a reply that came in while the process could not run counts).
+   */
   private watch(command: Promise<unknown> | undefined, what: string, millis: number): void {
     if (command === undefined) return
-    let settled = false
-    const timer = setTimeout(() => {
-      if (!settled) this.setHealthy(false, `${what}: no answer within ${this.storeTimeout} ms`)
-    }, millis)
-    timer.unref()
-    const done = () => {
-      settled = true
-      clearTimeout(timer)
-    }
-    command.then(done, done)
+    deadline(command, millis).catch((cause) => {
+      if (cause instanceof TimedOut) this.setHealthy(false, `${what}: no answer within ${this.storeTimeout} ms`)
+    })
   }
 
   /** Closes what the store opened (not a client it was given), each within the store timeout. */

@@ -2,9 +2,10 @@
  * The background loop. Its cost does not grow with the number of circuits:
  *
  * - every `flushInterval`, the counts of the circuits that have some are written;
- * - every `syncInterval`, one small script per Redis node reads the node's marker (and
- *   Redis's clock): a marker that changed means the node lost its data (FLUSHALL, a restart
- *   empty), and every circuit in use is read again, so that an Open one is written back;
+ * - every `syncInterval`, one small script per Redis node reads the node's marker, its change
+ *   count (and Redis's clock): a marker that changed means the node lost its data (FLUSHALL, a
+ *   restart empty), and every circuit in use is read again, so that an Open one is written
+ *   back; a count that no announcement brought means one was lost (see changes.ts);
  * - while Redis is away (or while a policy other than `"local"` must know at once that it
  *   went away), a PING when nothing else asked it.
  *
@@ -14,7 +15,7 @@
 import * as Effect from "effect/Effect"
 import { Cluster } from "ioredis"
 import type { CircuitSync } from "./circuitSync.js"
-import * as slots from "./slots.js"
+import { handleEverySocketError } from "./connection.js"
 
 /** An unused circuit is forgotten after this long (its key lives on in Redis). */
 const FORGET_AFTER = 10 * 60_000
@@ -27,33 +28,25 @@ export interface LoopOptions {
   readonly run: (effect: Effect.Effect<void>) => Promise<void>
 }
 
-/** The nodes to sync, each with the key of its marker (a key in one of its slots). */
-const markerKeys = (sync: CircuitSync): ReadonlyArray<string> => {
-  const client = sync.connection.client
-  const prefix = sync.config.prefix
-  if (!(client instanceof Cluster)) return [`${prefix}marker`]
-  // The cluster routes each key to the master that serves its slot.
-  return client.nodes("master").flatMap((node) => slots.keyOn(client, node, `${prefix}marker`) ?? [])
-}
-
-/** Reads each node's marker; a node whose marker changed lost its data. */
+/** Reads each node's marker and change count: a node whose marker changed lost its data. */
 const syncNodes = (sync: CircuitSync, markers: Map<string, string>): Effect.Effect<void> =>
   Effect.forEach(
-    markerKeys(sync),
-    (key) =>
+    sync.changes.nodes(),
+    (node) =>
       Effect.ignore(
         Effect.map(
           sync.connection.run("sync", () => {
             const sent = sync.clock.sent()
-            return sync.connection.client.circuitBreakerSync(key).then((reply) => {
+            return sync.connection.client.circuitBreakerSync(node.marker, node.changes).then((reply) => {
               sync.clock.observe(reply[1], sent)
               return reply
             })
           }),
-          ([marker]) => {
-            const seen = markers.get(key)
-            markers.set(key, marker)
+          ([marker, , count]) => {
+            const seen = markers.get(node.marker)
+            markers.set(node.marker, marker)
             if (seen !== undefined && seen !== marker) sync.refreshAll()
+            sync.changes.read(node.changes, count, Date.now())
           }
         )
       ),
@@ -94,9 +87,11 @@ const watchClusterSubscriber = (sync: CircuitSync) => {
     if (instance === undefined || instance === null || instance === current) return
     const replaced = current !== undefined
     current = instance
+    handleEverySocketError(instance)
     instance.stream?.unref?.()
     instance.on?.("connect", () => instance.stream?.unref?.())
     if (replaced) {
+      sync.changes.reset()
       sync.refreshAll()
       again = true
     }
@@ -121,6 +116,7 @@ export const start = (sync: CircuitSync, options: LoopOptions): (() => void) => 
       age(sync, now)
     }
     checkSubscriber(syncNow)
+    sync.changes.check(now)
     const quiet = now - connection.lastAnswer >= options.flushInterval
     const probe = connection.client.status === "ready" && quiet && (connection.health !== "up" || options.pingWhenUp())
     const work = Effect.all(

@@ -36,7 +36,8 @@ export interface ScriptDef {
 
 /**
  * KEYS[1] the state hash.
- * Returns `{ version, incarnation | false, stateJson | false, updatedAt | false, updatedBy | false, now }`.
+ * Returns `{ version, incarnation | false, stateJson | false, updatedAt | false, updatedBy | false, now, time }`,
+ * `time` being `seconds.microseconds`, as an incarnation is written.
  * @internal
  */
 export const read: ScriptDef = {
@@ -46,14 +47,18 @@ export const read: ScriptDef = {
   lua: `#!lua flags=no-writes
 ${serverNow}
 ${readVersion}
-return { version, fields[2], fields[3], fields[4], fields[5], now }`
+return { version, fields[2], fields[3], fields[4], fields[5], now, t[1] .. '.' .. t[2] }`
 }
 
 /**
  * Compare-and-set. KEYS[1] the state hash. ARGV: expected version, expected incarnation
- * ("" for none, "*" for any), state JSON, instance id, TTL (ms; 0: none), channel, circuit name. Writes only if the
- * stored version and incarnation are the expected ones (version 0: no state yet; -1: corrupt,
- * replaced), then announces the new state on the channel, atomically with the write.
+ * ("" for none, "*" for any), state JSON, instance id, TTL (ms; 0: none), channel, circuit name,
+ * the node's change count ("" for none). Writes only if the stored version and incarnation are
+ * the expected ones (version 0: no state yet; -1: corrupt, replaced), bumps the change count,
+ * then announces the new state on the channel, atomically with the write:
+ * `version[ count countKey] \n incarnation \n state \n name`. The count is a key of another
+ * slot on the same node, left undeclared (a script may touch one on its own node): a count
+ * that is not there (a slot map out of date) is skipped, never fails the write.
  * Returns `{ won (1/0), version, incarnation | false, stateJson | false, now }`: on a lost
  * race, what is stored.
  * @internal
@@ -72,26 +77,33 @@ if version <= 0 then incarnation = t[1] .. '.' .. t[2] end
 version = math.max(version, 0) + 1
 redis.call('HSET', KEYS[1], 'v', version, 'i', incarnation, 'st', ARGV[3], 'by', ARGV[4], 'at', now)
 if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) else redis.call('PERSIST', KEYS[1]) end
-redis.call('PUBLISH', ARGV[6], version .. '\\n' .. incarnation .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[7])
+local head = version
+if ARGV[8] ~= '' then
+  local count = redis.pcall('INCR', ARGV[8])
+  if type(count) == 'number' then head = version .. ' ' .. count .. ' ' .. ARGV[8] end
+end
+redis.call('PUBLISH', ARGV[6], head .. '\\n' .. incarnation .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[7])
 return { 1, version, incarnation, ARGV[3], now }`
 }
 
 /**
- * One node's marker: KEYS[1]. Made with a fresh value when missing, so that a process that
- * finds another value than it saw last knows the node lost its data (FLUSHALL, a restart
- * empty) and reads its circuits again. Returns `{ marker, now }`.
+ * One node's marker: KEYS[1], and its change count: KEYS[2] (one slot). The marker is made
+ * with a fresh value when missing, so that a process that finds another value than it saw
+ * last knows the node lost its data (FLUSHALL, a restart empty) and reads its circuits again.
+ * Returns `{ marker, now, count }`.
  * @internal
  */
 export const sync: ScriptDef = {
   name: "circuitBreakerSync",
-  numberOfKeys: 1,
+  numberOfKeys: 2,
   lua: `${serverNow}
 local marker = redis.pcall('GET', KEYS[1])
 if type(marker) ~= 'string' then
   marker = t[1] .. '.' .. t[2]
   redis.pcall('SET', KEYS[1], marker)
 end
-return { marker, now }`
+local count = tonumber(redis.pcall('GET', KEYS[2])) or 0
+return { marker, now, count }`
 }
 
 /** @internal */

@@ -1,8 +1,8 @@
 /**
  * Redis Cluster slots: which node holds a key. Used to give every master a marker key of
- * its own (see the loop) and to scan every master (`listCircuits`).
+ * its own (see changes.ts) and to scan every master (`listCircuits`).
  */
-import type { Cluster, Redis } from "ioredis"
+import type { Redis } from "ioredis"
 
 const SLOTS = 16384
 
@@ -21,12 +21,3 @@ export const slotOfTag = (tag: string): number => crc16(tag) % SLOTS
 
 /** `host:port`, as ioredis names a node in `cluster.slots`. */
 export const nodeId = (node: Redis): string => `${node.options.host}:${node.options.port}`
-
-/** A key `${base}{n}` whose slot `node` serves, or `undefined` when the slot map does not name it. */
-export const keyOn = (cluster: Cluster, node: Redis, base: string): string | undefined => {
-  const id = nodeId(node)
-  for (let n = 0; n < 4096; n++) {
-    if (cluster.slots[slotOfTag(String(n))]?.[0] === id) return `${base}{${n}}`
-  }
-  return undefined
-}

@@ -98,7 +98,8 @@ export const make = (
         channel: `${prefix}events`,
         idleTtl: millis(options.idleTtl, "24 hours"),
         maxOpenPeriod: millis(options.maxOpenPeriod, "24 hours"),
-        instanceId
+        instanceId,
+        announcementGrace: Math.max(2 * millis(options.flushInterval, 100), 250)
       },
       fork
     )
@@ -122,6 +123,8 @@ const subscribe = (shared: Shared) =>
     const subscriber = connection.subscriber
     connection.listen(subscriber, "message", (_channel: string, message: string) => sync.announced(message))
     connection.listen(subscriber, "ready", () => {
+      // What was announced while it was away is read below: counting starts again.
+      sync.changes.reset()
       // Subscribes on every connection; messages may have been lost while it was away, so once
       // the subscription is in place every circuit in use is read again.
       subscriber.subscribe(sync.config.channel).then(

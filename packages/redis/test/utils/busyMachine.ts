@@ -66,3 +66,14 @@ export const eventLoopLag: Effect.Effect<EventLoopLag, never, Scope.Scope> = Eff
   Effect.sync(monitorEventLoopLag),
   (lag) => Effect.sync(() => lag.stop())
 )
+
+/** Waits, in real time, until `check` holds (at most `within` ms); returns how long it took, or fails the test. */
+export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, within = PATIENCE) =>
+  Effect.gen(function* () {
+    const start = Date.now()
+    while (Date.now() - start < within) {
+      if (yield* check) return Date.now() - start
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2)))
+    }
+    return yield* Effect.die(new Error(`condition not met within ${within} ms`))
+  })
