@@ -4,6 +4,7 @@ import {
   BulkheadRejectedError,
   type CallOutcomeEvent,
   CircuitBreakerConfigError,
+  CircuitBreakerDisposedError,
   CircuitOpenError,
   createAdvancedCircuitBreaker
 } from "../src/index.js"
@@ -230,6 +231,30 @@ describe("bulkhead", () => {
     release()
     expect(await first).toBe("done")
     await breaker.dispose()
+  })
+
+  it("dispose() rejects the queued calls at once, with or without a caller's signal, and leaves no timer", async () => {
+    useFakeClock()
+    const fn = vi.fn(() => new Promise<string>(() => {}))
+    const breaker = createAdvancedCircuitBreaker(fn, {
+      maxConcurrent: 1,
+      maxQueue: 2,
+      queueTimeout: 60_000,
+      maxRetries: 0
+    })
+    const running = swallow(breaker.execute())
+    const queued = swallow(breaker.execute())
+    const queuedWithSignal = swallow(breaker.executeWith({ signal: new AbortController().signal }))
+    await breaker.dispose()
+    // Settled before any timer runs: the queue timeout is not what ends them.
+    const settled = await Promise.race([
+      Promise.all([running, queued, queuedWithSignal]),
+      new Promise<"pending">((resolve) => setImmediate(() => resolve("pending")))
+    ])
+    expect(settled).not.toBe("pending")
+    for (const error of settled as Array<unknown>) expect(error).toBeInstanceOf(CircuitBreakerDisposedError)
+    expect(fn).toHaveBeenCalledTimes(1)
+    expect(vi.getTimerCount()).toBe(0)
   })
 })
 

@@ -53,6 +53,13 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
         : new PromiseBulkhead(this.name, bulkhead, () => this.recorder?.bulkheadRejected())
   }
 
+  /** Also rejects the calls waiting in the bulkhead's queue, at once. */
+  override dispose(): Promise<void> {
+    const disposed = super.dispose()
+    this.bulkhead?.abortQueued(this.disposal.signal.reason)
+    return disposed
+  }
+
   // --- execution -----------------------------------------------------------------
 
   execute(...args: Args): Promise<R> {
@@ -83,7 +90,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
       started,
       attemptStarted: started,
       last: undefined,
-      scheduleState: initialRetryState
+      scheduleState: initialRetryState,
+      slot: undefined
     }
     const result =
       this.bulkhead === undefined ? this.attempt(call, 1, NoError) : this.throughBulkhead(this.bulkhead, call)
@@ -100,11 +108,36 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
     if (state._tag !== "Closed" && CircuitBreakerState.decide(this.policy, state, call.started)._tag === "Reject") {
       return this.attempt(call, 1, NoError)
     }
-    if (bulkhead.tryEnter()) return this.attempt(call, 1, NoError).then(bulkhead.leaveWith, bulkhead.leaveWithError)
-    return bulkhead.wait(call.signal ?? this.disposal.signal).then(() => {
+    if (bulkhead.tryEnter()) return this.inSlot(bulkhead, call)
+    return bulkhead.wait(call.signal).then(() => {
+      if (this.disposal.signal.aborted) {
+        // Handed the slot as the breaker was disposed: it goes back, and the call does not run.
+        bulkhead.leave()
+        return Promise.reject(this.disposal.signal.reason)
+      }
       call.started = call.attemptStarted = now()
-      return this.attempt(call, 1, NoError).then(bulkhead.leaveWith, bulkhead.leaveWithError)
+      return this.inSlot(bulkhead, call)
     })
+  }
+
+  /**
+   * Runs the call in the slot it holds. An attempt that settles the call itself (its function
+   * returned a promise) gives the slot back as it settles, with no promise step of its own;
+   * otherwise the slot goes back once the call's promise settles.
+   */
+  private inSlot(bulkhead: PromiseBulkhead, call: Call): Promise<R> {
+    call.slot = bulkhead
+    let result: Promise<R>
+    try {
+      result = this.attempt(call, 1, NoError)
+    } catch (error) {
+      call.slot = undefined
+      bulkhead.leave()
+      throw error
+    }
+    if (call.slot === undefined) return result
+    call.slot = undefined
+    return result.then(bulkhead.leaveWith, bulkhead.leaveWithError)
   }
 
   /**
@@ -210,38 +243,37 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
       this.emit("rejected", attempt, admittedAt, call.args)
       return rejectSoon(openError(this.name, decision.retryAfter))
     }
-    const ticket: CircuitBreakerState.Ticket = {
-      generation: decision.generation,
-      trial: decision._tag === "AdmitTrial"
-    }
+    const generation = decision.generation
+    const trial = decision._tag === "AdmitTrial"
     call.attemptStarted = admittedAt
-    const ctx = new AttemptContext(attempt, call.signal, this.disposal.signal)
+    // The context is made only for a function that takes it, or once the attempt fails.
+    const ctx = this.passContext ? this.context(call, attempt) : undefined
     // Called as a plain function: `this` inside it is undefined, never the breaker.
     const fn = this.fn
     const args = call.args
     let result: unknown
     try {
-      result = this.passContext
-        ? args.length === 0
-          ? fn(ctx)
-          : fn(...args, ctx)
-        : args.length === 0
-          ? fn()
-          : fn(...args)
+      result =
+        ctx !== undefined ? (args.length === 0 ? fn(ctx) : fn(...args, ctx)) : args.length === 0 ? fn() : fn(...args)
     } catch (error) {
-      return this.failed(call, ticket, ctx, error)
+      return this.failed(call, { generation, trial }, ctx ?? this.context(call, attempt), error)
     }
     let thenable: boolean
     try {
       thenable = isThenable(result)
     } catch (error) {
       // A result whose `then` cannot even be read: a failure of the function.
-      return this.failed(call, ticket, ctx, error)
+      return this.failed(call, { generation, trial }, ctx ?? this.context(call, attempt), error)
     }
-    if (!thenable) return Promise.resolve(this.succeeded(call, ticket, attempt, result))
-    const pending = new PendingAttempt<R>(this, call, ticket, ctx, attempt)
+    if (!thenable) return Promise.resolve(this.succeeded(call, { generation, trial }, attempt, result))
+    const pending = new PendingAttempt<R>(this, call, generation, trial, attempt, ctx)
     pending.start(this.timeoutMillis > 0 ? admittedAt + this.timeoutMillis : Infinity)
     return pending.settleWith(result as PromiseLike<unknown>)
+  }
+
+  /** @internal The context of an attempt of `call`. */
+  context(call: Call, attempt: number): AttemptContext {
+    return new AttemptContext(attempt, call.signal, this.disposal.signal)
   }
 
   /** @internal The breaker's deadlines, made for its first asynchronous call. */
