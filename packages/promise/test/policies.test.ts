@@ -233,6 +233,45 @@ describe("bulkhead", () => {
     await breaker.dispose()
   })
 
+  it("a call gives its slot back however it ends: value, throw, rejection after a retry, timeout, abort", async () => {
+    useFakeClock()
+    let behaviour: () => unknown = () => "value"
+    const breaker = createAdvancedCircuitBreaker(() => behaviour(), {
+      maxConcurrent: 1,
+      maxRetries: 1,
+      retryDelay: 10,
+      timeout: 100,
+      failureThreshold: 100
+    })
+    const running = () => breaker.getMetrics().totalCalls
+    const endsAndFrees = async (start: () => Promise<unknown>) => {
+      const outcome = swallow(start())
+      await vi.advanceTimersByTimeAsync(250)
+      await outcome
+      // The slot is free again: the next call is admitted rather than rejected by the bulkhead.
+      behaviour = () => Promise.resolve("next")
+      expect(await breaker.execute()).toBe("next")
+    }
+    await endsAndFrees(() => breaker.execute())
+    behaviour = () => {
+      throw new Error("sync")
+    }
+    await endsAndFrees(() => breaker.execute())
+    behaviour = () => Promise.reject(new Error("async"))
+    await endsAndFrees(() => breaker.execute())
+    behaviour = () => new Promise(() => {})
+    await endsAndFrees(() => breaker.execute())
+    const controller = new AbortController()
+    await endsAndFrees(() => {
+      const call = breaker.executeWith({ signal: controller.signal })
+      controller.abort(new Error("gave up"))
+      return call
+    })
+    expect(running()).toBeGreaterThan(0)
+    expect(breaker.getMetrics().bulkheadRejections).toBe(0)
+    await breaker.dispose()
+  })
+
   it("dispose() rejects the queued calls at once, with or without a caller's signal, and leaves no timer", async () => {
     useFakeClock()
     const fn = vi.fn(() => new Promise<string>(() => {}))

@@ -81,7 +81,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
    * to the function's own promise: no `async` frame, no per-call timer (see `Deadlines`).
    */
   protected call(args: ReadonlyArray<unknown>, signal: AbortSignal | undefined): Promise<R> {
-    if (this.disposal.signal.aborted) return Promise.reject(this.disposal.signal.reason)
+    if (this.disposed) return Promise.reject(this.disposal.signal.reason)
     if (signal?.aborted) return Promise.reject(signal.reason)
     const started = now()
     const call: Call = {
