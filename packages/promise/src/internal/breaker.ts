@@ -1,7 +1,6 @@
 // Module by module, never the entry points: importing the Promise API loads only what a call needs.
 import * as CallPolicy from "@circuit-breaker/core/CallPolicy"
 import { BulkheadRejectedError, CircuitBreakerConfigError } from "@circuit-breaker/core/CircuitBreakerError"
-import * as CircuitBreakerOptions from "@circuit-breaker/core/CircuitBreakerOptions"
 import * as CircuitBreakerState from "@circuit-breaker/core/CircuitBreakerState"
 import type * as CircuitBreakerStore from "@circuit-breaker/core/CircuitBreakerStore"
 import * as Deadlines from "@circuit-breaker/core/Deadlines"
@@ -11,18 +10,10 @@ import { CircuitOpenError, CircuitTimeoutError } from "../errors.js"
 import { AttemptContext, type Call, NoError, PendingAttempt, RetryWait } from "./attempt.js"
 import { BreakerState } from "./breakerState.js"
 import { PromiseBulkhead } from "./bulkhead.js"
-import { resolveStoreOptions, resolveTarget, type SharedTarget, type StoreOptions } from "./distributed.js"
-import { type Log, toLog, toStoreLog } from "./logger.js"
+import type { SharedTarget } from "./distributed.js"
+import type { Log } from "./logger.js"
 import { initialRetryState, type RetryDelay, RetryDelays } from "./retryDelays.js"
-import {
-  type CircuitState,
-  isThenable,
-  now,
-  openError,
-  rejectSoon,
-  splitPromiseOptions,
-  withDefaultName
-} from "./support.js"
+import { type CircuitState, isThenable, now, openError, rejectSoon } from "./support.js"
 
 type Fallback = (error: unknown, ...args: ReadonlyArray<unknown>) => unknown
 
@@ -30,7 +21,8 @@ type Fallback = (error: unknown, ...args: ReadonlyArray<unknown>) => unknown
  * A Promise breaker: admission, attempts and retries of its calls, on the state kept by
  * `BreakerState`. The closed-circuit path is synchronous up to the function's own promise.
  */
-class Breaker<Args extends ReadonlyArray<unknown>, R>
+/** @internal */
+export class Breaker<Args extends ReadonlyArray<unknown>, R>
   extends BreakerState
   implements API.AdvancedCircuitBreaker<Args, R>
 {
@@ -372,50 +364,4 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
       return this.attempt(call, attempt + 1, error)
     })
   }
-}
-
-/** Without its own `store.log`, the shared store logs to the breaker's `logger` (or nowhere). */
-const withLogger = (options: StoreOptions, log: Log | undefined, circuit: string): StoreOptions =>
-  options.log !== undefined || log === undefined ? options : { ...options, log: toStoreLog(log, circuit) }
-
-/** @internal */
-export const create = <Args extends ReadonlyArray<unknown>, R>(
-  fn: (...args: ReadonlyArray<any>) => R | PromiseLike<R>,
-  options?: API.Options
-): API.AdvancedCircuitBreaker<Args, Awaited<R>> => {
-  if (typeof fn !== "function") {
-    throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
-  }
-  const [coreOptions, { fallback, passContext, redis, store, logger }] = splitPromiseOptions(options)
-  const checkedFallback = CircuitBreakerOptions.fallbackOf(fallback)
-  if (Either.isLeft(checkedFallback)) throw checkedFallback.left
-  if (passContext !== undefined && typeof passContext !== "boolean") {
-    throw new CircuitBreakerConfigError({ option: "passContext", value: passContext, reason: "must be true or false" })
-  }
-  const log = toLog(logger)
-  const resolved = CircuitBreakerOptions.resolve(withDefaultName(coreOptions, fn))
-  if (Either.isLeft(resolved)) throw resolved.left
-  for (const [option, value] of [
-    ["redis", redis],
-    ["store", store]
-  ] as const) {
-    if (value !== undefined && !resolved.right.distributedTracking) {
-      throw new CircuitBreakerConfigError({
-        option,
-        value: "(redacted)",
-        reason: "is used only with distributedTracking: true"
-      })
-    }
-  }
-  const target: SharedTarget | undefined = resolved.right.distributedTracking
-    ? [resolveTarget(redis), withLogger(resolveStoreOptions(store), log, resolved.right.name)]
-    : undefined
-  return new Breaker<Args, Awaited<R>>(
-    fn as (...args: ReadonlyArray<unknown>) => unknown,
-    resolved.right,
-    target,
-    passContext === true,
-    log,
-    checkedFallback.right
-  )
 }
