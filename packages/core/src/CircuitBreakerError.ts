@@ -4,9 +4,9 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import { hasProperty } from "effect/Predicate"
+import { TaggedError } from "./internal/taggedError.js"
 
 /**
  * @since 0.1.0
@@ -57,7 +57,7 @@ export const isCircuitTimeoutError = (
  * @since 0.1.0
  * @category errors
  */
-export class CircuitOpenError extends Data.TaggedError("CircuitOpenError")<{
+export class CircuitOpenError extends TaggedError("CircuitOpenError")<{
   readonly circuit: string
   readonly retryAfter: Duration.Duration
 }> {
@@ -75,7 +75,7 @@ export class CircuitOpenError extends Data.TaggedError("CircuitOpenError")<{
  * @since 0.1.0
  * @category errors
  */
-export class CircuitTimeoutError extends Data.TaggedError("CircuitTimeoutError")<{
+export class CircuitTimeoutError extends TaggedError("CircuitTimeoutError")<{
   readonly circuit: string
   readonly timeout: Duration.Duration
   readonly attempt: number
@@ -95,7 +95,7 @@ export class CircuitTimeoutError extends Data.TaggedError("CircuitTimeoutError")
  * @since 0.1.0
  * @category errors
  */
-export class CircuitBreakerConfigError extends Data.TaggedError("CircuitBreakerConfigError")<{
+export class CircuitBreakerConfigError extends TaggedError("CircuitBreakerConfigError")<{
   readonly option: string
   readonly value: unknown
   readonly reason: string
@@ -115,7 +115,7 @@ export class CircuitBreakerConfigError extends Data.TaggedError("CircuitBreakerC
  * @since 0.1.0
  * @category errors
  */
-export class CircuitStoreError extends Data.TaggedError("CircuitStoreError")<{
+export class CircuitStoreError extends TaggedError("CircuitStoreError")<{
   readonly reason: "Unavailable" | "Timeout" | "Conflict" | "Decode"
   readonly detail: string
   readonly cause?: unknown
@@ -137,7 +137,7 @@ export class CircuitStoreError extends Data.TaggedError("CircuitStoreError")<{
  * @since 0.1.0
  * @category errors
  */
-export class BulkheadRejectedError extends Data.TaggedError("BulkheadRejectedError")<{
+export class BulkheadRejectedError extends TaggedError("BulkheadRejectedError")<{
   readonly circuit: string
   readonly reason: "Full" | "QueueTimeout"
   readonly maxConcurrent: number

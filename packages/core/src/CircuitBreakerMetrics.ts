@@ -167,6 +167,8 @@ export const effectMetrics = {
   failureRate: Metric.fromMetricKey(keys.failureRate),
   slowCallRate: Metric.fromMetricKey(keys.slowCallRate),
   state: Metric.fromMetricKey(keys.state),
+  /** `circuit_breaker_mode`, also tagged `mode`: 1 for the circuit's mode, 0 for a mode it left (none before a first change). */
+  mode: Metric.fromMetricKey(keys.mode),
   /** `circuit_breaker_call_duration_seconds`: the duration of completed calls, in seconds. */
   latency: Metric.fromMetricKey(keys.duration),
   /** `circuit_breaker_transitions_total`, also tagged `from` and `to`. */

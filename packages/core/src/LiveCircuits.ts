@@ -53,6 +53,12 @@ export interface MetricSeries {
   readonly rejections: number
   readonly timeouts: number
   readonly retries: number
+  /** Attempts slower than `slowCallDurationThreshold`. */
+  readonly slowCalls: number
+  /** Calls the bulkhead turned away. */
+  readonly bulkheadRejections: number
+  /** Calls the fallback answered (Promise API). */
+  readonly fallbackCalls: number
   /** Completed calls timed by the histogram. */
   readonly durationCount: number
   readonly durationSumSeconds: number

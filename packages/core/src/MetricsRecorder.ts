@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type { CircuitMetrics, StateName } from "./CircuitBreakerMetrics.js"
-import type { CircuitState, Policy } from "./CircuitBreakerState.js"
+import type { CircuitState, Mode, Policy } from "./CircuitBreakerState.js"
 import { empty } from "./internal/emptyMetrics.js"
 import * as live from "./internal/liveMetrics.js"
 import * as internal from "./internal/metricsRecorder.js"
@@ -31,6 +31,8 @@ export interface Recorder {
   retry(): void
   /** The circuit entered `state` (updates the state gauge). */
   state(state: StateName): void
+  /** The circuit's mode went from `from` to `to` (updates the mode gauge, tagged `mode`). */
+  mode(from: Mode, to: Mode): void
   /** Keeps a failed attempt in `lastFailures`. */
   failedAttempt(error: unknown, timestamp: number, attempt: number): void
   /** A call the bulkhead turned away. */
@@ -56,7 +58,10 @@ export interface Recorder {
 export type LiveMetrics = internal.LiveMetrics
 
 /**
- * A recorder for one circuit; it also updates the Effect metrics tagged `circuit=<circuit>`.
+ * A recorder for one circuit. It also updates the Effect metrics tagged `circuit=<circuit>`
+ * once something in the process uses Effect metrics (anything that loads `effect/Metric`, such
+ * as an exporter), adding to them what it counted before; until then it loads none of
+ * Effect's metric modules.
  *
  * @since 0.1.0
  * @category constructors

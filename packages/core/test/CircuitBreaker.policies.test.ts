@@ -91,6 +91,62 @@ describe("CircuitBreaker (Effect) with the policies of issue 11", () => {
     })
   )
 
+  it.effect("maxWaitInHalfOpen: a Half-Open circuit whose trial does not finish in time opens again", () =>
+    Effect.gen(function* () {
+      const breaker = yield* build("max-wait", {
+        failureThreshold: 1,
+        successThreshold: 1,
+        resetTimeout: "1 second",
+        maxWaitInHalfOpen: "500 millis",
+        timeout: false
+      })
+      yield* Effect.exit(breaker.execute(fail))
+      yield* TestClock.adjust("1 second")
+      const started = yield* Deferred.make<void>()
+      const trial = yield* Effect.fork(
+        breaker.execute(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+      )
+      yield* Deferred.await(started)
+      expect((yield* breaker.state)._tag).toBe("HalfOpen")
+      yield* TestClock.adjust("499 millis")
+      expect((yield* breaker.state)._tag).toBe("HalfOpen")
+      yield* TestClock.adjust("1 millis")
+      expect((yield* breaker.state)._tag).toBe("Open")
+      const rejected = yield* Effect.flip(breaker.execute(Effect.succeed(1)))
+      expect(rejected).toBeInstanceOf(CircuitOpenError)
+      // The trial that outlived its wait ends late: its outcome belongs to the past Half-Open period.
+      yield* Fiber.interrupt(trial)
+      expect((yield* breaker.state)._tag).toBe("Open")
+      // A full open period later the circuit half-opens again, and a trial that finishes closes it.
+      yield* TestClock.adjust("1 second")
+      expect(yield* breaker.execute(Effect.succeed(2))).toBe(2)
+      expect((yield* breaker.state)._tag).toBe("Closed")
+    })
+  )
+
+  it.effect("the mode gauge: 1 for the circuit's mode, 0 for the modes it left", () =>
+    Effect.gen(function* () {
+      const breaker = yield* build("mode-gauge")
+      const gauge = (mode: string) =>
+        Effect.map(
+          Metric.value(
+            Metric.tagged(
+              Metric.tagged(CircuitBreakerMetrics.effectMetrics.mode, "circuit", "cb-policies-mode-gauge"),
+              "mode",
+              mode
+            )
+          ),
+          (state) => state.value
+        )
+      yield* breaker.setMode("forcedOpen")
+      expect([yield* gauge("normal"), yield* gauge("forcedOpen")]).toEqual([0, 1])
+      yield* breaker.setMode("metricsOnly")
+      expect([yield* gauge("forcedOpen"), yield* gauge("metricsOnly")]).toEqual([0, 1])
+      yield* breaker.reset
+      expect([yield* gauge("metricsOnly"), yield* gauge("normal")]).toEqual([0, 1])
+    })
+  )
+
   it.effect("openBackoff: the next open period after a failed trial is longer", () =>
     Effect.gen(function* () {
       const breaker = yield* build("backoff", {

@@ -70,6 +70,56 @@ describeWith("promtool", promtoolPath, "Prometheus exposition", () => {
     await pb.dispose()
   })
 
+  it("/metrics has the policies' series: slow calls, bulkhead rejections, fallbacks, the window's rates and the mode", async () => {
+    const window = Effect.runSync(
+      CircuitBreaker.make({
+        name: "policies-window",
+        maxRetries: 0,
+        failureRateThreshold: 50,
+        slidingWindowSize: 4,
+        minimumNumberOfCalls: 4,
+        slowCallDurationThreshold: "10 seconds"
+      })
+    )
+    for (const effect of [Effect.fail(down("down")), Effect.succeed(1), Effect.succeed(2), Effect.succeed(3)]) {
+      await Effect.runPromise(Effect.either(window.execute(effect)))
+    }
+    const moded = Effect.runSync(CircuitBreaker.make({ name: "policies-mode" }))
+    Effect.runSync(moded.setMode("metricsOnly"))
+    const pb = createAdvancedCircuitBreaker(() => new Promise((resolve) => setTimeout(() => resolve("late"), 20)), {
+      name: "policies-promise",
+      maxRetries: 0,
+      maxConcurrent: 1,
+      slowCallDurationThreshold: 5,
+      fallback: () => "fallback"
+    })
+    const first = pb.execute()
+    // The bulkhead is full: the fallback answers the second call.
+    expect(await pb.execute()).toBe("fallback")
+    expect(await first).toBe("late")
+    const text = await (await handlerOf()("/metrics")).text()
+    const lines = text.split("\n")
+    for (const line of [
+      'circuit_breaker_failure_rate{circuit="policies-window"} 25',
+      'circuit_breaker_slow_call_rate{circuit="policies-window"} 0',
+      'circuit_breaker_mode{circuit="policies-window",mode="normal"} 1',
+      'circuit_breaker_mode{circuit="policies-mode",mode="metricsOnly"} 1',
+      'circuit_breaker_mode{circuit="policies-mode",mode="normal"} 0',
+      'circuit_breaker_failure_rate{circuit="policies-mode"} -1',
+      'circuit_breaker_slow_calls_total{circuit="policies-promise"} 1',
+      'circuit_breaker_bulkhead_rejections_total{circuit="policies-promise"} 1',
+      'circuit_breaker_fallback_calls_total{circuit="policies-promise"} 1'
+    ]) {
+      expect(lines).toContain(line)
+    }
+    expect(text).toContain("# TYPE circuit_breaker_mode gauge")
+    expect(text).toContain("# TYPE circuit_breaker_failure_rate gauge")
+    const verdict = promtool(text)
+    expect(verdict.output).toBe("")
+    expect(verdict.status).toBe(0)
+    await pb.dispose()
+  })
+
   it("the @effect/opentelemetry Prometheus exporter reads the counters as counters and the duration in seconds", async () => {
     await busyBreakers("otel-")
     const exporter = new PrometheusExporter({ preventServerStart: true })

@@ -251,6 +251,12 @@ export interface CallOutcomeEvent {
 export interface DistributedState {
   readonly circuit: string
   readonly state: CircuitStateName
+  /**
+   * The failures the circuit's trip rule counts while it is Closed, over every process sharing
+   * it: the consecutive failures (`failureThreshold`), the failures in the sliding window (with
+   * `failureRateThreshold` and the other window options), or the larger of the two when both
+   * are configured. 0 when the circuit is not Closed.
+   */
   readonly failureCount: number
   /** When the circuit last opened (milliseconds since the epoch), or null. */
   readonly openedAt: number | null

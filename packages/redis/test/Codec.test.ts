@@ -2,7 +2,7 @@
  * The boundary with Redis, without a server: stored states decoded with bounds, announcements, which errors make
  * Redis unreachable, and the clock offset that only takes finite values.
  */
-import type { CircuitBreakerState } from "@circuit-breaker/core"
+import { type CircuitBreakerState, TripRule } from "@circuit-breaker/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck } from "effect"
 import { Cell } from "../src/internal/cell.js"
@@ -79,6 +79,30 @@ describe("decode with bounds", () => {
     expect(codec.sameShape({ failures: [1, 2], total: 3 }, { failures: [0], total: 0 })).toBe(true)
     expect(codec.sameShape({ failures: ["x"], total: 3 }, { failures: [0], total: 0 })).toBe(false)
     expect(codec.sameShape({ total: 3 }, { failures: [], total: 0 })).toBe(false)
+  })
+
+  it("the tallies of every trip rule, fresh or not, have the shape of their fresh tally", () => {
+    const thresholds = { failureRateThreshold: 50, minimumNumberOfCalls: 1 }
+    const rules: ReadonlyArray<TripRule.TripRule<any>> = [
+      TripRule.countWindow(64, thresholds),
+      TripRule.timeWindow(10, thresholds),
+      TripRule.anyOf([TripRule.consecutiveFailures(3), TripRule.countWindow(40, thresholds)]),
+      TripRule.anyOf([TripRule.consecutiveFailures(3), TripRule.timeWindow(10, thresholds)])
+    ]
+    for (const rule of rules) {
+      const fresh = { _tag: "Closed", generation: 0, since: 1, tally: rule.initial } as State
+      // 40 failures: the bit of slot 31 makes a negative 32-bit word.
+      let tally = rule.initial
+      for (let i = 0; i < 40; i++) tally = rule.onFailure(tally, NOW - 1000 + i, 5)
+      for (const t of [rule.initial, tally]) {
+        const stored = withState({ ...fresh, tally: t })
+        expect(Either.isRight(codec.decode(stored, { ...bounds, initial: fresh })), rule.name).toBe(true)
+      }
+    }
+    // A tuple is compared item by item: the items of another rule's tally are not taken.
+    expect(codec.sameShape([0, { calls: 1 }], [0, { calls: 0 }])).toBe(true)
+    expect(codec.sameShape([{ calls: 1 }, 0], [0, { calls: 0 }])).toBe(false)
+    expect(codec.sameShape(-1, 0)).toBe(false)
   })
 
   it("a version is a decimal count, or corrupt", () => {

@@ -1,5 +1,6 @@
 import { CircuitOpenError, createAdvancedCircuitBreaker, createCircuitBreakerManager } from "@circuit-breaker/promise"
 import { afterAll, beforeAll, expect, it } from "vitest"
+import { PATIENCE } from "./utils/busyMachine.js"
 import { describeWithRedis, type RedisServer, startRedisServer } from "./utils/RedisServer.js"
 
 /**
@@ -24,12 +25,17 @@ describeWithRedis("Promise API with distributedTracking", () => {
     await server.stop()
   })
 
+  // Waits for a store to be ready (its first read, each within the store timeout) take PATIENCE: a loaded machine
+  // can be slow to get there, and readiness is not what these tests assert.
   it("isolate() in one breaker holds the shared circuit OPEN in the other, past resetTimeout, until released", async () => {
     const options = { distributedTracking: true, redis: server.url, resetTimeout: 50, name: "isolated-shared" }
     const a = createAdvancedCircuitBreaker(async () => "a", options)
     const b = createAdvancedCircuitBreaker(async () => "b", options)
     try {
-      await eventually(async () => (await a.getDistributedState()) !== null && (await b.getDistributedState()) !== null)
+      await eventually(
+        async () => (await a.getDistributedState()) !== null && (await b.getDistributedState()) !== null,
+        PATIENCE
+      )
       const handle = a.isolate()
       await eventually(() => b.getState() === "OPEN", 1000)
       await new Promise((resolve) => setTimeout(resolve, 120))
@@ -52,8 +58,8 @@ describeWithRedis("Promise API with distributedTracking", () => {
     const b = createAdvancedCircuitBreaker(async () => "ok", { ...options, redis: `${server.url}/0` })
     try {
       // The shared store opens in the background; calls before that decide locally.
-      await eventually(async () => (await a.getDistributedState()) !== null)
-      await eventually(async () => (await b.getDistributedState()) !== null)
+      await eventually(async () => (await a.getDistributedState()) !== null, PATIENCE)
+      await eventually(async () => (await b.getDistributedState()) !== null, PATIENCE)
       await expect(a.execute()).rejects.toBe(boom)
       await expect(a.execute()).rejects.toBe(boom)
       expect(a.getState()).toBe("OPEN")
@@ -63,6 +69,49 @@ describeWithRedis("Promise API with distributedTracking", () => {
       expect(shared).toMatchObject({ circuit: "pay", state: "OPEN", failureCount: 0 })
       expect(typeof shared?.openedAt).toBe("number")
       expect(typeof shared?.updatedBy).toBe("string")
+    } finally {
+      await a.dispose()
+      await b.dispose()
+    }
+  })
+
+  it("getDistributedState().failureCount is the shared window's failures with a window rule", async () => {
+    let fail = true
+    const options = {
+      distributedTracking: true,
+      redis: server.url,
+      maxRetries: 0,
+      name: "window-count",
+      failureRateThreshold: 50,
+      slidingWindowSize: 10,
+      minimumNumberOfCalls: 10
+    }
+    const a = createAdvancedCircuitBreaker(async () => (fail ? Promise.reject(new Error("down")) : "ok"), options)
+    const b = createAdvancedCircuitBreaker(async () => (fail ? Promise.reject(new Error("down")) : "ok"), {
+      ...options,
+      redis: `${server.url}/0`
+    })
+    try {
+      await eventually(
+        async () => (await a.getDistributedState()) !== null && (await b.getDistributedState()) !== null,
+        PATIENCE
+      )
+      // Failures, then a success, then a failure: not consecutive, still counted by the window.
+      await expect(a.execute()).rejects.toThrow("down")
+      await expect(a.execute()).rejects.toThrow("down")
+      fail = false
+      await expect(a.execute()).resolves.toBe("ok")
+      fail = true
+      await expect(b.execute()).rejects.toThrow("down")
+      // Counts go out in batches: both instances' reach Redis.
+      await eventually(async () => (await a.getDistributedState())?.failureCount === 3, PATIENCE)
+      // Each read may time out on a loaded machine (the store timeout): read until one answers.
+      let seen: unknown
+      await eventually(async () => {
+        seen = await b.getDistributedState()
+        return true
+      }, PATIENCE)
+      expect(seen).toMatchObject({ state: "CLOSED", failureCount: 3 })
     } finally {
       await a.dispose()
       await b.dispose()
@@ -87,7 +136,7 @@ describeWithRedis("Promise API with distributedTracking", () => {
       return "ok"
     }, options)
     try {
-      await eventually(async () => (await breaker.getDistributedState()) !== null)
+      await eventually(async () => (await breaker.getDistributedState()) !== null, PATIENCE)
       await expect(breaker.execute()).rejects.toThrow("down")
       await eventually(() => breaker.getState() === "HALF_OPEN", 1000)
       failing = false
@@ -114,7 +163,7 @@ describeWithRedis("Promise API with distributedTracking", () => {
     const mine = here.register("orders", async () => "ok", options)
     const theirs = elsewhere.register("inventory", async () => Promise.reject(new Error("down")), options)
     try {
-      await eventually(async () => (await theirs.getDistributedState()) !== null)
+      await eventually(async () => (await theirs.getDistributedState()) !== null, PATIENCE)
       await expect(theirs.execute()).rejects.toThrow("down")
       await mine.execute()
       await eventually(async () => (await here.aggregateMetrics()).sharedCircuits?.inventory?.state === "OPEN")

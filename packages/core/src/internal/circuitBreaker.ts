@@ -28,6 +28,7 @@ import * as options_ from "./options.js"
 import { invalidMode } from "./policyOptions.js"
 import { scheduledOpenBackoff } from "./scheduledOpenBackoff.js"
 import type { CircuitState } from "./stateCell.js"
+import { taggedMetrics } from "./taggedMetrics.js"
 
 /** @internal */
 export const TypeId: CB.TypeId = Symbol.for("@circuit-breaker/core/CircuitBreaker") as CB.TypeId
@@ -168,7 +169,9 @@ export const make = (
     }
     const policy = options_.policyOf(o)
     const now = yield* Effect.clockWith((clock) => Effect.succeed(clockNow(clock)))
-    const recorder = o.metricsTracking ? new MetricsRecorder(o.name, o.serviceId, o.failureHistorySize) : undefined
+    const recorder = o.metricsTracking
+      ? new MetricsRecorder(o.name, o.serviceId, o.failureHistorySize, taggedMetrics)
+      : undefined
     return new CircuitBreakerImpl(o, policy, store, recorder, now)
   })
 

@@ -53,14 +53,19 @@ export const metricDefinitions = {
   failureRate: {
     name: "circuit_breaker_failure_rate",
     type: "gauge",
-    help: "Percent of the sliding window's calls that failed; -1 below minimumNumberOfCalls"
+    help: "Percent (0 to 100) of the sliding window's calls that failed; -1 below minimumNumberOfCalls or without a window"
   },
   slowCallRate: {
     name: "circuit_breaker_slow_call_rate",
     type: "gauge",
-    help: "Percent of the sliding window's calls that were slow; -1 below minimumNumberOfCalls"
+    help: "Percent (0 to 100) of the sliding window's calls that were slow; -1 below minimumNumberOfCalls or without a window"
   },
   state: { name: "circuit_breaker_state", type: "gauge", help: "0 = Closed, 1 = Half-Open, 2 = Open" },
+  mode: {
+    name: "circuit_breaker_mode",
+    type: "gauge",
+    help: "1 for the circuit's mode (normal, forcedOpen, forcedClosed, disabled, metricsOnly), 0 for the others; tagged mode"
+  },
   duration: {
     name: "circuit_breaker_call_duration_seconds",
     type: "histogram",

@@ -29,6 +29,7 @@ export const effectMetricKeys = {
     description: metricDefinitions.slowCallRate.help
   }),
   state: MetricKey.gauge(metricDefinitions.state.name, { description: metricDefinitions.state.help }),
+  mode: MetricKey.gauge(metricDefinitions.mode.name, { description: metricDefinitions.mode.help }),
   duration: MetricKey.histogram(
     metricDefinitions.duration.name,
     MetricBoundaries.fromIterable(durationBuckets),

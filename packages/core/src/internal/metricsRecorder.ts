@@ -1,43 +1,32 @@
-import type * as MetricHook from "effect/MetricHook"
-import * as MetricKey from "effect/MetricKey"
-import type * as MetricKeyType from "effect/MetricKeyType"
 import { v7 as uuidv7 } from "uuid"
 import type { CircuitMetrics, FailureContext, LatencySummary, StateName } from "../CircuitBreakerMetrics.js"
 import type { Mode } from "../CircuitBreakerState.js"
 import type { MetricSeries, Transition } from "../LiveCircuits.js"
+import {
+  effectMetricsInUse,
+  loadedTaggedMetrics,
+  loadTaggedMetrics,
+  type TaggedMetricsOf
+} from "./effectMetricsDemand.js"
+import * as LiveCircuits from "./liveCircuits.js"
 import { durationBuckets } from "./metricDefinitions.js"
-import { effectMetricKeys as keys } from "./metricKeys.js"
-import { globalMetricRegistry as registry } from "./metricRegistry.js"
+import type { TaggedMetrics } from "./taggedMetrics.js"
 
 const RESERVOIR_SIZE = 1024
-/** Slots after the reservoir: the sum and the max of every latency, then the histogram's bucket counts. */
+/**
+ * Slots after the reservoir: the sum and the max of every latency, the last window rates, the
+ * histogram's bucket counts, then each bucket's sum of latencies while no Effect metric is
+ * attached (what the histogram is caught up with when one is).
+ */
 const SUM = RESERVOIR_SIZE
 const MAX = RESERVOIR_SIZE + 1
-const BUCKETS = RESERVOIR_SIZE + 2
+const FAILURE_RATE = RESERVOIR_SIZE + 2
+const SLOW_CALL_RATE = RESERVOIR_SIZE + 3
+const BUCKETS = RESERVOIR_SIZE + 4
 /** The buckets' upper bounds in milliseconds; a last bucket (+Inf) follows them. */
 const BUCKET_BOUNDS_MS = durationBuckets.map((seconds) => Math.round(seconds * 1e6) / 1e3)
 const BUCKET_COUNT = BUCKET_BOUNDS_MS.length + 1
-
-type Counter = MetricHook.MetricHook.Counter<number>
-
-/** The registry hooks of this circuit's Effect metrics, updated directly (what `Metric.update` ends in). */
-interface TaggedMetrics {
-  readonly calls: Counter
-  readonly successes: Counter
-  readonly failed: Counter
-  readonly rejections: Counter
-  readonly timeouts: Counter
-  readonly retried: Counter
-  readonly bulkheadRejections: Counter
-  readonly fallbacks: Counter
-  readonly slow: Counter
-  readonly failureRate: MetricHook.MetricHook.Gauge<number>
-  readonly slowCallRate: MetricHook.MetricHook.Gauge<number>
-  readonly gauge: MetricHook.MetricHook.Gauge<number>
-  readonly histogram: MetricHook.MetricHook.Histogram
-  /** By `from->to`, made at the first such change. */
-  readonly transitions: Map<string, Counter>
-}
+const BUCKET_SUMS = BUCKETS + BUCKET_COUNT
 
 /** What a snapshot takes from the circuit's state rather than from the counters. */
 export interface LiveMetrics {
@@ -51,12 +40,14 @@ const NO_WINDOW: LiveMetrics = { failureRate: -1, slowCallRate: -1, mode: "norma
 /** @internal */
 export const stateGaugeValue = (state: StateName): number => (state === "Closed" ? 0 : state === "HalfOpen" ? 1 : 2)
 
-const tag = <Type extends MetricKeyType.MetricKeyType<any, any>>(key: MetricKey.MetricKey<Type>, circuit: string) =>
-  MetricKey.tagged(key, "circuit", circuit)
-
 /**
  * The mutable counters behind a breaker's metrics. Updated synchronously on the call
  * path (plain field increments and one ring-buffer write), read by `snapshot`.
+ *
+ * The Effect metrics tagged with the circuit are updated too, once attached: by the Effect
+ * API at the first call (it passes `metricsOf`), by the Promise API once something in the
+ * process uses Effect metrics (until then it loads none of Effect's metric modules). What was
+ * counted before they attach is added to them when they do.
  *
  * @internal
  */
@@ -79,6 +70,9 @@ export class MetricsRecorder {
   /** The state last reported through `state`, to count transitions from it. */
   private current: StateName = "Closed"
   private readonly transitionCounts: Array<Transition> = []
+  /** The modes the circuit left (none until its mode first changes), and its mode now. */
+  private modesLeft: Array<Mode> | undefined
+  private modeNow: Mode = "normal"
 
   /** The Effect metrics tagged with this circuit, made on first use (each registers a hook). */
   private tagged: TaggedMetrics | undefined
@@ -86,33 +80,59 @@ export class MetricsRecorder {
   constructor(
     readonly circuit: string,
     readonly serviceId: string,
-    readonly failureHistorySize: number
+    readonly failureHistorySize: number,
+    private readonly metricsOf?: TaggedMetricsOf
   ) {}
 
-  private get m(): TaggedMetrics {
-    return (this.tagged ??= {
-      calls: registry.getCounter(tag(keys.calls, this.circuit)),
-      successes: registry.getCounter(tag(keys.successes, this.circuit)),
-      failed: registry.getCounter(tag(keys.failures, this.circuit)),
-      rejections: registry.getCounter(tag(keys.rejections, this.circuit)),
-      timeouts: registry.getCounter(tag(keys.timeouts, this.circuit)),
-      retried: registry.getCounter(tag(keys.retries, this.circuit)),
-      bulkheadRejections: registry.getCounter(tag(keys.bulkheadRejections, this.circuit)),
-      fallbacks: registry.getCounter(tag(keys.fallbacks, this.circuit)),
-      slow: registry.getCounter(tag(keys.slowCalls, this.circuit)),
-      failureRate: registry.getGauge(tag(keys.failureRate, this.circuit)),
-      slowCallRate: registry.getGauge(tag(keys.slowCallRate, this.circuit)),
-      gauge: registry.getGauge(tag(keys.state, this.circuit)),
-      histogram: registry.getHistogram(tag(keys.duration, this.circuit)),
-      transitions: new Map()
-    })
+  /** The Effect metrics, attached first if they are wanted now; called before anything is counted. */
+  private effect(): TaggedMetrics | undefined {
+    if (this.tagged !== undefined) return this.tagged
+    const metricsOf = this.metricsOf ?? loadedTaggedMetrics()
+    if (metricsOf !== undefined) return this.attach(metricsOf)
+    if (effectMetricsInUse()) loadTaggedMetrics(attachLiveRecorders)
+    return undefined
+  }
+
+  /** Makes the Effect metrics and adds to them what this recorder counted before. */
+  attach(metricsOf: TaggedMetricsOf): TaggedMetrics {
+    if (this.tagged !== undefined) return this.tagged
+    const m = (this.tagged = metricsOf(this.circuit))
+    m.calls.update(this.totalCalls)
+    m.successes.update(this.successCalls)
+    m.failed.update(this.failureCalls)
+    m.rejections.update(this.rejectedCalls)
+    m.timeouts.update(this.timeoutCalls)
+    m.retried.update(this.retries)
+    m.bulkheadRejections.update(this.bulkheadRejections)
+    m.fallbacks.update(this.fallbackCalls)
+    m.slow.update(this.slowCalls)
+    m.gauge.update(stateGaugeValue(this.current))
+    for (const { from, to, count } of this.transitionCounts) m.transition(from, to).update(count)
+    for (const left of this.modesLeft ?? []) if (left !== this.modeNow) m.mode(left, this.modeNow)
+    const buffer = this.reservoir
+    if (buffer === undefined) return m
+    if (!Number.isNaN(buffer[FAILURE_RATE])) {
+      m.failureRate.update(buffer[FAILURE_RATE]!)
+      m.slowCallRate.update(buffer[SLOW_CALL_RATE]!)
+    }
+    // Each bucket's calls at their mean latency: the count, the buckets and the sum come out exact.
+    for (let bucket = 0; bucket < BUCKET_COUNT; bucket++) {
+      const calls = buffer[BUCKETS + bucket]!
+      const meanSeconds = buffer[BUCKET_SUMS + bucket]! / calls / 1000
+      for (let i = 0; i < calls; i++) m.histogram.update(meanSeconds)
+    }
+    return m
   }
 
   private buffer(): Float64Array {
-    return (this.reservoir ??= new Float64Array(BUCKETS + BUCKET_COUNT))
+    if (this.reservoir !== undefined) return this.reservoir
+    const buffer = new Float64Array(BUCKET_SUMS + BUCKET_COUNT)
+    buffer[FAILURE_RATE] = Number.NaN
+    buffer[SLOW_CALL_RATE] = Number.NaN
+    return (this.reservoir = buffer)
   }
 
-  private latency(millis: number, m: TaggedMetrics): void {
+  private latency(millis: number, m: TaggedMetrics | undefined): void {
     // The sum and the max live in the buffer too: a double in a field would be boxed (a new
     // heap number, written into a long-lived object) on every call.
     const buffer = this.buffer()
@@ -123,84 +143,99 @@ export class MetricsRecorder {
     let bucket = 0
     while (bucket < BUCKET_BOUNDS_MS.length && millis > BUCKET_BOUNDS_MS[bucket]!) bucket++
     buffer[BUCKETS + bucket]!++
-    m.histogram.update(millis / 1000)
+    if (m !== undefined) m.histogram.update(millis / 1000)
+    else buffer[BUCKET_SUMS + bucket] = buffer[BUCKET_SUMS + bucket]! + millis
   }
 
   success(latencyMillis: number): void {
+    const m = this.effect()
     this.totalCalls++
     this.successCalls++
-    const m = this.m
-    m.calls.update(1)
-    m.successes.update(1)
+    if (m !== undefined) {
+      m.calls.update(1)
+      m.successes.update(1)
+    }
     this.latency(latencyMillis, m)
   }
 
   failure(latencyMillis: number, timedOut: boolean): void {
+    const m = this.effect()
     this.totalCalls++
     this.failureCalls++
-    this.m.calls.update(1)
-    this.m.failed.update(1)
+    m?.calls.update(1)
+    m?.failed.update(1)
     if (timedOut) {
       this.timeoutCalls++
-      this.m.timeouts.update(1)
+      m?.timeouts.update(1)
     }
-    this.latency(latencyMillis, this.m)
+    this.latency(latencyMillis, m)
   }
 
   rejected(): void {
+    const m = this.effect()
     this.totalCalls++
     this.failureCalls++
     this.rejectedCalls++
-    this.m.calls.update(1)
-    this.m.failed.update(1)
-    this.m.rejections.update(1)
+    m?.calls.update(1)
+    m?.failed.update(1)
+    m?.rejections.update(1)
   }
 
   /** A call whose error `isFailure` ignores: counted in `totalCalls` and `ignoredCalls` only. */
   ignored(): void {
+    const m = this.effect()
     this.totalCalls++
     this.ignoredCalls++
-    this.m.calls.update(1)
+    m?.calls.update(1)
   }
 
   retry(): void {
+    const m = this.effect()
     this.retries++
-    this.m.retried.update(1)
+    m?.retried.update(1)
   }
 
   /** A call the bulkhead turned away: not a call of the service (not in `totalCalls`). */
   bulkheadRejected(): void {
+    const m = this.effect()
     this.bulkheadRejections++
-    this.m.bulkheadRejections.update(1)
+    m?.bulkheadRejections.update(1)
   }
 
   /** A call the fallback answered (Promise API). */
   fallback(): void {
+    const m = this.effect()
     this.fallbackCalls++
-    this.m.fallbacks.update(1)
+    m?.fallbacks.update(1)
+  }
+
+  /**
+   * The circuit's mode changed: its gauge, tagged `mode`, goes to 0 for `from` and to 1 for
+   * `to`. Made when the mode first changes: a circuit that never left `"normal"` has none.
+   */
+  mode(from: Mode, to: Mode): void {
+    if (from === to) return
+    const m = this.effect()
+    const left = (this.modesLeft ??= [])
+    if (!left.includes(from)) left.push(from)
+    this.modeNow = to
+    m?.mode(from, to)
   }
 
   /** An attempt slower than `slowCallDurationThreshold`. */
   slow(): void {
+    const m = this.effect()
     this.slowCalls++
-    this.m.slow.update(1)
+    m?.slow.update(1)
   }
 
   state(state: StateName): void {
-    const m = this.m
-    m.gauge.update(stateGaugeValue(state))
+    const m = this.effect()
+    m?.gauge.update(stateGaugeValue(state))
     const from = this.current
     if (from === state) return
     this.current = state
-    const key = `${from}->${state}`
-    let counter = m.transitions.get(key)
-    if (counter === undefined) {
-      counter = registry.getCounter(
-        MetricKey.tagged(MetricKey.tagged(tag(keys.transitions, this.circuit), "from", from), "to", state)
-      )
-      m.transitions.set(key, counter)
-    }
-    counter.update(1)
+    m?.transition(from, state).update(1)
     const index = this.transitionCounts.findIndex((t) => t.from === from && t.to === state)
     if (index === -1) this.transitionCounts.push({ from, to: state, count: 1 })
     else this.transitionCounts[index] = { from, to: state, count: this.transitionCounts[index]!.count + 1 }
@@ -259,6 +294,9 @@ export class MetricsRecorder {
       rejections: this.rejectedCalls,
       timeouts: this.timeoutCalls,
       retries: this.retries,
+      slowCalls: this.slowCalls,
+      bulkheadRejections: this.bulkheadRejections,
+      fallbackCalls: this.fallbackCalls,
       durationCount: this.latencyCount,
       durationSumSeconds: buffer === undefined ? 0 : buffer[SUM]! / 1000,
       durationBuckets: buckets,
@@ -268,8 +306,15 @@ export class MetricsRecorder {
 
   /** The sliding window's rates after an outcome (the gauges; `snapshot` takes them live). */
   window(failureRate: number, slowCallRate: number): void {
-    this.m.failureRate.update(failureRate)
-    this.m.slowCallRate.update(slowCallRate)
+    const m = this.effect()
+    if (m !== undefined) {
+      m.failureRate.update(failureRate)
+      m.slowCallRate.update(slowCallRate)
+    } else {
+      const buffer = this.buffer()
+      buffer[FAILURE_RATE] = failureRate
+      buffer[SLOW_CALL_RATE] = slowCallRate
+    }
   }
 
   snapshot(state: StateName, live: LiveMetrics = NO_WINDOW): CircuitMetrics {
@@ -292,5 +337,12 @@ export class MetricsRecorder {
       latency: this.latencySummary(),
       lastFailures: this.lastFailures()
     }
+  }
+}
+
+/** Attaches the Effect metrics of every live breaker's recorder that has none yet. */
+const attachLiveRecorders = (metricsOf: TaggedMetricsOf): void => {
+  for (const { recorder } of LiveCircuits.live()) {
+    if (recorder instanceof MetricsRecorder) recorder.attach(metricsOf)
   }
 }

@@ -92,7 +92,7 @@ export abstract class StateCell {
       return [value, next]
     }
     const committed = (): Step<Applied<A>> => {
-      this.lastKnown = applied!.state
+      this.see(applied!.state)
       return applied!.change === undefined ? applied! : Effect.as(this.announce(applied!.change), applied!)
     }
     // A trial's admission is authoritative: a shared store must see it at
@@ -121,7 +121,7 @@ export abstract class StateCell {
    * breaker saw, stands.
    */
   private applyLocally<A>([value, next]: readonly [A, CircuitState], storeCause: unknown): Effect.Effect<Applied<A>> {
-    this.lastKnown = next
+    this.see(next)
     return Effect.as(
       Effect.logWarning("circuit store unavailable; deciding on local state", storeCause).pipe(
         Effect.annotateLogs({ circuit: this.name })
@@ -138,10 +138,17 @@ export abstract class StateCell {
     )
   }
 
+  /** Takes `next` as the state last seen; a change of mode moves the mode gauge. */
+  private see(next: CircuitState): void {
+    const previous = this.lastKnown
+    this.lastKnown = next
+    if (next.mode !== previous.mode) this.recorder?.mode(State.modeOf(previous), State.modeOf(next))
+  }
+
   /** Announces a change of state made elsewhere (another breaker, another process) and seen now. */
   protected observed(current: CircuitState, cause?: unknown): Announced {
     const previous = this.lastKnown
-    this.lastKnown = current
+    this.see(current)
     if (current._tag === previous._tag) return undefined
     return Effect.as(
       this.announce({
@@ -244,7 +251,7 @@ export abstract class StateCell {
     if (store.unsafeGet === undefined || store.unsafeModify === undefined || this.lastKnown._tag !== "Closed") return -1
     const current = store.unsafeGet(this.name, this.initialState) as CircuitState
     if (current._tag !== "Closed") return -1
-    this.lastKnown = current
+    this.see(current)
     return current.generation
   }
 

@@ -1,4 +1,5 @@
-import { CircuitBreaker, CircuitBreakerMetrics, LiveCircuits } from "@circuit-breaker/core"
+import { CircuitBreaker, CircuitBreakerMetrics, type CircuitBreakerState, LiveCircuits } from "@circuit-breaker/core"
+import { type LiveMetrics, liveMetrics } from "@circuit-breaker/core/MetricsRecorder"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 
@@ -19,6 +20,8 @@ export interface Circuit {
   /** The state now, with the passage of time applied. */
   state(): StateName
   metrics(): CircuitMetrics
+  /** The sliding window's rates as of now and the mode: what `metrics()` reads from the state, without the counters. */
+  live(): LiveMetrics
   series(): LiveCircuits.MetricSeries | undefined
   /** Runs the command, or answers `undefined` when this breaker has no such command. */
   control(action: Action): Promise<unknown> | undefined
@@ -30,6 +33,8 @@ interface PromiseBreaker {
   readonly options?: { readonly distributedTracking?: boolean }
   getState(): string
   getMetrics(): CircuitMetrics
+  /** The window's rates and the mode, without the rest of `getMetrics()`: absent from an older breaker. */
+  liveWindow?: () => LiveMetrics
   reset(): Promise<void>
   trip?: () => unknown
   isolate?: () => unknown
@@ -41,7 +46,9 @@ const isPromiseBreaker = (u: object): u is PromiseBreaker =>
 const promiseStates: Record<string, StateName> = { CLOSED: "Closed", OPEN: "Open", HALF_OPEN: "HalfOpen" }
 
 /** The last state read of an Effect breaker, for a store that cannot answer synchronously. */
-const lastStates = new WeakMap<object, StateName>()
+const lastStates = new WeakMap<object, CircuitBreakerState.CircuitState<unknown>>()
+
+const closed: CircuitBreakerState.CircuitState<unknown> = { _tag: "Closed", generation: 0, since: 0, tally: undefined }
 
 /** A handle an `isolate` returned: `release` is a method (Promise API) or an Effect (Effect API). */
 interface Isolation {
@@ -76,14 +83,15 @@ const runEffect = (effect: unknown): Promise<unknown> =>
   Effect.isEffect(effect) ? Effect.runPromise(effect as Effect.Effect<unknown>) : Promise.resolve(effect)
 
 const fromEffect = (breaker: CircuitBreaker.CircuitBreaker, recorder: LiveCircuits.SeriesSource | undefined) => {
-  const state = (): StateName => {
+  const read = (): CircuitBreakerState.CircuitState<unknown> => {
     const exit = Effect.runSyncExit(breaker.state)
     if (Exit.isSuccess(exit)) {
-      lastStates.set(breaker, exit.value._tag)
-      return exit.value._tag
+      lastStates.set(breaker, exit.value)
+      return exit.value
     }
-    return lastStates.get(breaker) ?? "Closed"
+    return lastStates.get(breaker) ?? closed
   }
+  const state = (): StateName => read()._tag
   const loose = breaker as unknown as Record<string, unknown>
   const circuit: Circuit = {
     name: breaker.name,
@@ -94,6 +102,7 @@ const fromEffect = (breaker: CircuitBreaker.CircuitBreaker, recorder: LiveCircui
       const exit = Effect.runSyncExit(breaker.metrics)
       return Exit.isSuccess(exit) ? exit.value : CircuitBreakerMetrics.empty(breaker.name, state())
     },
+    live: () => liveMetrics(breaker.policy, read(), Date.now()),
     series: () => recorder?.series(),
     control: (action) => {
       switch (action) {
@@ -122,6 +131,7 @@ const fromPromise = (breaker: PromiseBreaker, recorder: LiveCircuits.SeriesSourc
     distributed: breaker.options?.distributedTracking === true,
     state,
     metrics: () => ({ ...breaker.getMetrics(), state: state() }),
+    live: () => breaker.liveWindow?.() ?? breaker.getMetrics(),
     series: () => recorder?.series(),
     control: (action) => {
       switch (action) {

@@ -35,7 +35,7 @@ export const dashboardHtml = `<!doctype html>
 <form id="login"><label>Bearer token <input id="token" type="password" autocomplete="off"></label> <button>Connect</button></form>
 <h2>Circuits <small id="window"></small></h2>
 <table>
-  <thead><tr><th>Circuit</th><th>State</th><th>Mode</th><th>Calls/s</th><th>Failure rate</th><th>p50</th><th>p90</th><th>p99</th><th>Calls</th><th></th></tr></thead>
+  <thead><tr><th>Circuit</th><th>State</th><th>Mode</th><th>Calls/s</th><th>Failure rate</th><th>p50</th><th>p90</th><th>p99</th><th>Calls</th><th>Policies</th><th></th></tr></thead>
   <tbody id="circuits"></tbody>
 </table>
 <div class="cols">
@@ -79,6 +79,17 @@ function percentile(counts, q) {
   }
   return null;
 }
+function policies(p) {
+  if (!p) return "–";
+  const parts = [];
+  if (p.circuitMode !== "normal") parts.push("<b>" + esc(p.circuitMode) + "</b>");
+  if (p.failureRate >= 0) parts.push("failure rate " + p.failureRate.toFixed(1) + " %");
+  if (p.slowCallRate >= 0) parts.push("slow-call rate " + p.slowCallRate.toFixed(1) + " %");
+  if (p.slowCalls > 0) parts.push(p.slowCalls + " slow calls");
+  if (p.bulkheadRejections > 0) parts.push(p.bulkheadRejections + " bulkhead rejections");
+  if (p.fallbackCalls > 0) parts.push(p.fallbackCalls + " fallbacks");
+  return parts.join(" · ") || "–";
+}
 const seconds = (s) => (s === null ? "–" : s < 1 ? (s * 1000).toFixed(s < 0.01 ? 1 : 0) + " ms" : s.toFixed(2) + " s");
 function windowed(c) {
   const since = Date.now() - WINDOW_SECONDS * 1000;
@@ -100,11 +111,11 @@ function render() {
       '</td><td><span class="badge ' + c.state + '">' + c.state + "</span></td><td>" + esc(c.mode) +
       '</td><td class="n">' + w.rate + '</td><td class="n">' + fr + '</td><td class="n">' + seconds(percentile(w.counts, 0.5)) +
       '</td><td class="n">' + seconds(percentile(w.counts, 0.9)) + '</td><td class="n">' + seconds(percentile(w.counts, 0.99)) +
-      '</td><td class="n">' + (c.metrics ? c.metrics.totalCalls : 0) + "</td><td>" +
+      '</td><td class="n">' + (c.metrics ? c.metrics.totalCalls : 0) + '</td><td class="policies">' + policies(c.policies) + "</td><td>" +
       ["trip", "reset", "isolate", "release"].map((a) => '<button data-action="' + a + '" data-name="' + n + '">' + a + "</button>").join("") +
       "</td></tr>";
   });
-  $("circuits").innerHTML = rows.join("") || '<tr><td colspan="10">No circuit yet</td></tr>';
+  $("circuits").innerHTML = rows.join("") || '<tr><td colspan="11">No circuit yet</td></tr>';
   $("timeline").innerHTML = state.transitions.map((t) => "<li><time>" + hhmmss(t.at) + "</time>" + esc(t.circuit) + ": " +
     t.from + " → <b>" + t.to + "</b></li>").join("");
   $("failures").innerHTML = state.failures.map((f) => "<li><time>" + hhmmss(f.timestamp) + "</time>" + esc(f.circuit) +
@@ -119,6 +130,12 @@ const handlers = {
     if (c) c.state = d.to;
     state.transitions.unshift(d);
     state.transitions.length = Math.min(state.transitions.length, 100);
+  },
+  policies(d) {
+    for (const p of d.circuits) {
+      const c = state.circuits.get(p.circuit);
+      if (c) c.policies = p;
+    }
   },
   outcomes(d) {
     for (const o of d.circuits) {

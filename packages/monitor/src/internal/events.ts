@@ -1,7 +1,7 @@
 import { type CircuitBreakerMetrics, LiveCircuits } from "@circuit-breaker/core"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { addSeries, worse } from "./aggregate.js"
+import { type PoliciesView, policiesOf, sum, worse } from "./aggregate.js"
 import { byName, type Circuit } from "./circuits.js"
 import { circuitViews, type FailureView } from "./views.js"
 
@@ -28,15 +28,6 @@ export interface Outcomes {
 }
 
 const frame = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
-
-const sum = (group: ReadonlyArray<Circuit>): Series | undefined => {
-  let total: Series | undefined
-  for (const circuit of group) {
-    const s = circuit.series()
-    if (s !== undefined) total = total === undefined ? s : addSeries(total, s)
-  }
-  return total
-}
 
 const delta = (
   name: string,
@@ -65,13 +56,18 @@ const delta = (
 class Tracker {
   private readonly states = new Map<string, StateName>()
   private readonly series = new Map<string, Series>()
+  /** The policies view last sent for each circuit, as JSON: a frame carries the ones that changed. */
+  private readonly policies = new Map<string, string>()
   private ticks = 0
 
   constructor(private readonly circuits: () => ReadonlyArray<Circuit>) {}
 
   first(): string {
     const views = circuitViews(this.circuits())
-    for (const view of views) this.states.set(view.name, view.state)
+    for (const view of views) {
+      this.states.set(view.name, view.state)
+      this.policies.set(view.name, JSON.stringify(view.policies))
+    }
     for (const [name, group] of byName(this.circuits())) {
       const s = sum(group)
       if (s !== undefined) this.series.set(name, s)
@@ -86,6 +82,7 @@ class Tracker {
     const second = ++this.ticks % TICKS_PER_SECOND === 0
     const frames: Array<string> = []
     const outcomes: Array<Outcomes> = []
+    const policies: Array<PoliciesView & { readonly circuit: string }> = []
     for (const [name, group] of groups) {
       const state = group.map((c) => c.state()).reduce(worse)
       const before = this.states.get(name)
@@ -94,19 +91,34 @@ class Tracker {
       this.states.set(name, state)
       if (!second) continue
       const now = sum(group)
+      this.policyChange(name, policiesOf(group, now), policies)
       if (now === undefined) continue
       const changed = delta(name, state, now, this.series.get(name), group)
       this.series.set(name, now)
       if (changed !== undefined) outcomes.push(changed)
     }
     if (second) frames.push(frame("outcomes", { at, circuits: outcomes }))
+    if (policies.length > 0) frames.push(frame("policies", { at, circuits: policies }))
     return frames.join("")
+  }
+
+  /** Adds `view` to `changed` when it differs from what was last sent for `name`. */
+  private policyChange(
+    name: string,
+    view: PoliciesView,
+    changed: Array<PoliciesView & { readonly circuit: string }>
+  ): void {
+    const json = JSON.stringify(view)
+    if (this.policies.get(name) === json) return
+    this.policies.set(name, json)
+    changed.push({ circuit: name, ...view })
   }
 }
 
 /**
  * The `/events` stream: a `snapshot` first, then `circuit` (a new circuit), `state` (a change
- * of state) and, once a second, `outcomes`. It ends when the client goes away (the server
+ * of state) and, once a second, `outcomes` and `policies` (the circuits whose mode, window
+ * rates or policy counters changed). It ends when the client goes away (the server
  * interrupts it) or when `closing` completes; `open` counts the streams running.
  */
 export const eventStream = (

@@ -1,16 +1,29 @@
-import { CircuitBreakerMetrics, LiveCircuits } from "@circuit-breaker/core"
-import { addSeries, worse } from "./aggregate.js"
+import { CircuitBreakerMetrics, type CircuitBreakerState, LiveCircuits } from "@circuit-breaker/core"
+import type { LiveMetrics } from "@circuit-breaker/core/MetricsRecorder"
+import { addSeries, worse, worseLive } from "./aggregate.js"
 import type { Circuit } from "./circuits.js"
 
 type StateName = CircuitBreakerMetrics.StateName
 type Series = LiveCircuits.MetricSeries
 
-/** One circuit's figures: the sums over its live breakers (several breakers may share a circuit). */
+/**
+ * One circuit's figures: the sums over its live breakers (several breakers may share a circuit),
+ * the worse of their states, the higher of their rates, and a mode other than `"normal"` if one has it.
+ */
 interface Row {
   readonly name: string
   readonly state: StateName
   readonly series: Series | undefined
+  readonly live: LiveMetrics
 }
+
+const modes: ReadonlyArray<CircuitBreakerState.Mode> = [
+  "normal",
+  "forcedOpen",
+  "forcedClosed",
+  "disabled",
+  "metricsOnly"
+]
 
 const definitions = LiveCircuits.metricDefinitions
 /** The `le` label of each bucket, ready to append. */
@@ -25,16 +38,18 @@ const rowsOf = (circuits: ReadonlyArray<Circuit>): Array<Row> => {
   for (const circuit of circuits) {
     const state = circuit.state()
     const series = circuit.series()
+    const live = circuit.live()
     const seen = rows.get(circuit.name)
     rows.set(
       circuit.name,
       seen === undefined
-        ? { name: circuit.name, state, series }
+        ? { name: circuit.name, state, series, live }
         : {
             name: circuit.name,
             state: worse(seen.state, state),
             series:
-              seen.series === undefined ? series : series === undefined ? seen.series : addSeries(seen.series, series)
+              seen.series === undefined ? series : series === undefined ? seen.series : addSeries(seen.series, series),
+            live: worseLive(seen.live, live)
           }
     )
   }
@@ -47,7 +62,16 @@ const counters = [
   ["failures", "failures"],
   ["rejections", "rejections"],
   ["timeouts", "timeouts"],
-  ["retries", "retries"]
+  ["retries", "retries"],
+  ["slowCalls", "slowCalls"],
+  ["bulkheadRejections", "bulkheadRejections"],
+  ["fallbacks", "fallbackCalls"]
+] as const
+
+/** Gauges read from the state: percent (0 to 100), or -1 when not computed (no window, or below minimumNumberOfCalls). */
+const rates = [
+  ["failureRate", "failureRate"],
+  ["slowCallRate", "slowCallRate"]
 ] as const
 
 const header = (lines: Array<string>, definition: LiveCircuits.MetricDefinition): void => {
@@ -66,8 +90,10 @@ const histogram = (lines: Array<string>, label: string, series: Series): void =>
 }
 
 /**
- * The Prometheus text exposition (format 0.0.4) of every circuit: the state gauge for each,
- * and the counters, the transitions and the call-duration histogram for those that count.
+ * The Prometheus text exposition (format 0.0.4) of every circuit: the state and mode gauges,
+ * and the sliding window's rates, for each; the counters, the transitions and the call-duration
+ * histogram for those that count. The mode is a state set: one series per mode, 1 for the
+ * circuit's, 0 for the others.
  */
 export const render = (circuits: ReadonlyArray<Circuit>): string => {
   const rows = rowsOf(circuits).map((row) => ({ ...row, label: `circuit="${escapeLabel(row.name)}"` }))
@@ -76,6 +102,16 @@ export const render = (circuits: ReadonlyArray<Circuit>): string => {
   header(lines, definitions.state)
   for (const row of rows) {
     lines.push(`${definitions.state.name}{${row.label}} ${CircuitBreakerMetrics.stateGaugeValue(row.state)}`)
+  }
+  header(lines, definitions.mode)
+  for (const row of rows) {
+    for (const mode of modes) {
+      lines.push(`${definitions.mode.name}{${row.label},mode="${mode}"} ${row.live.mode === mode ? 1 : 0}`)
+    }
+  }
+  for (const [key, field] of rates) {
+    header(lines, definitions[key])
+    for (const row of rows) lines.push(`${definitions[key].name}{${row.label}} ${row.live[field]}`)
   }
   for (const [key, field] of counters) {
     header(lines, definitions[key])

@@ -1,6 +1,6 @@
 import { CircuitBreakerMetrics } from "@circuit-breaker/core"
 import { RedisCircuitBreakerStore } from "@circuit-breaker/redis"
-import { worse } from "./aggregate.js"
+import { type PoliciesView, policiesOf, worse } from "./aggregate.js"
 import { byName, type Circuit } from "./circuits.js"
 
 /** How an error of a failed call is shown: its name and message, credentials removed. */
@@ -28,6 +28,8 @@ export interface CircuitView {
     readonly latency: CircuitBreakerMetrics.LatencySummary
   }
   readonly lastFailures: ReadonlyArray<FailureView>
+  /** Its mode (`setMode`), its sliding window's rates and the policies' counters. */
+  readonly policies: PoliciesView
 }
 
 export const errorView = (error: unknown): ErrorView => {
@@ -66,7 +68,8 @@ export const circuitViews = (circuits: ReadonlyArray<Circuit>, failures = 10): A
       apis: [...new Set(group.map((circuit) => circuit.api))],
       breakers: group.length,
       metrics: { ...totals, latency: metrics[0]!.latency },
-      lastFailures
+      lastFailures,
+      policies: policiesOf(group)
     })
   }
   return views.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))

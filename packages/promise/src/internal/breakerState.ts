@@ -10,6 +10,7 @@ import * as LiveCircuits from "@circuit-breaker/core/LiveCircuits"
 import {
   countOutcome,
   emptyMetrics,
+  type LiveMetrics,
   liveMetrics,
   makeRecorder,
   type Recorder
@@ -122,6 +123,8 @@ export abstract class BreakerState {
   protected observeState(next: CircuitState, cause: unknown, reason?: API.StateChangeEvent["reason"]): CircuitState {
     const previous = this.lastKnown
     this.lastKnown = next
+    if (next.mode !== previous.mode)
+      this.recorder?.mode(CircuitBreakerState.modeOf(previous), CircuitBreakerState.modeOf(next))
     // A reset is always announced, even from CLOSED to CLOSED.
     if (next._tag !== previous._tag || reason === "reset") {
       if (next._tag !== previous._tag) this.recorder?.state(next._tag)
@@ -234,6 +237,11 @@ export abstract class BreakerState {
     return { ...snapshot, state: stateNames[state._tag] }
   }
 
+  /** @internal The window's rates as of now and the mode, for the monitor: `getMetrics()` without the counters. */
+  liveWindow(): LiveMetrics {
+    return liveMetrics(this.policy, this.current(), now())
+  }
+
   setMode(mode: API.Mode): Promise<void> {
     const invalid = CircuitBreakerOptions.invalidMode(mode)
     if (invalid !== undefined) return Promise.reject(invalid)
@@ -272,7 +280,7 @@ export abstract class BreakerState {
     if (connection === undefined) return Promise.resolve(null)
     return connection.ready
       .then((store) => connection.runOrThrow(store.snapshot(this.name)))
-      .then((snapshot) => toDistributedState(this.name, snapshot))
+      .then((snapshot) => toDistributedState(this.name, snapshot, this.policy.rule))
   }
 
   /** @internal What the shared store holds for every circuit under its prefix. */
@@ -283,7 +291,7 @@ export abstract class BreakerState {
       const names = await connection.runOrThrow(store.listCircuits)
       const out: Record<string, API.DistributedState> = {}
       for (const name of names) {
-        out[name] = toDistributedState(name, await connection.runOrThrow(store.snapshot(name)))
+        out[name] = toDistributedState(name, await connection.runOrThrow(store.snapshot(name)), this.policy.rule)
       }
       return out
     })

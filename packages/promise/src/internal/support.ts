@@ -1,5 +1,6 @@
 import * as CircuitBreakerError from "@circuit-breaker/core/CircuitBreakerError"
 import type * as CircuitBreakerState from "@circuit-breaker/core/CircuitBreakerState"
+import type * as TripRule from "@circuit-breaker/core/TripRule"
 import * as Option from "effect/Option"
 import type * as API from "../AdvancedCircuitBreaker.js"
 import { CircuitOpenError } from "../errors.js"
@@ -118,13 +119,25 @@ export const withDefaultName = (options: unknown, fn: { readonly name: string })
 export const stateNameOf = (state: CircuitBreakerState.CircuitState<unknown>): API.CircuitStateName =>
   stateNames[state._tag]
 
+/**
+ * The failures a Closed circuit's tally holds, read by `rule` when the tally is one of its own (consecutive failures,
+ * a window's failures, or the larger of the two); a tally of another rule (another breaker's circuit under the same
+ * prefix) is read as a consecutive count when it is a number, and as 0 otherwise.
+ */
+const failureCountOf = (state: CircuitBreakerState.CircuitState<unknown>, rule: TripRule.TripRule<any>): number => {
+  if (state._tag !== "Closed") return 0
+  if (rule.isTally(state.tally)) return rule.failureCount(state.tally)
+  return typeof state.tally === "number" ? state.tally : 0
+}
+
 export const toDistributedState = (
   circuit: string,
   snapshot: Option.Option<{
     readonly state: CircuitBreakerState.CircuitState<unknown>
     readonly updatedAt: number | null
     readonly updatedBy: string | null
-  }>
+  }>,
+  rule: TripRule.TripRule<any>
 ): API.DistributedState => {
   if (Option.isNone(snapshot)) {
     return { circuit, state: "CLOSED", failureCount: 0, openedAt: null, updatedAt: null, updatedBy: null }
@@ -133,7 +146,7 @@ export const toDistributedState = (
   return {
     circuit,
     state: stateNameOf(state),
-    failureCount: state._tag === "Closed" && typeof state.tally === "number" ? state.tally : 0,
+    failureCount: failureCountOf(state, rule),
     openedAt: state._tag === "Open" ? state.openedAt : null,
     updatedAt,
     updatedBy

@@ -124,19 +124,24 @@ const checks: Record<CircuitState["_tag"], ReadonlyArray<Check>> = {
 
 /**
  * Whether a stored tally is made like the fresh one: the same kinds at the same places,
- * every number a non-negative finite one (an integer where the fresh one holds an integer).
+ * every number a finite one, non-negative unless the fresh one is negative (a sentinel such
+ * as a time window's "no bucket yet"), an integer where the fresh one holds an integer. An
+ * array as long as the fresh one is compared item by item (a tuple, such as the tallies of
+ * `TripRule.anyOf`); one of another length item by item with the fresh one's first.
  */
 export const sameShape = (stored: unknown, fresh: unknown): boolean => {
   if (typeof fresh === "number") {
     return (
       typeof stored === "number" &&
       Number.isFinite(stored) &&
-      stored >= 0 &&
+      stored >= Math.min(0, fresh) &&
       (!Number.isInteger(fresh) || Number.isInteger(stored))
     )
   }
   if (Array.isArray(fresh)) {
-    return Array.isArray(stored) && (fresh.length === 0 || stored.every((item) => sameShape(item, fresh[0])))
+    if (!Array.isArray(stored)) return false
+    if (stored.length === fresh.length) return stored.every((item, i) => sameShape(item, fresh[i]))
+    return fresh.length === 0 || stored.every((item) => sameShape(item, fresh[0]))
   }
   if (typeof fresh === "object" && fresh !== null) {
     if (typeof stored !== "object" || stored === null || Array.isArray(stored)) return false

@@ -2,7 +2,7 @@ import type { TripRule, WindowThresholds } from "../../TripRule.js"
 import { checkThresholds, describeThresholds, isCount, isSlowCall, statsOf, tripsOn } from "./windowRates.js"
 
 /**
- * The last `size` calls as a ring of slots, 32 slots a word: bit `s % 32` of word `s >> 5` of
+ * The last `size` calls as a ring of slots, 32 slots an unsigned word: bit `s % 32` of word `s >> 5` of
  * `failed` says whether the call in slot `s` failed, and of `slowed` whether it was slow. The
  * word being written is kept apart (`headFailed`, `headSlowed`), so that a call copies no array:
  * the ring is copied only when the write position enters the next word, once every 32 calls.
@@ -41,8 +41,9 @@ const record = (size: number, tally: CountWindowTally, failed: boolean, slow: bo
   // The slot's previous call (the oldest in a full window) leaves the window.
   const leftFailed = full && (tally.headFailed & bit) !== 0 ? 1 : 0
   const leftSlow = full && (tally.headSlowed & bit) !== 0 ? 1 : 0
-  const headFailed = failed ? tally.headFailed | bit : tally.headFailed & ~bit
-  const headSlowed = slow ? tally.headSlowed | bit : tally.headSlowed & ~bit
+  // Unsigned (`>>> 0`): a stored tally holds non-negative numbers only, as a store's shape check expects.
+  const headFailed = (failed ? tally.headFailed | bit : tally.headFailed & ~bit) >>> 0
+  const headSlowed = (slow ? tally.headSlowed | bit : tally.headSlowed & ~bit) >>> 0
   const next = slot + 1 === size ? 0 : slot + 1
   const calls = full ? size : tally.calls + 1
   const failures = tally.failures - leftFailed + (failed ? 1 : 0)
@@ -75,8 +76,9 @@ const record = (size: number, tally: CountWindowTally, failed: boolean, slow: bo
   }
 }
 
+/** A 32-bit word: unsigned, or signed as tallies made before words were kept unsigned. */
 const isWord = (u: unknown): u is number =>
-  Number.isInteger(u) && (u as number) >= -(2 ** 31) && (u as number) < 2 ** 31
+  Number.isInteger(u) && (u as number) >= -(2 ** 31) && (u as number) < 2 ** 32
 
 const isWords = (u: unknown, length: number): u is ReadonlyArray<number> =>
   Array.isArray(u) && u.length === length && u.every(isWord)
