@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import type { CircuitBreaker, CircuitBreakerMetrics, CircuitBreakerState } from "@circuit-breaker/core"
-import * as internal from "./internal/breaker.js"
+import * as internal from "./internal/create.js"
 import type { ClusterTarget, RedisClient, StoreOptions } from "./SharedStoreOptions.js"
 
 export type { ClusterTarget, RedisClient, StoreLogEntry, StoreOptions } from "./SharedStoreOptions.js"

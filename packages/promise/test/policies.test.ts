@@ -4,6 +4,7 @@ import {
   BulkheadRejectedError,
   type CallOutcomeEvent,
   CircuitBreakerConfigError,
+  CircuitBreakerDisposedError,
   CircuitOpenError,
   createAdvancedCircuitBreaker
 } from "../src/index.js"
@@ -230,6 +231,69 @@ describe("bulkhead", () => {
     release()
     expect(await first).toBe("done")
     await breaker.dispose()
+  })
+
+  it("a call gives its slot back however it ends: value, throw, rejection after a retry, timeout, abort", async () => {
+    useFakeClock()
+    let behaviour: () => unknown = () => "value"
+    const breaker = createAdvancedCircuitBreaker(() => behaviour(), {
+      maxConcurrent: 1,
+      maxRetries: 1,
+      retryDelay: 10,
+      timeout: 100,
+      failureThreshold: 100
+    })
+    const running = () => breaker.getMetrics().totalCalls
+    const endsAndFrees = async (start: () => Promise<unknown>) => {
+      const outcome = swallow(start())
+      await vi.advanceTimersByTimeAsync(250)
+      await outcome
+      // The slot is free again: the next call is admitted rather than rejected by the bulkhead.
+      behaviour = () => Promise.resolve("next")
+      expect(await breaker.execute()).toBe("next")
+    }
+    await endsAndFrees(() => breaker.execute())
+    behaviour = () => {
+      throw new Error("sync")
+    }
+    await endsAndFrees(() => breaker.execute())
+    behaviour = () => Promise.reject(new Error("async"))
+    await endsAndFrees(() => breaker.execute())
+    behaviour = () => new Promise(() => {})
+    await endsAndFrees(() => breaker.execute())
+    const controller = new AbortController()
+    await endsAndFrees(() => {
+      const call = breaker.executeWith({ signal: controller.signal })
+      controller.abort(new Error("gave up"))
+      return call
+    })
+    expect(running()).toBeGreaterThan(0)
+    expect(breaker.getMetrics().bulkheadRejections).toBe(0)
+    await breaker.dispose()
+  })
+
+  it("dispose() rejects the queued calls at once, with or without a caller's signal, and leaves no timer", async () => {
+    useFakeClock()
+    const fn = vi.fn(() => new Promise<string>(() => {}))
+    const breaker = createAdvancedCircuitBreaker(fn, {
+      maxConcurrent: 1,
+      maxQueue: 2,
+      queueTimeout: 60_000,
+      maxRetries: 0
+    })
+    const running = swallow(breaker.execute())
+    const queued = swallow(breaker.execute())
+    const queuedWithSignal = swallow(breaker.executeWith({ signal: new AbortController().signal }))
+    await breaker.dispose()
+    // Settled before any timer runs: the queue timeout is not what ends them.
+    const settled = await Promise.race([
+      Promise.all([running, queued, queuedWithSignal]),
+      new Promise<"pending">((resolve) => setImmediate(() => resolve("pending")))
+    ])
+    expect(settled).not.toBe("pending")
+    for (const error of settled as Array<unknown>) expect(error).toBeInstanceOf(CircuitBreakerDisposedError)
+    expect(fn).toHaveBeenCalledTimes(1)
+    expect(vi.getTimerCount()).toBe(0)
   })
 })
 

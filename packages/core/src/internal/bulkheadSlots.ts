@@ -54,6 +54,11 @@ export class BulkheadSlots {
     next.grant()
   }
 
+  /** Empties the queue (the bulkhead is shut down): the waiters, in order, to be told by their executor. */
+  takeQueued(): Array<Waiter> {
+    return this.queue.splice(0)
+  }
+
   /**
    * A waiter gives up (its caller was interrupted or aborted, or it waited past the queue
    * timeout): it leaves the queue, or gives back the slot it was handed meanwhile. It frees

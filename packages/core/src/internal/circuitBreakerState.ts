@@ -155,12 +155,20 @@ export const advance = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: n
   }
 }
 
+/** The admission of the last generation asked for: decisions are values, so calls share it. */
+let lastAdmit: S.Decision = { _tag: "Admit", generation: 0 }
+
+const admitIn = (generation: number): S.Decision =>
+  (lastAdmit as { readonly generation: number }).generation === generation
+    ? lastAdmit
+    : (lastAdmit = { _tag: "Admit", generation })
+
 /** @internal */
 export const decide = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.Decision => {
   const current = advance(policy, state, now)
   switch (current._tag) {
     case "Closed":
-      return { _tag: "Admit", generation: current.generation }
+      return admitIn(current.generation)
     case "Open":
       return {
         _tag: "Reject",

@@ -38,30 +38,39 @@ export const NoError = Symbol("NoError")
 /** What an attempt in flight needs of its breaker. */
 export interface AttemptHost<R> {
   deadlines(): Deadlines.Deadlines
+  context(call: Call, attempt: number): AttemptContext
   succeeded(call: Call, ticket: CircuitBreakerState.Ticket, attempt: number, value: unknown): R
   failed(call: Call, ticket: CircuitBreakerState.Ticket, ctx: AttemptContext, error: unknown): Promise<R>
   timedOut(call: Call, ticket: CircuitBreakerState.Ticket, ctx: AttemptContext, attempt: number): Promise<R>
 }
 
 /**
- * An attempt whose function returned a promise. It settles the caller's promise once: with
- * the function's outcome, its timeout (a node of the breaker's deadlines: no timer and no
- * closure of its own), the caller's abort (it is the abort listener) or the disposal.
+ * An attempt whose function returned a promise; it is its own ticket. It settles the caller's
+ * promise once: with the function's outcome, its timeout (a node of the breaker's deadlines:
+ * no timer and no closure of its own), the caller's abort (it is the abort listener) or the
+ * disposal. The first attempt of a call that holds a bulkhead slot gives the slot back as it
+ * settles the call.
  */
-export class PendingAttempt<R> extends Deadlines.Deadline {
+export class PendingAttempt<R> extends Deadlines.Deadline implements CircuitBreakerState.Ticket {
   private settled = false
   private resolve!: (value: R | PromiseLike<R>) => void
   private reject!: (reason: unknown) => void
   private list: Deadlines.Deadlines | undefined = undefined
+  /** The slot this attempt gives back when it settles the call. */
+  private readonly slot: Slot | undefined
 
   constructor(
     private readonly breaker: AttemptHost<R>,
     private readonly call: Call,
-    private readonly ticket: CircuitBreakerState.Ticket,
-    private readonly ctx: AttemptContext,
-    private readonly attempt: number
+    readonly generation: number,
+    readonly trial: boolean,
+    private readonly attempt: number,
+    private ctx: AttemptContext | undefined
   ) {
     super()
+    // The first attempt's promise is the call's: it settles when the call ends, retries included.
+    this.slot = attempt === 1 ? call.slot : undefined
+    if (this.slot !== undefined) call.slot = undefined
   }
 
   start(at: number): void {
@@ -101,26 +110,43 @@ export class PendingAttempt<R> extends Deadlines.Deadline {
     return true
   }
 
+  private context(): AttemptContext {
+    return (this.ctx ??= this.breaker.context(this.call, this.attempt))
+  }
+
   private succeed(value: unknown): void {
-    if (this.settle()) this.resolve(this.breaker.succeeded(this.call, this.ticket, this.attempt, value))
+    if (!this.settle()) return
+    try {
+      this.resolve(this.breaker.succeeded(this.call, this, this.attempt, value))
+    } catch (error) {
+      this.reject(error)
+    }
+    this.slot?.leave()
+  }
+
+  /** Settles the call with the rest of it (its retries), once that is done. */
+  private settleWithRest(rest: Promise<R>): void {
+    const slot = this.slot
+    if (slot === undefined) rest.then(this.resolve, this.reject)
+    else rest.then(slot.leaveWith, slot.leaveWithError).then(this.resolve, this.reject)
   }
 
   private fail(error: unknown): void {
-    if (this.settle()) this.breaker.failed(this.call, this.ticket, this.ctx, error).then(this.resolve, this.reject)
+    if (this.settle()) this.settleWithRest(this.breaker.failed(this.call, this, this.context(), error))
   }
 
   /** The deadline passed (or the breaker was disposed). */
   expire(): void {
-    if (this.settle())
-      this.breaker.timedOut(this.call, this.ticket, this.ctx, this.attempt).then(this.resolve, this.reject)
+    if (this.settle()) this.settleWithRest(this.breaker.timedOut(this.call, this, this.context(), this.attempt))
   }
 
   /** The caller's signal aborted. */
   handleEvent(): void {
     if (!this.settle()) return
     const reason = this.call.signal!.reason
-    this.ctx.abort(reason)
-    this.breaker.failed(this.call, this.ticket, this.ctx, reason).then(this.resolve, this.reject)
+    const ctx = this.context()
+    ctx.abort(reason)
+    this.settleWithRest(this.breaker.failed(this.call, this, ctx, reason))
   }
 }
 
@@ -182,4 +208,13 @@ export interface Call {
   /** How its last attempt counted, once one ended. */
   last: CallPolicy.Outcome | undefined
   scheduleState: unknown
+  /** The bulkhead slot the call holds, until an attempt takes charge of giving it back. */
+  slot: Slot | undefined
+}
+
+/** A bulkhead slot, as a call gives it back. */
+export interface Slot {
+  leave(): void
+  readonly leaveWith: <A>(value: A) => A
+  readonly leaveWithError: (error: unknown) => never
 }

@@ -1,7 +1,6 @@
 // Module by module, never the entry points: importing the Promise API loads only what a call needs.
 import * as CallPolicy from "@circuit-breaker/core/CallPolicy"
 import { BulkheadRejectedError, CircuitBreakerConfigError } from "@circuit-breaker/core/CircuitBreakerError"
-import * as CircuitBreakerOptions from "@circuit-breaker/core/CircuitBreakerOptions"
 import * as CircuitBreakerState from "@circuit-breaker/core/CircuitBreakerState"
 import type * as CircuitBreakerStore from "@circuit-breaker/core/CircuitBreakerStore"
 import * as Deadlines from "@circuit-breaker/core/Deadlines"
@@ -11,18 +10,10 @@ import { CircuitOpenError, CircuitTimeoutError } from "../errors.js"
 import { AttemptContext, type Call, NoError, PendingAttempt, RetryWait } from "./attempt.js"
 import { BreakerState } from "./breakerState.js"
 import { PromiseBulkhead } from "./bulkhead.js"
-import { resolveStoreOptions, resolveTarget, type SharedTarget, type StoreOptions } from "./distributed.js"
-import { type Log, toLog, toStoreLog } from "./logger.js"
+import type { SharedTarget } from "./distributed.js"
+import type { Log } from "./logger.js"
 import { initialRetryState, type RetryDelay, RetryDelays } from "./retryDelays.js"
-import {
-  type CircuitState,
-  isThenable,
-  now,
-  openError,
-  rejectSoon,
-  splitPromiseOptions,
-  withDefaultName
-} from "./support.js"
+import { type CircuitState, isThenable, now, openError, rejectSoon } from "./support.js"
 
 type Fallback = (error: unknown, ...args: ReadonlyArray<unknown>) => unknown
 
@@ -30,7 +21,8 @@ type Fallback = (error: unknown, ...args: ReadonlyArray<unknown>) => unknown
  * A Promise breaker: admission, attempts and retries of its calls, on the state kept by
  * `BreakerState`. The closed-circuit path is synchronous up to the function's own promise.
  */
-class Breaker<Args extends ReadonlyArray<unknown>, R>
+/** @internal */
+export class Breaker<Args extends ReadonlyArray<unknown>, R>
   extends BreakerState
   implements API.AdvancedCircuitBreaker<Args, R>
 {
@@ -51,6 +43,13 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
       bulkhead === undefined
         ? undefined
         : new PromiseBulkhead(this.name, bulkhead, () => this.recorder?.bulkheadRejected())
+  }
+
+  /** Also rejects the calls waiting in the bulkhead's queue, at once. */
+  override dispose(): Promise<void> {
+    const disposed = super.dispose()
+    this.bulkhead?.abortQueued(this.disposal.signal.reason)
+    return disposed
   }
 
   // --- execution -----------------------------------------------------------------
@@ -74,7 +73,7 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
    * to the function's own promise: no `async` frame, no per-call timer (see `Deadlines`).
    */
   protected call(args: ReadonlyArray<unknown>, signal: AbortSignal | undefined): Promise<R> {
-    if (this.disposal.signal.aborted) return Promise.reject(this.disposal.signal.reason)
+    if (this.disposed) return Promise.reject(this.disposal.signal.reason)
     if (signal?.aborted) return Promise.reject(signal.reason)
     const started = now()
     const call: Call = {
@@ -83,7 +82,8 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
       started,
       attemptStarted: started,
       last: undefined,
-      scheduleState: initialRetryState
+      scheduleState: initialRetryState,
+      slot: undefined
     }
     const result =
       this.bulkhead === undefined ? this.attempt(call, 1, NoError) : this.throughBulkhead(this.bulkhead, call)
@@ -100,11 +100,36 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
     if (state._tag !== "Closed" && CircuitBreakerState.decide(this.policy, state, call.started)._tag === "Reject") {
       return this.attempt(call, 1, NoError)
     }
-    if (bulkhead.tryEnter()) return this.attempt(call, 1, NoError).then(bulkhead.leaveWith, bulkhead.leaveWithError)
-    return bulkhead.wait(call.signal ?? this.disposal.signal).then(() => {
+    if (bulkhead.tryEnter()) return this.inSlot(bulkhead, call)
+    return bulkhead.wait(call.signal).then(() => {
+      if (this.disposal.signal.aborted) {
+        // Handed the slot as the breaker was disposed: it goes back, and the call does not run.
+        bulkhead.leave()
+        return Promise.reject(this.disposal.signal.reason)
+      }
       call.started = call.attemptStarted = now()
-      return this.attempt(call, 1, NoError).then(bulkhead.leaveWith, bulkhead.leaveWithError)
+      return this.inSlot(bulkhead, call)
     })
+  }
+
+  /**
+   * Runs the call in the slot it holds. An attempt that settles the call itself (its function
+   * returned a promise) gives the slot back as it settles, with no promise step of its own;
+   * otherwise the slot goes back once the call's promise settles.
+   */
+  private inSlot(bulkhead: PromiseBulkhead, call: Call): Promise<R> {
+    call.slot = bulkhead
+    let result: Promise<R>
+    try {
+      result = this.attempt(call, 1, NoError)
+    } catch (error) {
+      call.slot = undefined
+      bulkhead.leave()
+      throw error
+    }
+    if (call.slot === undefined) return result
+    call.slot = undefined
+    return result.then(bulkhead.leaveWith, bulkhead.leaveWithError)
   }
 
   /**
@@ -210,38 +235,37 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
       this.emit("rejected", attempt, admittedAt, call.args)
       return rejectSoon(openError(this.name, decision.retryAfter))
     }
-    const ticket: CircuitBreakerState.Ticket = {
-      generation: decision.generation,
-      trial: decision._tag === "AdmitTrial"
-    }
+    const generation = decision.generation
+    const trial = decision._tag === "AdmitTrial"
     call.attemptStarted = admittedAt
-    const ctx = new AttemptContext(attempt, call.signal, this.disposal.signal)
+    // The context is made only for a function that takes it, or once the attempt fails.
+    const ctx = this.passContext ? this.context(call, attempt) : undefined
     // Called as a plain function: `this` inside it is undefined, never the breaker.
     const fn = this.fn
     const args = call.args
     let result: unknown
     try {
-      result = this.passContext
-        ? args.length === 0
-          ? fn(ctx)
-          : fn(...args, ctx)
-        : args.length === 0
-          ? fn()
-          : fn(...args)
+      result =
+        ctx !== undefined ? (args.length === 0 ? fn(ctx) : fn(...args, ctx)) : args.length === 0 ? fn() : fn(...args)
     } catch (error) {
-      return this.failed(call, ticket, ctx, error)
+      return this.failed(call, { generation, trial }, ctx ?? this.context(call, attempt), error)
     }
     let thenable: boolean
     try {
       thenable = isThenable(result)
     } catch (error) {
       // A result whose `then` cannot even be read: a failure of the function.
-      return this.failed(call, ticket, ctx, error)
+      return this.failed(call, { generation, trial }, ctx ?? this.context(call, attempt), error)
     }
-    if (!thenable) return Promise.resolve(this.succeeded(call, ticket, attempt, result))
-    const pending = new PendingAttempt<R>(this, call, ticket, ctx, attempt)
+    if (!thenable) return Promise.resolve(this.succeeded(call, { generation, trial }, attempt, result))
+    const pending = new PendingAttempt<R>(this, call, generation, trial, attempt, ctx)
     pending.start(this.timeoutMillis > 0 ? admittedAt + this.timeoutMillis : Infinity)
     return pending.settleWith(result as PromiseLike<unknown>)
+  }
+
+  /** @internal The context of an attempt of `call`. */
+  context(call: Call, attempt: number): AttemptContext {
+    return new AttemptContext(attempt, call.signal, this.disposal.signal)
   }
 
   /** @internal The breaker's deadlines, made for its first asynchronous call. */
@@ -340,50 +364,4 @@ class Breaker<Args extends ReadonlyArray<unknown>, R>
       return this.attempt(call, attempt + 1, error)
     })
   }
-}
-
-/** Without its own `store.log`, the shared store logs to the breaker's `logger` (or nowhere). */
-const withLogger = (options: StoreOptions, log: Log | undefined, circuit: string): StoreOptions =>
-  options.log !== undefined || log === undefined ? options : { ...options, log: toStoreLog(log, circuit) }
-
-/** @internal */
-export const create = <Args extends ReadonlyArray<unknown>, R>(
-  fn: (...args: ReadonlyArray<any>) => R | PromiseLike<R>,
-  options?: API.Options
-): API.AdvancedCircuitBreaker<Args, Awaited<R>> => {
-  if (typeof fn !== "function") {
-    throw new CircuitBreakerConfigError({ option: "fn", value: fn, reason: "must be a function" })
-  }
-  const [coreOptions, { fallback, passContext, redis, store, logger }] = splitPromiseOptions(options)
-  const checkedFallback = CircuitBreakerOptions.fallbackOf(fallback)
-  if (Either.isLeft(checkedFallback)) throw checkedFallback.left
-  if (passContext !== undefined && typeof passContext !== "boolean") {
-    throw new CircuitBreakerConfigError({ option: "passContext", value: passContext, reason: "must be true or false" })
-  }
-  const log = toLog(logger)
-  const resolved = CircuitBreakerOptions.resolve(withDefaultName(coreOptions, fn))
-  if (Either.isLeft(resolved)) throw resolved.left
-  for (const [option, value] of [
-    ["redis", redis],
-    ["store", store]
-  ] as const) {
-    if (value !== undefined && !resolved.right.distributedTracking) {
-      throw new CircuitBreakerConfigError({
-        option,
-        value: "(redacted)",
-        reason: "is used only with distributedTracking: true"
-      })
-    }
-  }
-  const target: SharedTarget | undefined = resolved.right.distributedTracking
-    ? [resolveTarget(redis), withLogger(resolveStoreOptions(store), log, resolved.right.name)]
-    : undefined
-  return new Breaker<Args, Awaited<R>>(
-    fn as (...args: ReadonlyArray<unknown>) => unknown,
-    resolved.right,
-    target,
-    passContext === true,
-    log,
-    checkedFallback.right
-  )
 }

@@ -51,6 +51,8 @@ export abstract class BreakerState {
   protected readonly timeoutMillis: number
   protected readonly callPolicy: CallPolicy.CallPolicy
   protected readonly disposal = new AbortController()
+  /** `disposal.signal.aborted`, read on every call without the signal's getter. */
+  protected disposed = false
   /** Made for the first call: an idle breaker holds no list. */
   protected deadlineList: Deadlines.Deadlines | undefined = undefined
   protected stateListeners: Set<(event: API.StateChangeEvent) => void> | undefined
@@ -313,7 +315,8 @@ export abstract class BreakerState {
   }
 
   dispose(): Promise<void> {
-    if (!this.disposal.signal.aborted) {
+    if (!this.disposed) {
+      this.disposed = true
       this.disposal.abort(new CircuitBreakerDisposedError(this.name))
       // Calls in flight end now, with the disposal error (their functions' signals abort too).
       this.deadlineList?.expireAll()

@@ -79,6 +79,15 @@ export class PromiseBulkhead {
     })
   }
 
+  /** Rejects every queued call with `reason` at once, and stops their timers (the breaker is disposed). */
+  abortQueued(reason: unknown): void {
+    for (const waiter of this.slots.takeQueued()) {
+      const call = waiter as QueuedCall
+      call.settle()
+      call.reject(reason)
+    }
+  }
+
   /** Waits for a slot (call it after `tryEnter()` answered false). */
   wait(signal?: AbortSignal): Promise<void> {
     if (!this.slots.hasRoom()) return Promise.reject(this.rejection("Full"))
