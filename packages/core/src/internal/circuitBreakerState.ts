@@ -156,12 +156,11 @@ export const advance = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: n
 }
 
 /** The admission of the last generation asked for: decisions are values, so calls share it. */
-let lastAdmit: S.Decision = { _tag: "Admit", generation: 0 }
+let lastAdmit: Extract<S.Decision, { readonly _tag: "Admit" }> = { _tag: "Admit", generation: 0 }
 
-const admitIn = (generation: number): S.Decision =>
-  (lastAdmit as { readonly generation: number }).generation === generation
-    ? lastAdmit
-    : (lastAdmit = { _tag: "Admit", generation })
+/** @internal The admission of a call to a Closed circuit of `generation`. */
+export const admitIn = (generation: number): Extract<S.Decision, { readonly _tag: "Admit" }> =>
+  lastAdmit.generation === generation ? lastAdmit : (lastAdmit = { _tag: "Admit", generation })
 
 /** @internal */
 export const decide = <T>(policy: S.Policy<T>, state: S.CircuitState<T>, now: number): S.Decision => {

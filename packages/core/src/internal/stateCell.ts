@@ -4,7 +4,7 @@ import type * as CB from "../CircuitBreaker.js"
 import * as State from "../CircuitBreakerState.js"
 import type { Store } from "../CircuitBreakerStore.js"
 import { clockNow } from "./attemptTimer.js"
-import { succeededLeavesClosed } from "./circuitBreakerState.js"
+import { admitIn, succeededLeavesClosed } from "./circuitBreakerState.js"
 import { countOutcome } from "./liveMetrics.js"
 import type { MetricsRecorder } from "./metricsRecorder.js"
 
@@ -242,9 +242,6 @@ export abstract class StateCell {
     })
   }
 
-  /** The admission of a call in the last Closed generation seen, kept: most calls are admitted so. */
-  private closedAdmission: Admission | undefined = undefined
-
   /**
    * The admission of a call when the store's local view shows the circuit Closed, as this
    * breaker last saw it (there is no change to announce); `undefined` otherwise.
@@ -255,10 +252,7 @@ export abstract class StateCell {
     const current = store.unsafeGet?.(this.name, this.initialState) as CircuitState | undefined
     if (current?._tag !== "Closed") return undefined
     this.see(current)
-    const admission = this.closedAdmission
-    return admission?.generation === current.generation
-      ? admission
-      : (this.closedAdmission = { _tag: "Admit", generation: current.generation })
+    return admitIn(current.generation)
   }
 
   /** Call sites check `eventSubscribers` first, so that no event is built when nobody listens. */

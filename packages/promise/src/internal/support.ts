@@ -15,7 +15,11 @@ export const stateNames = { Closed: "CLOSED", Open: "OPEN", HalfOpen: "HALF_OPEN
 
 /** Read once: `performance.timeOrigin` is a getter that allocates a number on every read. */
 const timeOrigin = performance.timeOrigin
-/** Milliseconds since the epoch, from the monotonic clock (latencies need sub-millisecond precision). */
+/**
+ * Milliseconds since the epoch, from the monotonic clock (latencies need sub-millisecond precision).
+ * The global `performance` is read at every call, not kept: fake timers (vitest's, jest's,
+ * @sinonjs') replace it, and a user's tests move our breakers with them.
+ */
 export const now = (): number => timeOrigin + performance.now()
 
 export const isThenable = (u: unknown): u is PromiseLike<unknown> =>
