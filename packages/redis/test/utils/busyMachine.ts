@@ -25,10 +25,14 @@ export interface EventLoopLag {
    * sampling timer saw, clipped to that stretch. A stall is seen when it ends: read this a few ms after `to`.
    */
   readonly stalledBetween: (from: number, to: number) => number
+  /** The stalls themselves, as `[start, end]` (`Date.now()`), clipped to `from`..`to`: to merge with another process's. */
+  readonly stallsBetween: (from: number, to: number) => Array<readonly [number, number]>
   /** Waits until the sampler has seen the stalls that ended by now. */
   readonly settle: Effect.Effect<void>
   /** The time from `from` to `to` less `stalledBetween`, once the sampler has caught up with `to`. */
   readonly running: (from: number, to: number) => Effect.Effect<number>
+  /** `running(from, Date.now())`, for tests written with promises. */
+  readonly runningSince: (from: number) => Promise<number>
   readonly stop: () => void
 }
 
@@ -44,21 +48,35 @@ export const monitorEventLoopLag = (): EventLoopLag => {
     while (stalls.length > 0 && stalls[0]!.end < now - MEMORY_MS) stalls.shift()
   }, STEP_MS)
   timer.unref()
-  const stalledBetween = (from: number, to: number) => {
-    let total = 0
-    for (const stall of stalls) {
-      const overlap = Math.min(stall.end, to) - Math.max(stall.end - stall.length, from)
-      if (overlap > 0) total += overlap
-    }
-    return total
-  }
+  const stallsBetween = (from: number, to: number) =>
+    stalls.flatMap((stall): Array<readonly [number, number]> => {
+      const start = Math.max(stall.end - stall.length, from)
+      const end = Math.min(stall.end, to)
+      return end > start ? [[start, end]] : []
+    })
+  const stalledBetween = (from: number, to: number) => totalOf(stallsBetween(from, to))
   const settle = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 4 * STEP_MS)))
+  const running = (from: number, to: number) =>
+    Effect.as(settle, to - from).pipe(Effect.map((span) => span - stalledBetween(from, to)))
   return {
     stalledBetween,
+    stallsBetween,
     settle,
-    running: (from, to) => Effect.as(settle, to - from).pipe(Effect.map((span) => span - stalledBetween(from, to))),
+    running,
+    runningSince: (from) => Effect.runPromise(running(from, Date.now())),
     stop: () => clearInterval(timer)
   }
+}
+
+/** The time covered by `intervals` (`[start, end]` pairs, which may overlap: several processes' stalls), each moment once. */
+export const totalOf = (intervals: ReadonlyArray<readonly [number, number]>): number => {
+  let total = 0
+  let reached = Number.NEGATIVE_INFINITY
+  for (const [start, end] of [...intervals].sort((x, y) => x[0] - y[0])) {
+    if (end > reached) total += end - Math.max(start, reached)
+    reached = Math.max(reached, end)
+  }
+  return total
 }
 
 /** `monitorEventLoopLag` for the life of the current scope. */
