@@ -6,7 +6,7 @@
  * `describeWithRedisCli` runs a suite only where redis-cli is installed too, and fails under `CI=true` otherwise.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
@@ -161,9 +161,17 @@ process.on("exit", () => {
 /** One master, one replica of it, and one sentinel (quorum 1, a master is down after 1 s without answers). */
 export const startSentinelSetup = async (): Promise<SentinelSetup> => {
   const name = "cbmaster"
-  const master = await startRedisServer()
-  const replica = await startRedisServer({ args: ["--replicaof", HOST, String(master.port)] })
   const dir = mkdtempSync(join(tmpdir(), "cb-sentinel-"))
+  // A replica writes what it receives to a file in its directory: never the tests' working one.
+  const dataDir = (role: string) => {
+    const path = join(dir, role)
+    mkdirSync(path)
+    return path
+  }
+  const master = await startRedisServer({ args: ["--dir", dataDir("master")] })
+  const replica = await startRedisServer({
+    args: ["--replicaof", HOST, String(master.port), "--dir", dataDir("replica")]
+  })
   const port = await freePort()
   const config = join(dir, "sentinel.conf")
   writeFileSync(
