@@ -4,6 +4,11 @@
  * breaker's metrics.
  */
 import { CircuitBreaker, type CircuitBreakerMetrics } from "@circuit-breaker/core"
+import type {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  CircuitTimeoutError
+} from "@circuit-breaker/core/CircuitBreakerError"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -57,22 +62,60 @@ const explainMetrics = (m: CircuitBreakerMetrics.MetricsTotals): ReadonlyArray<s
   ""
 ]
 
+/** How a call that did not succeed ended, in the timeline's words. */
+const describeFailure = (
+  error: CircuitOpenError | CircuitTimeoutError | BulkheadRejectedError | ServiceUnavailable
+): string =>
+  error._tag === "CircuitOpenError"
+    ? `rejected at once (circuit open, retry after ${Math.round(Duration.toMillis(error.retryAfter))} ms)`
+    : error._tag === "CircuitTimeoutError"
+      ? `timed out (${error.message})`
+      : `failed: ${error.message}`
+
+/** The metrics at the end of the timeline, with what each figure counts. */
+const printMetrics = (m: CircuitBreakerMetrics.CircuitMetrics, started: number) =>
+  Effect.gen(function* () {
+    yield* Console.log("")
+    yield* Console.log("Metrics (counted per call to execute, not per attempt)")
+    yield* Console.table({
+      state: m.state,
+      totalCalls: m.totalCalls,
+      successCalls: m.successCalls,
+      failureCalls: m.failureCalls,
+      rejectedCalls: m.rejectedCalls,
+      timeoutCalls: m.timeoutCalls,
+      retries: m.retries,
+      "latency mean (ms)": Math.round(m.latency.mean),
+      "latency p99 (ms)": Math.round(m.latency.p99)
+    })
+    for (const line of explainMetrics(m)) yield* Console.log(line)
+    yield* Console.log(`last failures (${m.lastFailures.length}, oldest first):`)
+    for (const f of m.lastFailures) {
+      yield* Console.log(
+        `  attempt ${f.attempt} at +${f.timestamp - started} ms: ${f.error instanceof Error ? f.error.message : String(f.error)}`
+      )
+    }
+  })
+
+/** Three failures open it for a second; each attempt gets 300 ms and one retry. */
+const demoOptions = {
+  name: "payments",
+  failureThreshold: 3,
+  resetTimeout: "1 second",
+  successThreshold: 2,
+  timeout: "300 millis",
+  maxRetries: 1,
+  retryDelay: "50 millis",
+  jitter: false
+} as const
+
 const program = Effect.gen(function* () {
   const started = Date.now()
   const at = () => `+${String(Date.now() - started).padStart(5)} ms`
   const say = (line: string) => Console.log(`${at()}  ${line}`)
 
   const service = makeService()
-  const breaker = yield* CircuitBreaker.make({
-    name: "payments",
-    failureThreshold: 3,
-    resetTimeout: "1 second",
-    successThreshold: 2,
-    timeout: "300 millis",
-    maxRetries: 1,
-    retryDelay: "50 millis",
-    jitter: false
-  })
+  const breaker = yield* CircuitBreaker.make(demoOptions)
 
   const watcher = yield* breaker.changes.pipe(
     Stream.runForEach((change) => say(`** state ${change.from} -> ${change.to}`)),
@@ -83,16 +126,7 @@ const program = Effect.gen(function* () {
     breaker.execute(service.call).pipe(
       Effect.matchEffect({
         onSuccess: (result) => say(`${label}: ok, ${result}`),
-        onFailure: (error) =>
-          say(
-            `${label}: ${
-              error._tag === "CircuitOpenError"
-                ? `rejected at once (circuit open, retry after ${Math.round(Duration.toMillis(error.retryAfter))} ms)`
-                : error._tag === "CircuitTimeoutError"
-                  ? `timed out (${error.message})`
-                  : `failed: ${error.message}`
-            }`
-          )
+        onFailure: (error) => say(`${label}: ${describeFailure(error)}`)
       }),
       // Let the state-change watcher print before the next line of the timeline.
       Effect.zipLeft(Effect.yieldNow())
@@ -125,27 +159,7 @@ const program = Effect.gen(function* () {
 
   yield* Effect.sleep("10 millis")
   yield* Fiber.interrupt(watcher)
-  const m = yield* breaker.metrics
-  yield* Console.log("")
-  yield* Console.log("Metrics (counted per call to execute, not per attempt)")
-  yield* Console.table({
-    state: m.state,
-    totalCalls: m.totalCalls,
-    successCalls: m.successCalls,
-    failureCalls: m.failureCalls,
-    rejectedCalls: m.rejectedCalls,
-    timeoutCalls: m.timeoutCalls,
-    retries: m.retries,
-    "latency mean (ms)": Math.round(m.latency.mean),
-    "latency p99 (ms)": Math.round(m.latency.p99)
-  })
-  for (const line of explainMetrics(m)) yield* Console.log(line)
-  yield* Console.log(`last failures (${m.lastFailures.length}, oldest first):`)
-  for (const f of m.lastFailures) {
-    yield* Console.log(
-      `  attempt ${f.attempt} at +${f.timestamp - started} ms: ${f.error instanceof Error ? f.error.message : String(f.error)}`
-    )
-  }
+  yield* printMetrics(yield* breaker.metrics, started)
   if (process.argv.includes("--monitor")) yield* keepServing(breaker, service)
 })
 
