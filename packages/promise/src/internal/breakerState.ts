@@ -79,7 +79,8 @@ export abstract class BreakerState {
       this.connection = connect(target[0], target[1], options)
       this.connection.ready.then(
         (store) => {
-          if (!this.disposal.signal.aborted) this.store = store
+          // `disposed`, not the signal: an idle breaker's signal is never made (an object of hundreds of bytes).
+          if (!this.disposed) this.store = store
         },
         (error) =>
           process.emitWarning(

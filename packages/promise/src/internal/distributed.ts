@@ -217,10 +217,13 @@ const open = (target: RedisTarget, options: StoreOptions): Opened => {
 }
 
 interface Entry {
+  readonly key: string
   refs: number
   readonly opened: ReturnType<typeof open>
   /** The circuits in use through this store, with the options that shape their shared state. */
   readonly circuits: Map<string, { readonly shape: string; users: number }>
+  /** The store under each \`whenUnavailable\` policy asked for, once open. */
+  readonly views: { [K in StoreOptions["whenUnavailable"]]?: Promise<SharedStore> }
 }
 
 /** One store per target (URL, options, client or nodes) and store settings, shared by every breaker naming it. */
@@ -278,25 +281,47 @@ export const connect = (
         "is already used in this process through the same store with other failureThreshold, resetTimeout, successThreshold, maxConcurrentTrials or trialPermitTtl"
     })
   }
-  if (entry === undefined) stores.set(key, (entry = { refs: 0, opened: open(target, options), circuits: new Map() }))
-  const used = entry
-  used.refs++
-  if (circuit === undefined) used.circuits.set(breaker.name, { shape, users: 1 })
+  if (entry === undefined) {
+    stores.set(key, (entry = { key, refs: 0, opened: open(target, options), circuits: new Map(), views: {} }))
+  }
+  entry.refs++
+  if (circuit === undefined) entry.circuits.set(breaker.name, { shape, users: 1 })
   else circuit.users++
-  let closed = false
-  return {
-    ready: used.opened.ready.then((store) => store.withPolicy(options.whenUnavailable)),
-    runEither: (effect) => used.opened.runEither(effect),
-    runOrThrow: (effect) => used.opened.runOrThrow(effect),
-    close: () => {
-      if (closed) return Promise.resolve()
-      closed = true
-      const mine = used.circuits.get(breaker.name)!
-      if (--mine.users === 0) used.circuits.delete(breaker.name)
-      if (--used.refs > 0) return Promise.resolve()
-      stores.delete(key)
-      return used.opened.close()
-    }
+  return new StoreUse(entry, breaker.name, options.whenUnavailable)
+}
+
+/** One breaker's use of a shared store: an object of its own, its methods on the prototype (a process may hold thousands). */
+class StoreUse implements Connection {
+  private closed = false
+
+  constructor(
+    private readonly entry: Entry,
+    private readonly circuit: string,
+    private readonly whenUnavailable: StoreOptions["whenUnavailable"]
+  ) {}
+
+  get ready(): Promise<SharedStore> {
+    const { opened, views } = this.entry
+    return (views[this.whenUnavailable] ??= opened.ready.then((store) => store.withPolicy(this.whenUnavailable)))
+  }
+
+  runEither<A, E>(effect: Effect.Effect<A, E>): Promise<Either.Either<A, E>> {
+    return this.entry.opened.runEither(effect)
+  }
+
+  runOrThrow<A, E>(effect: Effect.Effect<A, E>): Promise<A> {
+    return this.entry.opened.runOrThrow(effect)
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    this.closed = true
+    const { entry } = this
+    const mine = entry.circuits.get(this.circuit)!
+    if (--mine.users === 0) entry.circuits.delete(this.circuit)
+    if (--entry.refs > 0) return Promise.resolve()
+    stores.delete(entry.key)
+    return entry.opened.close()
   }
 }
 
