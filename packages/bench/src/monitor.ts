@@ -11,8 +11,9 @@ import { CircuitMonitor } from "@circuit-breaker/monitor"
 import { createAdvancedCircuitBreaker } from "@circuit-breaker/promise"
 import * as Effect from "effect/Effect"
 import { envInt } from "./env.js"
-import { type Contender, calibrate, measure } from "./speed.js"
+import type { Contender } from "./speed.js"
 import { num, range, summarize, type Target } from "./stats.js"
+import { calibrate, measure } from "./timing.js"
 
 const ROUNDS = envInt("BENCH_MONITOR_ROUNDS", 15)
 const ROUND_MS = envInt("BENCH_ROUND_MS", 200)

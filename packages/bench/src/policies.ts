@@ -15,8 +15,8 @@ import { createAdvancedCircuitBreaker, type Options } from "@circuit-breaker/pro
 import { bulkhead, CountBreaker, circuitBreaker, handleAll, wrap } from "cockatiel"
 import Opossum from "opossum"
 import { envInt } from "./env.js"
-import { calibrate, measure } from "./speed.js"
 import { num, range, summarize, type Target, table } from "./stats.js"
+import { calibrate, measure } from "./timing.js"
 
 export interface PolicyResult {
   readonly lines: ReadonlyArray<string>

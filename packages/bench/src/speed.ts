@@ -11,8 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import Opossum from "opossum"
-
-const gc = (): void => (globalThis as { gc?: () => void }).gc!()
+import { calibrate, measure } from "./timing.js"
 
 /** The function every breaker wraps. */
 const fn = async (): Promise<number> => 42
@@ -197,38 +196,6 @@ export const makeFixture = async (): Promise<Fixture> => {
     await open.close()
   }
   return { contenders: [...closed.contenders, ...open.contenders, ...effect], close }
-}
-
-/** Nanoseconds per call for n calls, after a full GC. */
-export const measure = async (contender: Pick<Contender, "prepare">, n: number): Promise<number> => {
-  const run = contender.prepare(n)
-  gc()
-  const start = process.hrtime.bigint()
-  await run()
-  const end = process.hrtime.bigint()
-  return Number(end - start) / n
-}
-
-/**
- * The n that takes about `targetMs`, found after warming the contender up. The per-call
- * time depends on n: what the full GC before a measurement costs the calls right after it
- * is spread over fewer calls when n is small. So n is refined at n itself until a
- * measurement lands within 15% of `targetMs` (extrapolating from a quarter of the target
- * left the slowest Effect rows at 80 ms rounds in run 8).
- */
-export const calibrate = async (contender: Pick<Contender, "prepare">, targetMs: number): Promise<number> => {
-  let n = 256
-  for (;;) {
-    const ms = ((await measure(contender, n)) * n) / 1e6
-    if (ms >= targetMs / 4) break
-    n *= ms < targetMs / 40 ? 8 : 2
-  }
-  for (let refinement = 0; refinement < 6; refinement++) {
-    const ms = ((await measure(contender, n)) * n) / 1e6
-    if (Math.abs(ms - targetMs) <= targetMs * 0.15) break
-    n = Math.max(16, Math.round((n * targetMs) / ms))
-  }
-  return n
 }
 
 export interface SpeedResult {
