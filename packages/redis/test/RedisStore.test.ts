@@ -84,6 +84,36 @@ describeWithRedis("RedisCircuitBreakerStore", () => {
       )
     )
 
+    it.live(
+      "counts of its own that trip the circuit once the others' arrive are written at once, not at the next tick",
+      () =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const server = yield* acquireServer()
+            const scope = yield* Effect.scope
+            // a's counts would go out only after a minute; b's within milliseconds.
+            const a = yield* storeIn(scope, server, { flushInterval: 60_000 })
+            const b = yield* storeIn(scope, server)
+            const name = "checkout"
+            const [ba, bb] = yield* Effect.all([
+              breakerOn(a, { name, failureThreshold: 4 }),
+              breakerOn(b, { name, failureThreshold: 4 })
+            ])
+            yield* Effect.forEach([ba, bb], stateOf)
+            yield* Effect.exit(ba.execute(fail))
+            yield* Effect.exit(ba.execute(fail))
+            yield* Effect.exit(bb.execute(fail))
+            yield* Effect.exit(bb.execute(fail))
+            expect(yield* stateOf(bb)).toBe("Closed")
+            // b's two failures reach a, whose own two, replayed on them, reach the threshold there.
+            yield* eventually(Effect.map(stateOf(ba), (s) => s === "Open"))
+            // That trip is stored and announced at once: b, which saw only its own two, learns it.
+            yield* eventually(Effect.map(b.snapshot(name), (s) => Option.isSome(s) && s.value.state._tag === "Open"))
+            yield* eventually(Effect.map(stateOf(bb), (s) => s === "Open"))
+          })
+        )
+    )
+
     it.live("instances racing to trip: exactly one transition wins", () =>
       Effect.scoped(
         Effect.gen(function* () {

@@ -19,6 +19,15 @@ export const redisMicros = (time: string | undefined): number | undefined => {
   return match === null ? undefined : Number(match[1]) * 1_000_000 + Number(match[2])
 }
 
+const plainClosed = new Set(["_tag", "generation", "since", "tally"])
+
+/**
+ * Whether a local view must be written back over a key that lost it: a trip outlives Redis's
+ * data, and so does any field beyond a plain Closed circuit's (an isolation, a forced mode).
+ */
+export const survivesLoss = (view: CircuitState): boolean =>
+  view._tag !== "Closed" || Object.keys(view).some((key) => !plainClosed.has(key))
+
 /**
  * One circuit as this process sees it: the last state read from Redis, and local
  * transitions not yet written. Kept small: a process may hold thousands.

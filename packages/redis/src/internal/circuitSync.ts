@@ -5,7 +5,8 @@
 import { CircuitStoreError } from "@circuit-breaker/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { Cell, type CircuitState, type Transition } from "./cell.js"
+import * as Exit from "effect/Exit"
+import { Cell, type CircuitState, survivesLoss, type Transition } from "./cell.js"
 import { ChangeLog } from "./changes.js"
 import * as codec from "./codec.js"
 import type { Connection } from "./connection.js"
@@ -42,15 +43,6 @@ export interface Stored {
   /** When it was read (Redis time, `seconds.microseconds`): a missing key read before the cell's was made is stale. */
   readonly readAt?: string | undefined
 }
-
-const plainClosed = new Set(["_tag", "generation", "since", "tally"])
-
-/**
- * Whether a local view must be written back over a key that lost it: a trip outlives Redis's
- * data, and so does any field beyond a plain Closed circuit's (an isolation, a forced mode).
- */
-const survivesLoss = (view: CircuitState): boolean =>
-  view._tag !== "Closed" || Object.keys(view).some((key) => !plainClosed.has(key))
 
 export class CircuitSync {
   readonly cells = new Map<string, Cell>()
@@ -168,6 +160,15 @@ export class CircuitSync {
       return
     }
     cell.adopt(stored.version, stored.incarnation, stored.state)
+    this.writeIfUrgent(cell)
+  }
+
+  /**
+   * Writes at once what the pending transitions, replayed on a state that came from Redis, change
+   * urgently: this process's unwritten counts added to the others' may trip the circuit.
+   */
+  private writeIfUrgent(cell: Cell): void {
+    if (cell.pending !== undefined && codec.isUrgent(cell.base(), cell.view)) this.writeSoon(cell)
   }
 
   /** Adopts what Redis holds for a cell (unless a write of this process ran meanwhile). */
@@ -331,10 +332,12 @@ export class CircuitSync {
             if (cell.pending !== undefined) this.dirty.add(cell)
           })
         ),
-        Effect.ensuring(
+        Effect.onExit((exit) =>
           Effect.sync(() => {
             cell.writing = false
             cell.replay()
+            // Only after a write that went through: a failed one waits for the next tick, not a tight loop.
+            if (Exit.isSuccess(exit)) this.writeIfUrgent(cell)
             // A queued write takes what was missed over: it may find nothing to write, and then read.
             if (!cell.queued && cell.takeMissed()) this.scheduleRead(cell)
           })
