@@ -87,10 +87,12 @@ const waitFor = async (done: () => boolean): Promise<void> => {
 }
 
 describe("a change announced while this process writes", () => {
-  it("is read once the writes end, even when the write queued behind changes nothing", async () => {
-    const closed = (generation: number): State => ({ _tag: "Closed", generation, since: REDIS_NOW, tally: 0 })
-    const open: State = { _tag: "Open", generation: 1, since: REDIS_NOW, openedAt: REDIS_NOW, retryAt: REDIS_NOW + 1 }
-    const fake = fakeConnection(() => [3, "1.1", JSON.stringify(closed(2))])
+  const closed = (generation: number, tally = 0): State => ({ _tag: "Closed", generation, since: REDIS_NOW, tally })
+  const open: State = { _tag: "Open", generation: 1, since: REDIS_NOW, openedAt: REDIS_NOW, retryAt: REDIS_NOW + 1 }
+
+  /** A process whose circuit is stored at version 1, and whose connection answers its reads with `readReply`. */
+  const setUp = async (readReply: readonly [number, string, string]) => {
+    const fake = fakeConnection(() => readReply)
     const clock = new ServerClock(
       () => REDIS_NOW,
       () => REDIS_NOW
@@ -101,21 +103,46 @@ describe("a change announced while this process writes", () => {
     const cell = sync.cellOf("shared", initial)
     await Effect.runPromise(Effect.yieldNow())
     cell.adopt(1, "1.1", closed(0))
+    return { fake, sync, cell }
+  }
+
+  it("is adopted at once when it changes the state, and the write's older reply does not undo it", async () => {
+    const { fake, sync, cell } = await setUp([3, "1.1", JSON.stringify(closed(2))])
     // A trip, written at once.
     cell.push(() => [undefined, open])
     cell.view = open
     sync.writeSoon(cell)
     await waitFor(() => fake.answers.length === 1)
-    // Another process resets the circuit after this trip (version 3) while its compare-and-set is in flight...
+    // Another process resets the circuit after this trip (version 3) while its compare-and-set is in flight.
     sync.announced(announcement(3, closed(2)))
-    // ...and a change queued behind the write turns out to change nothing on what the write stored.
+    expect(cell.version).toBe(3)
+    expect(cell.view._tag).toBe("Closed")
+    // A change queued behind the write changes nothing; then the trip's reply (version 2) arrives.
+    cell.push((s) => [undefined, s])
+    sync.writeSoon(cell)
+    fake.answers[0]!([1, 2, "1.1", JSON.stringify(open), REDIS_NOW])
+    await waitFor(() => !cell.writing && !cell.queued)
+    expect(cell.version).toBe(3)
+    expect(cell.view).toMatchObject({ _tag: "Closed", generation: 2 })
+  })
+
+  it("is read once the writes end when it only counts, even when the write queued behind changes nothing", async () => {
+    const { fake, sync, cell } = await setUp([3, "1.1", JSON.stringify(closed(0, 3))])
+    // A failure counted here, written at the tick.
+    cell.push((s) => [undefined, { ...(s as Extract<State, { _tag: "Closed" }>), tally: 1 }])
+    cell.view = closed(0, 1)
+    sync.writeSoon(cell)
+    await waitFor(() => fake.answers.length === 1)
+    // Two more counted by others (version 3) while this compare-and-set is in flight: not a change of state.
+    sync.announced(announcement(3, closed(0, 3)))
+    expect(cell.version).toBe(1)
     cell.push((s) => [undefined, s])
     sync.writeSoon(cell)
     const readsBefore = fake.reads()
-    fake.answers[0]!([1, 2, "1.1", JSON.stringify(open), REDIS_NOW])
+    fake.answers[0]!([1, 2, "1.1", JSON.stringify(closed(0, 1)), REDIS_NOW])
     await waitFor(() => !cell.writing && !cell.queued && fake.reads() > readsBefore)
     await waitFor(() => cell.version === 3)
-    expect(cell.view._tag).toBe("Closed")
+    expect(cell.view).toMatchObject({ _tag: "Closed", tally: 3 })
   })
 })
 

@@ -35,7 +35,42 @@ const breakerOn = (store: CircuitBreakerStore.Store, options: CircuitBreaker.Cir
 
 const fail = Effect.fail("service down")
 
+/** Lets Redis run the store's writes but holds their replies until `release()`; `waiting` counts the held ones. */
+const holdWriteReplies = (store: RedisCircuitBreakerStore.RedisStore) => {
+  const client = (store as any).store.connection.client
+  const write = client.circuitBreakerCompareAndSet.bind(client)
+  let release!: () => void
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const control = { waiting: 0, release: () => release() }
+  client.circuitBreakerCompareAndSet = (...args: Array<unknown>) => {
+    control.waiting++
+    return write(...args).then(async (reply: unknown) => {
+      await released
+      control.waiting--
+      return reply
+    })
+  }
+  return control
+}
+
 const stateOf = (breaker: CircuitBreaker.CircuitBreaker) => Effect.map(breaker.state, (s) => s._tag)
+
+/** Two processes' stores on a server of the test's own, a breaker on circuit `name` in each, both read once. */
+const twoInstances = (name: string, failureThreshold: number, aOptions: RedisCircuitBreakerStore.Options) =>
+  Effect.gen(function* () {
+    const server = yield* acquireServer()
+    const scope = yield* Effect.scope
+    const a = yield* storeIn(scope, server, aOptions)
+    const b = yield* storeIn(scope, server)
+    const [ba, bb] = yield* Effect.all([
+      breakerOn(a, { name, failureThreshold }),
+      breakerOn(b, { name, failureThreshold })
+    ])
+    yield* Effect.forEach([ba, bb], stateOf)
+    return { a, b, ba, bb, name }
+  })
 
 describeWithRedis("RedisCircuitBreakerStore", () => {
   describe("one circuit across processes", () => {
@@ -89,17 +124,8 @@ describeWithRedis("RedisCircuitBreakerStore", () => {
       () =>
         Effect.scoped(
           Effect.gen(function* () {
-            const server = yield* acquireServer()
-            const scope = yield* Effect.scope
             // a's counts would go out only after a minute; b's within milliseconds.
-            const a = yield* storeIn(scope, server, { flushInterval: 60_000 })
-            const b = yield* storeIn(scope, server)
-            const name = "checkout"
-            const [ba, bb] = yield* Effect.all([
-              breakerOn(a, { name, failureThreshold: 4 }),
-              breakerOn(b, { name, failureThreshold: 4 })
-            ])
-            yield* Effect.forEach([ba, bb], stateOf)
+            const { b, ba, bb, name } = yield* twoInstances("checkout", 4, { flushInterval: 60_000 })
             yield* Effect.exit(ba.execute(fail))
             yield* Effect.exit(ba.execute(fail))
             yield* Effect.exit(bb.execute(fail))
@@ -110,6 +136,37 @@ describeWithRedis("RedisCircuitBreakerStore", () => {
             // That trip is stored and announced at once: b, which saw only its own two, learns it.
             yield* eventually(Effect.map(b.snapshot(name), (s) => Option.isSome(s) && s.value.state._tag === "Open"))
             yield* eventually(Effect.map(stateOf(bb), (s) => s === "Open"))
+          })
+        )
+    )
+
+    it.live(
+      "a trip announced while this process's own write is unanswered is adopted at once; that write's older reply leaves it",
+      () =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            // The held reply below must not time out: this test is not about timeouts.
+            const { a, ba, bb, name } = yield* twoInstances("inventory", 3, { storeTimeout: 60_000 })
+            // The key exists, and a knows it.
+            yield* Effect.exit(bb.execute(fail))
+            yield* eventually(Effect.map(ba.state, (s) => s._tag === "Closed" && s.tally === 1))
+            const held = holdWriteReplies(a)
+            // a's count is written (Redis runs it) and its reply held: a is writing.
+            yield* Effect.exit(ba.execute(fail))
+            yield* eventually(Effect.sync(() => held.waiting > 0))
+            // b learns that count and trips on top of it.
+            yield* eventually(Effect.map(bb.state, (s) => s._tag === "Closed" && s.tally === 2))
+            yield* Effect.exit(bb.execute(fail))
+            expect(yield* stateOf(bb)).toBe("Open")
+            yield* eventually(Effect.map(stateOf(ba), (s) => s === "Open"))
+            expect(held.waiting).toBeGreaterThan(0)
+            held.release()
+            yield* eventually(Effect.sync(() => held.waiting === 0))
+            // The reply (a version before the trip's) reached a and did not take it back to Closed.
+            yield* Effect.sleep(Duration.millis(100))
+            expect(yield* stateOf(ba)).toBe("Open")
+            const stored = yield* a.snapshot(name)
+            expect(Option.map(stored, (s) => s.state._tag)).toEqual(Option.some("Open"))
           })
         )
     )

@@ -10,11 +10,10 @@ import { Cell, type CircuitState, survivesLoss, type Transition } from "./cell.j
 import { ChangeLog } from "./changes.js"
 import * as codec from "./codec.js"
 import type { Connection } from "./connection.js"
+import { ReadQueue } from "./readQueue.js"
 import type { ServerClock } from "./serverClock.js"
 
 const MAX_CAS_ATTEMPTS = 16
-/** Background reads in flight at once. */
-const READS_IN_FLIGHT = 32
 /** A corrupt key is reported at most once in this many milliseconds. */
 const REPORT_EVERY = 60_000
 
@@ -51,8 +50,7 @@ export class CircuitSync {
   /** When each corrupt key was last reported. */
   readonly reported = new Map<string, number>()
   /** Cells to read (new, or after a reconnect or a loss of data), a few at a time. */
-  private readonly toRead = new Set<Cell>()
-  private reading = false
+  private readonly reads: ReadQueue
   /** Lost announcements: every circuit in use is read again. */
   readonly changes: ChangeLog
 
@@ -63,6 +61,7 @@ export class CircuitSync {
     /** Runs an effect in the background (logs annotated with the store). */
     readonly fork: (effect: Effect.Effect<void, unknown>) => void
   ) {
+    this.reads = new ReadQueue((cell) => this.refresh(cell), fork)
     this.changes = new ChangeLog(
       () => connection.client,
       config.prefix,
@@ -194,7 +193,7 @@ export class CircuitSync {
     if (cell === undefined) return
     if (cell.writing || cell.queued) {
       // The write's own reply tells what is stored, unless this change came after it.
-      cell.miss(announcement.version, announcement.incarnation)
+      if (!this.adoptWhileWriting(cell, announcement)) cell.miss(announcement.version, announcement.incarnation)
       return
     }
     if (announcement.incarnation === cell.incarnation && announcement.version <= cell.version) return
@@ -209,6 +208,19 @@ export class CircuitSync {
       state: Either.getOrUndefined(state),
       problem: Either.isLeft(state) ? state.left : undefined
     })
+  }
+
+  /**
+   * A change of state (a trip, a reset) announced while this process writes is adopted at once,
+   * not after the write: the write's reply, older, does not undo it (see `attempt`).
+   */
+  private adoptWhileWriting(cell: Cell, announcement: codec.Announcement): boolean {
+    if (announcement.incarnation !== cell.incarnation || announcement.version <= cell.version) return false
+    if (!this.clock.known) return false
+    const state = Either.getOrUndefined(this.decodeState(announcement.json, cell.initial))
+    if (state === undefined || !codec.isUrgent(cell.base(), state)) return false
+    cell.adopt(announcement.version, announcement.incarnation, state)
+    return true
   }
 
   /** The store's primitive: a compare-and-set on a version, whatever the incarnation. */
@@ -281,17 +293,19 @@ export class CircuitSync {
     if (next === base) return Effect.succeed(result)
     return Effect.flatMap(this.compareAndSet(cell, next), ([won, version, incarnation, json]) => {
       cell.writes++
+      // A change announced meanwhile, newer than this reply, was adopted already: it stays.
+      const overtaken = cell.isOlder(codec.decodeVersion(version) ?? -1, incarnation ?? "")
       if (won === 1) {
-        cell.version = version
-        cell.incarnation = incarnation ?? ""
-        cell.remote = next
+        if (!overtaken) [cell.version, cell.incarnation, cell.remote] = [version, incarnation ?? "", next]
         return Effect.succeed(result)
       }
       const state = this.decodeState(json, cell.initial)
       if (Either.isLeft(state)) this.reportCorrupt(cell, state.left)
-      cell.version = codec.decodeVersion(version) ?? -1
-      cell.incarnation = incarnation ?? ""
-      if (Either.isRight(state)) cell.remote = state.right
+      if (!overtaken) {
+        cell.version = codec.decodeVersion(version) ?? -1
+        cell.incarnation = incarnation ?? ""
+        if (Either.isRight(state)) cell.remote = state.right
+      }
       if (n >= MAX_CAS_ATTEMPTS) {
         return Effect.fail(
           new CircuitStoreError({ reason: "Conflict", detail: `"${cell.name}" kept changing; gave up` })
@@ -366,30 +380,9 @@ export class CircuitSync {
     )
   }
 
-  /**
-   * Reads a cell soon. Reads are queued and run a few at a time, so that a thousand new
-   * circuits, or a reconnection, never send a burst that would time out on its own weight.
-   */
+  /** Reads a cell soon (a few at a time). */
   scheduleRead(cell: Cell): void {
-    this.toRead.add(cell)
-    if (this.reading) return
-    this.reading = true
-    const drain: Effect.Effect<void> = Effect.suspend(() => {
-      const batch = Array.from(this.toRead)
-      this.toRead.clear()
-      if (batch.length === 0) {
-        this.reading = false
-        return Effect.void
-      }
-      return Effect.zipRight(
-        Effect.forEach(batch, (next) => Effect.ignore(this.refresh(next)), {
-          concurrency: READS_IN_FLIGHT,
-          discard: true
-        }),
-        drain
-      )
-    })
-    this.fork(drain)
+    this.reads.schedule(cell)
   }
 
   /** Reads every circuit in use again (after a reconnect, or a node that lost its data). */
