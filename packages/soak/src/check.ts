@@ -117,7 +117,7 @@ const propagationSamples = (
   opens.sort((a, b) => a.t - b.t)
   const samples: Array<number> = []
   const raw: Array<number> = []
-  // The first trips of fresh processes run cold code: left out, as the warm-up is for (vi), and reported apart.
+  // Trips of the warm-up (processes start seconds apart, some not yet running): left out, as for (vi), and reported apart.
   const warmUp: Array<number> = []
   let trips = 0
   for (let i = 0; i < opens.length; ) {

@@ -293,16 +293,21 @@ export class CircuitSync {
     if (next === base) return Effect.succeed(result)
     return Effect.flatMap(this.compareAndSet(cell, next), ([won, version, incarnation, json]) => {
       cell.writes++
+      const storedVersion = codec.decodeVersion(version) ?? -1
       // A change announced meanwhile, newer than this reply, was adopted already: it stays.
-      const overtaken = cell.isOlder(codec.decodeVersion(version) ?? -1, incarnation ?? "")
+      const overtaken = cell.isOlder(storedVersion, incarnation ?? "")
       if (won === 1) {
-        if (!overtaken) [cell.version, cell.incarnation, cell.remote] = [version, incarnation ?? "", next]
+        if (!overtaken) {
+          cell.version = version
+          cell.incarnation = incarnation ?? ""
+          cell.remote = next
+        }
         return Effect.succeed(result)
       }
       const state = this.decodeState(json, cell.initial)
       if (Either.isLeft(state)) this.reportCorrupt(cell, state.left)
       if (!overtaken) {
-        cell.version = codec.decodeVersion(version) ?? -1
+        cell.version = storedVersion
         cell.incarnation = incarnation ?? ""
         if (Either.isRight(state)) cell.remote = state.right
       }
