@@ -112,6 +112,15 @@ describe("decode with bounds", () => {
   })
 })
 
+describe("the codec's warm-up", () => {
+  it("the first store of a process encodes, announces and decodes a state of each kind; later ones skip it", () => {
+    const decoded = codec.warmUp()
+    expect(decoded).toEqual(codec.warmUpSamples.map((state) => Either.right(codec.shiftTimes(state, 1))))
+    expect(new Set(decoded.map((d) => Either.getOrThrow(d)._tag))).toEqual(new Set(["Closed", "Open", "HalfOpen"]))
+    expect(codec.warmUp()).toEqual([])
+  })
+})
+
 describe("what is written at once", () => {
   const closed = (tally: number, generation = 0): State => ({ _tag: "Closed", generation, since: 5, tally })
   it("a tally alone waits for the next tick; a trip, a reset or any other field does not", () => {

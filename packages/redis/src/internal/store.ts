@@ -11,6 +11,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type * as API from "../RedisCircuitBreakerStore.js"
 import { CircuitSync } from "./circuitSync.js"
+import * as codec from "./codec.js"
 import { type Client, Connection } from "./connection.js"
 import * as loop from "./loop.js"
 import { ServerClock } from "./serverClock.js"
@@ -90,6 +91,7 @@ export const make = (
       () => clockNow(clock),
       () => clockNow(liveClock)
     )
+    codec.warmUp()
     sync = new CircuitSync(
       connection,
       serverClock,
