@@ -63,6 +63,8 @@ interface Row {
   readonly propagation: ReadonlyArray<number>
   /** From the trip to the announcement reaching a watching process (on its plain subscriber). */
   readonly announced: ReadonlyArray<number>
+  /** The floor: from a plain PUBLISH in the tripping process to that same subscriber. */
+  readonly floor: ReadonlyArray<number>
   readonly missed: number
   /** Each watching process's event-loop delay while the trips were timed. */
   readonly watcherDelay: ReadonlyArray<LoopDelay>
@@ -76,6 +78,8 @@ interface Worker {
   readonly seen: Map<string, number | null>
   /** When the announcement of a circuit it read open reached it. */
   readonly heard: Map<string, number>
+  /** When the floor's message of a circuit reached it (watchers), or was published (the tripping process). */
+  readonly floor: Map<string, number>
   memory?: (report: { rss: number; heapUsed: number; loopDelay: LoopDelay }) => void
 }
 
@@ -83,7 +87,10 @@ const startWorkers = async (running: RunningTarget, api: Api): Promise<Array<Wor
   const workerSettings: WorkerSettings = { api, target: running.target, circuits: settings.circuits }
   return Promise.all(
     Array.from({ length: settings.processes }, async () => {
-      const worker = { watching: new Set(), seen: new Map(), heard: new Map() } as Omit<Worker, "child"> as Worker
+      const worker = { watching: new Set(), seen: new Map(), heard: new Map(), floor: new Map() } as Omit<
+        Worker,
+        "child"
+      > as Worker
       const child = await startChild(workerScript, [JSON.stringify(workerSettings)], {
         readyWithinMs: 300_000,
         onMessage: (message) => onMessage(worker, message as FromWorker)
@@ -99,8 +106,11 @@ const onMessage = (worker: Worker, m: FromWorker) => {
       return void worker.watching.add(m.circuit)
     case "opened":
       if (m.heard !== undefined) worker.heard.set(m.circuit, m.heard)
+      if (m.floorHeard !== undefined) worker.floor.set(m.circuit, m.floorHeard)
       worker.watching.delete(m.circuit)
       return void worker.seen.set(m.circuit, m.at)
+    case "floorSent":
+      return void worker.floor.set(m.circuit, m.at)
     case "tripped":
       worker.watching.delete(m.circuit)
       return void worker.seen.set(m.circuit, m.at)
@@ -138,6 +148,7 @@ const tripPropagation = async (workers: ReadonlyArray<Worker>) => {
   const [tripper, ...watchers] = workers
   const samples: Array<number> = []
   const announced: Array<number> = []
+  const floor: Array<number> = []
   let missed = 0
   for (let i = 0; i < settings.trips; i++) {
     const circuit = `circuit-${i}`
@@ -145,6 +156,10 @@ const tripPropagation = async (workers: ReadonlyArray<Worker>) => {
     if (!(await until(() => watchers.every((w) => w.watching.has(circuit) || w.seen.has(circuit)), 10_000))) {
       throw new Error(`${circuit}: the watchers did not start watching within 10 s`)
     }
+    // The floor first, while the watchers already read the circuit: a plain PUBLISH that every one of them hears.
+    send(tripper!, { _tag: "floor", circuit: i })
+    await until(() => tripper!.floor.has(circuit), 10_000)
+    await sleep(20)
     send(tripper!, { _tag: "trip", circuit: i })
     // A watcher gives up after 3 s.
     await until(() => workers.every((w) => w.seen.has(circuit)), 10_000)
@@ -156,10 +171,13 @@ const tripPropagation = async (workers: ReadonlyArray<Worker>) => {
       else samples.push(at - tripped)
       const heard = watcher.heard.get(circuit)
       if (tripped != null && heard !== undefined && heard >= tripped) announced.push(heard - tripped)
+      const floorSent = tripper!.floor.get(circuit)
+      const floorHeard = watcher.floor.get(circuit)
+      if (floorSent !== undefined && floorHeard !== undefined) floor.push(floorHeard - floorSent)
     }
     await sleep(50)
   }
-  return { samples, announced, missed }
+  return { samples, announced, floor, missed }
 }
 
 /** The servers' commands per second over the next `ms`. */
@@ -203,7 +221,7 @@ const measure = async (start: () => Promise<RunningTarget>, api: Api): Promise<R
     const fanOut = await sumOver(running, (server) => subscribers(server, CHANNEL))
     const memoryConnected = await sumOver(running, usedMemory)
     for (const worker of workers) send(worker, { _tag: "measureDelay" })
-    const { samples, announced, missed } = await tripPropagation(workers)
+    const { samples, announced, floor, missed } = await tripPropagation(workers)
     const memory = await Promise.all(workers.map(memoryOf))
     await Promise.all(workers.map((w) => w.child.stop(10_000)))
     await sleep(500)
@@ -222,6 +240,7 @@ const measure = async (start: () => Promise<RunningTarget>, api: Api): Promise<R
       bytesPerCircuit,
       propagation: samples,
       announced,
+      floor,
       missed,
       watcherDelay: memory.slice(1).map((m) => m.loopDelay)
     }
@@ -251,6 +270,7 @@ const render = (rows: ReadonlyArray<Row>): string =>
       "used_memory per circuit (B)",
       "trip propagation p50 / p99 / max (ms): first read open in another process",
       "of which the announcement reached that process (ms): p50 / p99",
+      "floor: a plain PUBLISH from process 0 to the same subscriber (ms): p50 / p99 / max",
       "watchers' event-loop delay during the trips (ms): p50 / p99 / max"
     ],
     rows.map((r) => [
@@ -269,6 +289,7 @@ const render = (rows: ReadonlyArray<Row>): string =>
       `${fmt(median(r.propagation))} / ${fmt(quantile(r.propagation, 0.99))} / ${fmt(Math.max(...r.propagation))}` +
         ` (${r.propagation.length} samples${r.missed > 0 ? `, ${r.missed} not seen open in time` : ""})`,
       `${fmt(median(r.announced))} / ${fmt(quantile(r.announced, 0.99))}`,
+      `${fmt(median(r.floor))} / ${fmt(quantile(r.floor, 0.99))} / ${fmt(Math.max(...r.floor))}`,
       delayCell(r.watcherDelay)
     ])
   )
@@ -290,7 +311,10 @@ const main = async () => {
       `Measured over ${settings.measureSeconds} s once the command rate settled (after ${WARM_UP_MS / 1_000} s of ` +
         `warm-up at least); ${settings.trips} trips from process 0, each watched by every other process reading ` +
         "the circuit's state about once a millisecond. Event-loop delay: perf_hooks.monitorEventLoopDelay in each " +
-        "watching process while the trips were timed (median over the processes of p50 and of p99, and the largest).",
+        "watching process while the trips were timed (median over the processes of p50 and of p99, and the largest). " +
+        "Floor: 20 ms before each trip, process 0 publishes the circuit's name with a plain PUBLISH (on the cluster, " +
+        "on another master than the watchers' subscriber's), timed to the same subscriber: pub/sub on this machine " +
+        "with no store on either side.",
       "",
       render(rows),
       ""

@@ -12,6 +12,9 @@ export type Api = "promise" | "effect"
 /** The store's change channel, under the default prefix. */
 export const CHANNEL = "cb:v1:events"
 
+/** The floor's channel: a plain PUBLISH of a circuit's name, with no store on either side. */
+export const FLOOR_CHANNEL = "scale:floor"
+
 export interface WorkerSettings {
   readonly api: Api
   readonly target: Target
@@ -22,6 +25,8 @@ export type ToWorker =
   /** Read `circuit`'s state on a tight loop, and say when it first reads open (or that it never did). */
   | { readonly _tag: "watch"; readonly circuit: number }
   | { readonly _tag: "trip"; readonly circuit: number }
+  /** Publish `circuit`'s name on the floor channel from a plain connection, and say when. */
+  | { readonly _tag: "floor"; readonly circuit: number }
   | { readonly _tag: "memory" }
   /** Start measuring event-loop delay afresh (reported with the memory). */
   | { readonly _tag: "measureDelay" }
@@ -32,6 +37,8 @@ export type FromWorker =
   | { readonly _tag: "watching"; readonly circuit: string }
   /** The tripping worker: `circuit` was tripped at `at`. */
   | { readonly _tag: "tripped"; readonly circuit: string; readonly at: number }
+  /** The tripping worker published `circuit` on the floor channel at `at`. */
+  | { readonly _tag: "floorSent"; readonly circuit: string; readonly at: number }
   /** A watching worker: at `at` it first read `circuit` open, so a call then would have been rejected. */
   | {
       readonly _tag: "opened"
@@ -39,6 +46,8 @@ export type FromWorker =
       readonly at: number
       /** When the trip's announcement reached this process, on a plain subscriber of its own beside the store's. */
       readonly heard: number | undefined
+      /** When the floor's message for this circuit reached that same subscriber. */
+      readonly floorHeard: number | undefined
     }
   /** A watching worker never read `circuit` open within its bound. */
   | { readonly _tag: "unseen"; readonly circuit: string }

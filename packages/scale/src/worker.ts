@@ -13,7 +13,7 @@ import { type AdvancedCircuitBreaker, createAdvancedCircuitBreaker } from "@circ
 import { monotonicNow } from "@circuit-breaker/soak/records"
 import { Cluster, Redis } from "ioredis"
 import { effectFleet } from "./effectFleet.js"
-import { CHANNEL, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js"
+import { CHANNEL, FLOOR_CHANNEL, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js"
 
 const settings = JSON.parse(process.argv[2] ?? "") as WorkerSettings
 const send = (message: FromWorker) => process.send?.(message)
@@ -90,28 +90,60 @@ const POLL_MS = 1
 /**
  * A plain subscriber of the change channel beside the store's, opened for the first watch (after connections were
  * counted): when each announcement reached this process, which splits propagation into the leg to this process and
- * the store's adoption here.
+ * the store's adoption here. It also hears the floor channel, where the tripping process publishes a circuit's name
+ * with a plain PUBLISH before tripping it: what Redis's pub/sub and this machine give with no store on either side.
  */
 const announcements = (() => {
   const heard = new Map<string, number>()
+  const floorHeard = new Map<string, number>()
   let listening: Promise<void> | undefined
   const listen = () => {
-    const target = settings.target
-    const redis =
-      target.kind === "single" ? new Redis(target.url) : new Redis({ host: "127.0.0.1", port: target.nodes[0]! })
-    redis.on("error", () => {})
-    redis.on("message", (_channel: string, message: string) => {
+    const redis = plainConnection(0)
+    redis.on("message", (channel: string, message: string) => {
+      const at = monotonicNow()
+      if (channel === FLOOR_CHANNEL) return void (floorHeard.has(message) || floorHeard.set(message, at))
       const name = message.slice(message.lastIndexOf("\n") + 1)
-      if (!heard.has(name)) heard.set(name, monotonicNow())
+      if (!heard.has(name)) heard.set(name, at)
     })
-    return redis.subscribe(CHANNEL).then(() => undefined)
+    return redis.subscribe(CHANNEL, FLOOR_CHANNEL).then(() => undefined)
   }
   return {
     ready: () => (listening ??= listen()),
-    forget: (circuit: string) => heard.delete(circuit),
-    heardAt: (circuit: string) => heard.get(circuit)
+    forget: (circuit: string) => {
+      heard.delete(circuit)
+      floorHeard.delete(circuit)
+    },
+    heardAt: (circuit: string) => heard.get(circuit),
+    floorHeardAt: (circuit: string) => floorHeard.get(circuit)
   }
 })()
+
+/** A plain connection to the server, or to the cluster's `n`-th master (mod their number). */
+const plainConnection = (n: number): Redis => {
+  const target = settings.target
+  const redis =
+    target.kind === "single"
+      ? new Redis(target.url)
+      : new Redis({ host: "127.0.0.1", port: target.nodes[n % target.nodes.length]! })
+  redis.on("error", () => {})
+  return redis
+}
+
+/**
+ * The tripping process's publishers of the floor's messages. On the cluster they publish on a master other than the
+ * one the watchers' subscribers listen on, so every message crosses the cluster bus (as most announcements do).
+ */
+const floorPublishers = new Map<number, Redis>()
+const publishFloor = async (i: number): Promise<number> => {
+  const masters = settings.target.kind === "cluster" ? settings.target.nodes.length : 1
+  const n = masters > 1 ? 1 + (i % (masters - 1)) : 0
+  let redis = floorPublishers.get(n)
+  if (redis === undefined) floorPublishers.set(n, (redis = plainConnection(n)))
+  await redis.ping()
+  const at = monotonicNow()
+  await redis.publish(FLOOR_CHANNEL, circuitName(i))
+  return at
+}
 
 /** Reads circuit `i` until it reads open (reported with the moment of that read) or the watch runs out. */
 const watch = async (fleet: Fleet, i: number) => {
@@ -122,8 +154,10 @@ const watch = async (fleet: Fleet, i: number) => {
   const poll = (): void => {
     const open = fleet.isOpen(i)
     const at = monotonicNow()
-    if (open) send({ _tag: "opened", circuit, at, heard: announcements.heardAt(circuit) })
-    else if (at > until) send({ _tag: "unseen", circuit })
+    if (open) {
+      const heard = announcements.heardAt(circuit)
+      send({ _tag: "opened", circuit, at, heard, floorHeard: announcements.floorHeardAt(circuit) })
+    } else if (at > until) send({ _tag: "unseen", circuit })
     else setTimeout(poll, POLL_MS)
   }
   send({ _tag: "watching", circuit })
@@ -151,6 +185,7 @@ const main = async () => {
     if (message === "stop") {
       clearInterval(ticker)
       await fleet.close()
+      for (const redis of floorPublishers.values()) redis.disconnect()
       // Nothing else may keep the process alive: it must exit by itself now.
       process.disconnect?.()
       return
@@ -160,6 +195,12 @@ const main = async () => {
         const at = await fleet.trip(message.circuit)
         return at === undefined ? undefined : send({ _tag: "tripped", circuit: circuitName(message.circuit), at })
       }
+      case "floor":
+        return send({
+          _tag: "floorSent",
+          circuit: circuitName(message.circuit),
+          at: await publishFloor(message.circuit)
+        })
       case "watch":
         return watch(fleet, message.circuit)
       case "measureDelay":
