@@ -189,7 +189,8 @@ export const make = (options: Options = {}): Effect.Effect<RedisStore, never, Sc
 
 /**
  * A store over an ioredis client you own, a `Redis` or a `Cluster`: it is used as it is and
- * never closed (the store opens one subscriber connection of its own, closed with the scope).
+ * never closed. The store opens its subscriber connections, closed with the scope: one, and
+ * on a `Cluster` one on each master too.
  * Its settings are yours: give it {@link hardenedOptions} (for a Cluster, `enableOfflineQueue`
  * at the top level) so that a command never waits for a connection.
  *

@@ -75,9 +75,14 @@ export class ChangeLog {
     return tag === undefined ? "" : keysOf(this.prefix, tag).changes
   }
 
-  /** A count announced with a change. */
+  /**
+   * A count announced with a change. One not newer than the last is a copy that came by a
+   * slower path (a Cluster's subscribers hear each message on every master): not a loss, and
+   * not a new starting point either (a node that lost its data is told by its marker).
+   */
   announced(key: string, count: number): void {
     const last = this.received.get(key)
+    if (last !== undefined && count <= last) return
     this.received.set(key, count)
     if (last !== undefined && count > last + 1) this.onLoss()
   }

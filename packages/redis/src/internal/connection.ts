@@ -10,6 +10,7 @@ import { CircuitStoreError } from "@circuit-breaker/core"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
+import { MasterSubscribers } from "./masterSubscribers.js"
 import * as scripts from "./scripts.js"
 
 /** A client the store can use: a single Redis (or Sentinel) connection, or a Cluster. */
@@ -82,12 +83,18 @@ const openClient = (target: Target, storeTimeout: number): Client => {
 }
 
 /** The subscriber subscribes once it is ready (see the store), and is never asked anything else. */
-const openSubscriber = (client: Client, storeTimeout: number): Client => {
+/** A subscriber's options: the hardened ones, with no command timeout and an offline queue. */
+const subscriberOptions = (storeTimeout: number): RedisOptions => {
   const { commandTimeout: _, ...hardened } = hardenedOptions(storeTimeout)
+  return { ...hardened, enableOfflineQueue: true, commandTimeout: undefined }
+}
+
+const openSubscriber = (client: Client, storeTimeout: number): Client => {
   if (client instanceof Cluster) {
+    const { commandTimeout: _, ...hardened } = hardenedOptions(storeTimeout)
     return client.duplicate(undefined, { enableOfflineQueue: true, redisOptions: hardened })
   }
-  return client.duplicate({ ...hardened, enableOfflineQueue: true, commandTimeout: undefined })
+  return client.duplicate(subscriberOptions(storeTimeout))
 }
 
 const ignore = () => {}
@@ -209,6 +216,8 @@ export type Health = "unknown" | "up" | "down"
 export class Connection {
   readonly client: Client & CommandClient
   readonly subscriber: Client
+  /** On a Cluster, a subscriber on every master too (see `MasterSubscribers`), once listened on. */
+  masterSubscribers: MasterSubscribers | undefined = undefined
   readonly owned: boolean
   health: Health = "unknown"
   /** When the current outage began (`Date.now()`). */
@@ -241,6 +250,20 @@ export class Connection {
     this.listen(client, "error", (error: Error) => this.setHealthy(false, error.message))
     this.listen(client, "close", () => this.setHealthy(false, "connection closed"))
     this.listen(client, "ready", () => this.setHealthy(true))
+  }
+
+  /** On a Cluster, hears `channel` on every master too; `reconcile()` follows the masters. */
+  listenOnEveryMaster(channel: string, onMessage: (message: string) => void): void {
+    if (!(this.client instanceof Cluster) || this.masterSubscribers !== undefined) return
+    this.masterSubscribers = new MasterSubscribers(
+      this.client,
+      channel,
+      subscriberOptions(this.storeTimeout),
+      (subscriber) => guardSockets(subscriber, true),
+      onMessage
+    )
+    this.masterSubscribers.reconcile()
+    this.listen(this.client, "ready", () => this.masterSubscribers?.reconcile())
   }
 
   listen(client: Client, event: string, listener: (...args: Array<any>) => void): void {
@@ -338,7 +361,11 @@ export class Connection {
       deadline(connection.quit(), this.storeTimeout)
         .catch(() => undefined)
         .then(() => connection.disconnect())
-    const closing = [close(this.subscriber), ...(this.owned ? [close(this.client)] : [])]
+    const closing = [
+      close(this.subscriber),
+      ...(this.owned ? [close(this.client)] : []),
+      this.masterSubscribers?.close(close) ?? Promise.resolve()
+    ]
     return Promise.all(closing).then(() => {
       // Listeners stay until the connections are closed, so that a late error is never unhandled.
       for (const [client, event, listener] of this.listeners) {

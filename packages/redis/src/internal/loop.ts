@@ -79,6 +79,7 @@ const watchClusterSubscriber = (sync: CircuitSync) => {
   return (syncNow: boolean): void => {
     const subscriber = sync.connection.subscriber
     if (!(subscriber instanceof Cluster)) return
+    sync.connection.masterSubscribers?.reconcile()
     if (again && syncNow) {
       again = false
       sync.refreshAll()

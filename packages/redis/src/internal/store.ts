@@ -124,6 +124,7 @@ const subscribe = (shared: Shared) =>
     const { connection, sync } = shared
     const subscriber = connection.subscriber
     connection.listen(subscriber, "message", (_channel: string, message: string) => sync.announced(message))
+    connection.listenOnEveryMaster(sync.config.channel, (message) => sync.announced(message))
     connection.listen(subscriber, "ready", () => {
       // What was announced while it was away is read below: counting starts again.
       sync.changes.reset()
