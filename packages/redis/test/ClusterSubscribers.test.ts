@@ -4,6 +4,8 @@
  * TCP_NODELAY, and stall a message tens of milliseconds behind the previous one's ACK). The copies that arrive by the
  * other paths are not taken for lost messages.
  */
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { CircuitBreaker, CircuitBreakerStore } from "@circuit-breaker/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Scope } from "effect"
@@ -14,6 +16,28 @@ import { slotOfTag } from "../src/internal/slots.js"
 import { commandOn, describeWithRedisCli, type RedisCluster, startRedisCluster } from "./utils/topologies.js"
 
 const STORE_TIMEOUT = 2_000
+const undisposed = fileURLToPath(new URL("./fixtures/undisposed.ts", import.meta.url))
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url))
+
+/** Runs the undisposed-breaker fixture against `target`; its output, and whether it exited on its own within 20 s. */
+const runUndisposed = (target: string) =>
+  new Promise<{ readonly output: string; readonly exited: boolean }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "--conditions=source", undisposed, target], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      resolve({ output, exited: false })
+    }, 20_000)
+    child.on("exit", () => {
+      clearTimeout(timer)
+      resolve({ output, exited: true })
+    })
+  })
 
 /** A store whose only way to learn of another process's change is the channel: its periodic sync is a minute away. */
 const storeOn = (scope: Scope.Scope, cluster: RedisCluster) =>
@@ -85,7 +109,7 @@ describe("copies of an announcement", () => {
 
 describeWithRedisCli("a subscriber on every master", () => {
   it.live(
-    "each master has the store's subscriber, and a change is heard from the master that wrote it",
+    "each master has the store's subscriber, a change is heard from the master that wrote it, none holds a process open",
     () =>
       Effect.scoped(
         Effect.gen(function* () {
@@ -115,6 +139,12 @@ describeWithRedisCli("a subscriber on every master", () => {
               `${name} Open in the reader`
             )
           }
+          // A process whose breaker is never disposed still exits on its own: the subscribers never hold it open.
+          const run = yield* Effect.promise(() =>
+            runUndisposed(`cluster:${cluster.nodes.map((n) => n.port).join(",")}`)
+          )
+          expect(run.output).toContain("called")
+          expect(run.exited).toBe(true)
           yield* Scope.close(storeScope, Exit.void)
           for (const node of cluster.nodes) {
             yield* eventually(
