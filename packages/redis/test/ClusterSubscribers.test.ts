@@ -4,8 +4,6 @@
  * TCP_NODELAY, and stall a message tens of milliseconds behind the previous one's ACK). The copies that arrive by the
  * other paths are not taken for lost messages.
  */
-import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { CircuitBreaker, CircuitBreakerStore } from "@circuit-breaker/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Scope } from "effect"
@@ -14,30 +12,9 @@ import { RedisCircuitBreakerStore } from "../src/index.js"
 import { ChangeLog } from "../src/internal/changes.js"
 import { slotOfTag } from "../src/internal/slots.js"
 import { commandOn, describeWithRedisCli, type RedisCluster, startRedisCluster } from "./utils/topologies.js"
+import { runUndisposed } from "./utils/undisposed.js"
 
 const STORE_TIMEOUT = 2_000
-const undisposed = fileURLToPath(new URL("./fixtures/undisposed.ts", import.meta.url))
-const repoRoot = fileURLToPath(new URL("../../..", import.meta.url))
-
-/** Runs the undisposed-breaker fixture against `target`; its output, and whether it exited on its own within 20 s. */
-const runUndisposed = (target: string) =>
-  new Promise<{ readonly output: string; readonly exited: boolean }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "--conditions=source", undisposed, target], {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (chunk) => (output += chunk))
-    child.stderr.on("data", (chunk) => (output += chunk))
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      resolve({ output, exited: false })
-    }, 20_000)
-    child.on("exit", () => {
-      clearTimeout(timer)
-      resolve({ output, exited: true })
-    })
-  })
 
 /** A store whose only way to learn of another process's change is the channel: its periodic sync is a minute away. */
 const storeOn = (scope: Scope.Scope, cluster: RedisCluster) =>

@@ -3,8 +3,6 @@
  * each breaker keeps its own `whenUnavailable`; one circuit named with other options is a config error; the store
  * options (issue 12, item 9); and an undisposed breaker never keeps its process alive (issue 12, item 6).
  */
-import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import {
   CircuitBreakerConfigError,
   CircuitOpenError,
@@ -16,9 +14,7 @@ import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { monitorEventLoopLag } from "./utils/busyMachine.js"
 import { describeWithRedis, type RedisServer, startRedisServer } from "./utils/RedisServer.js"
-
-const fixture = fileURLToPath(new URL("./fixtures/undisposed.ts", import.meta.url))
-const repoRoot = fileURLToPath(new URL("../../..", import.meta.url))
+import { runUndisposed } from "./utils/undisposed.js"
 
 const eventually = async (check: () => boolean | Promise<boolean>, within = 3000): Promise<number> => {
   const start = Date.now()
@@ -187,25 +183,9 @@ describeWithRedis("the Promise API's shared store", () => {
   for (const redis of ["up", "down"] as const) {
     it(`an undisposed Redis-mode breaker does not keep its process alive (Redis ${redis})`, async () => {
       const url = redis === "up" ? server.url : "redis://127.0.0.1:1"
-      const child = spawn(process.execPath, ["--import", "tsx", "--conditions=source", fixture, url], {
-        cwd: repoRoot,
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      child.stdout.on("data", (chunk) => (output += chunk))
-      child.stderr.on("data", (chunk) => (output += chunk))
-      const exited = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          child.kill("SIGKILL")
-          resolve(false)
-        }, 15_000)
-        child.on("exit", () => {
-          clearTimeout(timer)
-          resolve(true)
-        })
-      })
+      const { output, exited } = await runUndisposed(url)
       expect(output).toContain("called")
       expect(exited).toBe(true)
-    }, 20_000)
+    }, 30_000)
   }
 })
