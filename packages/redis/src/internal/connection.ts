@@ -82,19 +82,23 @@ const openClient = (target: Target, storeTimeout: number): Client => {
     : new Redis({ ...target.redis, ...hardened })
 }
 
-/** The subscriber subscribes once it is ready (see the store), and is never asked anything else. */
-/** A subscriber's options: the hardened ones, with no command timeout and an offline queue. */
-const subscriberOptions = (storeTimeout: number): RedisOptions => {
-  const { commandTimeout: _, ...hardened } = hardenedOptions(storeTimeout)
-  return { ...hardened, enableOfflineQueue: true, commandTimeout: undefined }
-}
+/**
+ * A subscriber's options: the hardened ones with an offline queue, and no command timeout (the
+ * one a duplicated client would inherit is cleared).
+ */
+const subscriberOptions = (storeTimeout: number): RedisOptions => ({
+  ...hardenedOptions(storeTimeout),
+  enableOfflineQueue: true,
+  commandTimeout: undefined
+})
 
+/** The subscriber subscribes once it is ready (see the store), and is never asked anything else. */
 const openSubscriber = (client: Client, storeTimeout: number): Client => {
-  if (client instanceof Cluster) {
-    const { commandTimeout: _, ...hardened } = hardenedOptions(storeTimeout)
-    return client.duplicate(undefined, { enableOfflineQueue: true, redisOptions: hardened })
-  }
-  return client.duplicate(subscriberOptions(storeTimeout))
+  const options = subscriberOptions(storeTimeout)
+  return client instanceof Cluster
+    ? // In a Cluster the offline queue is a top-level option.
+      client.duplicate(undefined, { enableOfflineQueue: true, redisOptions: { ...options, enableOfflineQueue: false } })
+    : client.duplicate(options)
 }
 
 const ignore = () => {}
@@ -252,7 +256,7 @@ export class Connection {
     this.listen(client, "ready", () => this.setHealthy(true))
   }
 
-  /** On a Cluster, hears `channel` on every master too; `reconcile()` follows the masters. */
+  /** On a Cluster, hears `channel` on every master too, once the loop's ticks `reconcile()` them. */
   listenOnEveryMaster(channel: string, onMessage: (message: string) => void): void {
     if (!(this.client instanceof Cluster) || this.masterSubscribers !== undefined) return
     this.masterSubscribers = new MasterSubscribers(
@@ -262,8 +266,6 @@ export class Connection {
       (subscriber) => guardSockets(subscriber, true),
       onMessage
     )
-    this.masterSubscribers.reconcile()
-    this.listen(this.client, "ready", () => this.masterSubscribers?.reconcile())
   }
 
   listen(client: Client, event: string, listener: (...args: Array<any>) => void): void {

@@ -79,7 +79,6 @@ const watchClusterSubscriber = (sync: CircuitSync) => {
   return (syncNow: boolean): void => {
     const subscriber = sync.connection.subscriber
     if (!(subscriber instanceof Cluster)) return
-    sync.connection.masterSubscribers?.reconcile()
     if (again && syncNow) {
       again = false
       sync.refreshAll()
@@ -117,6 +116,8 @@ export const start = (sync: CircuitSync, options: LoopOptions): (() => void) => 
       age(sync, now)
     }
     checkSubscriber(syncNow)
+    // Follows the Cluster's masters: the first tick opens their subscribers, later ones follow failovers.
+    connection.masterSubscribers?.reconcile()
     sync.changes.check(now)
     const quiet = now - connection.lastAnswer >= options.flushInterval
     const probe = connection.client.status === "ready" && quiet && (connection.health !== "up" || options.pingWhenUp())

@@ -27,11 +27,6 @@ export class MasterSubscribers {
     private readonly onMessage: (message: string) => void
   ) {}
 
-  /** The masters that have a subscriber now, by `host:port`. */
-  get nodes(): ReadonlyArray<string> {
-    return Array.from(this.byNode.keys())
-  }
-
   /** Opens a subscriber on each master that has none, and closes those of the masters gone. */
   reconcile(): void {
     if (this.closed || this.cluster.status !== "ready") return
