@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process"
+import { dirname } from "node:path"
+import { fileURLToPath } from "node:url"
 import * as CircuitBreakerMetrics from "@circuit-breaker/core/CircuitBreakerMetrics"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -26,5 +29,37 @@ describe("a Promise breaker in a process that uses Effect metrics", () => {
     await breaker.execute(false)
     expect(count(effectMetrics.calls, "promise-effect-metrics")).toBe(3)
     await breaker.dispose()
+  })
+})
+
+describe("a Promise breaker called before anything in its process used Effect metrics", () => {
+  it("attaches to them at its first call once they are used, its earlier calls included", async () => {
+    // A fresh process: this one loaded effect/Metric with its imports. The breaker counts with no
+    // registry in the process; the registry appears when effect/Metric is loaded (Effect's global
+    // store grows), and the next call finds it.
+    const script = `
+      const { createAdvancedCircuitBreaker } = await import("@circuit-breaker/promise")
+      const breaker = createAdvancedCircuitBreaker(async () => 1, { name: "late-metrics", maxRetries: 0 })
+      await breaker.execute()
+      await breaker.execute()
+      const Metric = await import("effect/Metric")
+      const Effect = await import("effect/Effect")
+      const { effectMetrics } = await import("@circuit-breaker/core/CircuitBreakerMetrics")
+      const calls = () => Effect.runSync(Metric.value(Metric.tagged(effectMetrics.calls, "circuit", "late-metrics"))).count
+      const before = calls()
+      await breaker.execute()
+      for (let i = 0; i < 500 && calls() !== 3; i++) await new Promise((r) => setTimeout(r, 10))
+      console.log(JSON.stringify({ before, after: calls() }))
+      await breaker.dispose()
+    `
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "--conditions=source", "--input-type=module", "-e", script],
+        { cwd: dirname(fileURLToPath(import.meta.url)), timeout: 60_000 },
+        (error, out, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(out))
+      )
+    )
+    expect(JSON.parse(stdout.trim().split("\n").at(-1)!)).toEqual({ before: 0, after: 3 })
   })
 })

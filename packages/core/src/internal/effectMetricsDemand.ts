@@ -10,6 +10,11 @@ export type TaggedMetricsOf = (circuit: string) => TaggedMetrics
 const GLOBAL_STORE = "effect/GlobalValue"
 const METRIC_REGISTRY = Symbol.for("effect/Metric/globalMetricRegistry")
 
+/** What `effectMetricsInUse` saw: asked on every call of a Promise breaker, it looks again only when something was added. */
+let globalStore: Map<unknown, unknown> | undefined
+let sizeChecked = -1
+let registryFound = false
+
 /**
  * Whether anything in the process uses Effect metrics: an exporter, `Metric.snapshot` or the
  * Effect API all load `effect/Metric`, which makes the global registry. Until then nothing can
@@ -17,8 +22,15 @@ const METRIC_REGISTRY = Symbol.for("effect/Metric/globalMetricRegistry")
  *
  * @internal
  */
-export const effectMetricsInUse = (): boolean =>
-  (globalThis as { [GLOBAL_STORE]?: Map<unknown, unknown> })[GLOBAL_STORE]?.has(METRIC_REGISTRY) === true
+export const effectMetricsInUse = (): boolean => {
+  if (registryFound) return true
+  // `globalValue` adds to the store and has no way to remove: while its size is unchanged, so is the answer.
+  globalStore ??= (globalThis as { [GLOBAL_STORE]?: Map<unknown, unknown> })[GLOBAL_STORE]
+  if (globalStore === undefined || globalStore.size === sizeChecked) return false
+  sizeChecked = globalStore.size
+  registryFound = globalStore.has(METRIC_REGISTRY)
+  return registryFound
+}
 
 let loaded: TaggedMetricsOf | undefined
 let loading: Promise<void> | undefined
