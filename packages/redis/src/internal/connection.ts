@@ -292,16 +292,20 @@ export class Connection {
   }
 
   /** A command made while the connection is (re)opening waits for it, within the store timeout. */
-  private whenConnected(): Promise<void> {
+  /**
+   * Sends `f`'s command now when connected: not a microtask later, after whatever the caller
+   * does next (a failing call's own bookkeeping, on the way to the trip it just made).
+   */
+  private sendWhenConnected<A>(f: () => Promise<A>): Promise<A> {
     const client = this.client
-    if (client.status === "ready") return Promise.resolve()
+    if (client.status === "ready") return f()
     if (client.status === "end") return Promise.reject(new Error("connection closed"))
     return (this.connected ??= new Promise<void>((resolve) =>
       client.once("ready", () => {
         this.connected = undefined
         resolve()
       })
-    ))
+    )).then(f)
   }
 
   /** Runs the effect with one budget, the store timeout, for every command it makes. */
@@ -323,7 +327,7 @@ export class Connection {
       }
       let sent: Promise<A> | undefined
       return Effect.tryPromise({
-        try: () => deadline((sent = this.whenConnected().then(f)), limit),
+        try: () => deadline((sent = this.sendWhenConnected(f)), limit),
         catch: (cause) => {
           const message = String((cause as Error)?.message ?? cause)
           // A command that had (nearly) the whole store timeout and got no answer: Redis is
