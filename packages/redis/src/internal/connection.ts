@@ -291,10 +291,10 @@ export class Connection {
     return this.health === "up" && this.client.status === "ready"
   }
 
-  /** A command made while the connection is (re)opening waits for it, within the store timeout. */
   /**
    * Sends `f`'s command now when connected: not a microtask later, after whatever the caller
-   * does next (a failing call's own bookkeeping, on the way to the trip it just made).
+   * does next (a failing call's own bookkeeping, on the way to the trip it just made). A command
+   * made while the connection is (re)opening waits for it, within the store timeout.
    */
   private sendWhenConnected<A>(f: () => Promise<A>): Promise<A> {
     const client = this.client
