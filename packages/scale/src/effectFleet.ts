@@ -40,10 +40,10 @@ export const effectFleet = async (settings: WorkerSettings, client: Redis | Clus
   return {
     call: (i) => void Effect.runFork(Effect.exit(breakers[i]!.execute(Effect.void))),
     trip: async (i) => {
-      // A manual trip waits for the store's write before the local state changes: the trip is made when it starts.
+      // As in the Promise fleet: a failing call trips the circuit, timed from the call.
       const at = monotonicNow()
-      await Effect.runPromise(breakers[i]!.trip)
-      return at
+      await Effect.runPromise(Effect.exit(breakers[i]!.execute(Effect.fail("service down"))))
+      return Effect.runSync(breakers[i]!.state)._tag === "Open" ? at : undefined
     },
     // A state read is decided on the store's local view, synchronously.
     isOpen: (i) => Effect.runSync(breakers[i]!.state)._tag === "Open",

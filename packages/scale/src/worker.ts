@@ -29,7 +29,7 @@ const makeClient = (): Redis | Cluster =>
 export interface Fleet {
   /** One call of circuit `i`, its outcome ignored. */
   readonly call: (i: number) => void
-  /** Trips circuit `i`; resolves with when this process made the trip (undefined if it did not open). */
+  /** Trips circuit `i` with a failing call; resolves with when the call began (undefined if the circuit did not open). */
   readonly trip: (i: number) => Promise<number | undefined>
   /** Whether circuit `i` reads open now: a read of the local view, which the store keeps up to date. */
   readonly isOpen: (i: number) => boolean
@@ -66,14 +66,11 @@ const promiseFleet = async (): Promise<Fleet> => {
   return {
     call: (i) => void breakers[i]!.execute(false).catch(() => {}),
     trip: async (i) => {
-      // The moment the failure opens the circuit here, before the store writes it.
-      let at: number | undefined
-      const unsubscribe = breakers[i]!.onStateChange((change) => {
-        if (change.to === "OPEN") at ??= monotonicNow()
-      })
+      // Timed from the failing call: the store writes the trip as the circuit opens, before the breaker's own
+      // state-change listeners hear of it, so a watcher may read it open before those listeners run here.
+      const at = monotonicNow()
       await breakers[i]!.execute(true).catch(() => {})
-      unsubscribe()
-      return at
+      return breakers[i]!.getState() === "OPEN" ? at : undefined
     },
     isOpen: (i) => breakers[i]!.getState() === "OPEN",
     close: async () => {

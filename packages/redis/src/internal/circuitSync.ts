@@ -363,8 +363,7 @@ export class CircuitSync {
         )
       )
     })
-    // Not `withPermitsIfAvailable` first: a write forked by `writeSoon` that began at once lost trips in the scale run.
-    return cell.lock.withPermits(1)(extra === undefined ? this.connection.withinBudget(body) : body)
+    return cell.exclusively(extra === undefined ? this.connection.withinBudget(body) : body)
   }
 
   /**
