@@ -1,6 +1,5 @@
 import type { CircuitBreakerState } from "@circuit-breaker/core"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 
 export type CircuitState = CircuitBreakerState.CircuitState<unknown>
 export type Transition = (state: CircuitState) => readonly [unknown, CircuitState]
@@ -66,19 +65,6 @@ export class Cell {
   /** One write at a time per circuit: a trial's admission waits for a write in flight. */
   get lock(): Effect.Semaphore {
     return (this.semaphore ??= Effect.unsafeMakeSemaphore(1))
-  }
-
-  /**
-   * Runs `effect` holding the lock, taken at once when it is free. `withPermits` takes even a
-   * free lock through an asynchronous step: a write forked by `writeSoon` would begin a
-   * microtask later, after whatever its forker does next (a failing call's bookkeeping, before
-   * the write of the trip it made).
-   */
-  exclusively<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.flatMap(
-      this.lock.withPermitsIfAvailable(1)(effect),
-      Option.match({ onNone: () => this.lock.withPermits(1)(effect), onSome: Effect.succeed })
-    )
   }
 
   base(): CircuitState {

@@ -363,7 +363,7 @@ export class CircuitSync {
         )
       )
     })
-    return cell.exclusively(extra === undefined ? this.connection.withinBudget(body) : body)
+    return cell.lock.withPermits(1)(extra === undefined ? this.connection.withinBudget(body) : body)
   }
 
   /**
