@@ -1,12 +1,10 @@
-import { execFile } from "node:child_process"
-import { dirname } from "node:path"
-import { fileURLToPath } from "node:url"
 import * as CircuitBreakerMetrics from "@circuit-breaker/core/CircuitBreakerMetrics"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import { vi } from "vitest"
 import { createAdvancedCircuitBreaker } from "../src/index.js"
+import { runInFreshProcess } from "./utils/freshProcess.js"
 
 const count = (metric: Metric.Metric.Counter<number>, circuit: string): number =>
   Effect.runSync(Metric.value(Metric.tagged(metric, "circuit", circuit))).count
@@ -52,14 +50,7 @@ describe("a Promise breaker called before anything in its process used Effect me
       console.log(JSON.stringify({ before, after: calls() }))
       await breaker.dispose()
     `
-    const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(
-        process.execPath,
-        ["--import", "tsx", "--conditions=source", "--input-type=module", "-e", script],
-        { cwd: dirname(fileURLToPath(import.meta.url)), timeout: 60_000 },
-        (error, out, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(out))
-      )
-    )
+    const stdout = await runInFreshProcess(script)
     expect(JSON.parse(stdout.trim().split("\n").at(-1)!)).toEqual({ before: 0, after: 3 })
   })
 })

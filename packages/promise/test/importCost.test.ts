@@ -14,12 +14,12 @@
  * - `@circuit-breaker/redis`, `node:fs`, `node:path`, `node:util`: the Redis store and the `.env`
  *   file are read only by a breaker with `distributedTracking`.
  */
-import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
+import { runInFreshProcess } from "./utils/freshProcess.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const effectModule = /\/node_modules\/effect\/dist\/esm\/(.+)$/
@@ -40,23 +40,10 @@ const modulesLoadedBy = async (script: string): Promise<ReadonlyArray<string>> =
   const dir = mkdtempSync(join(tmpdir(), "promise-import-"))
   const file = join(dir, "loaded.txt")
   try {
-    await new Promise<void>((resolve, reject) =>
-      execFile(
-        process.execPath,
-        [
-          "--import",
-          "tsx",
-          "--conditions=source",
-          "--import",
-          join(here, "fixtures", "loadTrace.mjs"),
-          "--input-type=module",
-          "-e",
-          script
-        ],
-        { cwd: here, env: { ...process.env, LOAD_TRACE_FILE: file }, timeout: 60_000 },
-        (error, _stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve())
-      )
-    )
+    await runInFreshProcess(script, {
+      preload: [join(here, "fixtures", "loadTrace.mjs")],
+      env: { LOAD_TRACE_FILE: file }
+    })
     return readFileSync(file, "utf8").trim().split("\n")
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -37,16 +37,17 @@ export const effectFleet = async (settings: WorkerSettings, client: Redis | Clus
     return breakers
   })
   const breakers = await Effect.runPromise(Scope.extend(build, scope))
+  // A state read is decided on the store's local view, synchronously.
+  const isOpen = (i: number) => Effect.runSync(breakers[i]!.state)._tag === "Open"
   return {
     call: (i) => void Effect.runFork(Effect.exit(breakers[i]!.execute(Effect.void))),
     trip: async (i) => {
       // As in the Promise fleet: a failing call trips the circuit, timed from the call.
       const at = monotonicNow()
       await Effect.runPromise(Effect.exit(breakers[i]!.execute(Effect.fail("service down"))))
-      return Effect.runSync(breakers[i]!.state)._tag === "Open" ? at : undefined
+      return isOpen(i) ? at : undefined
     },
-    // A state read is decided on the store's local view, synchronously.
-    isOpen: (i) => Effect.runSync(breakers[i]!.state)._tag === "Open",
+    isOpen,
     close: async () => {
       await Effect.runPromise(Scope.close(scope, Exit.void))
       await client?.quit()

@@ -63,16 +63,17 @@ const promiseFleet = async (): Promise<Fleet> => {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   }
+  const isOpen = (i: number) => breakers[i]!.getState() === "OPEN"
   return {
     call: (i) => void breakers[i]!.execute(false).catch(() => {}),
     trip: async (i) => {
-      // Timed from the failing call: the store writes the trip as the circuit opens, before the breaker's own
-      // state-change listeners hear of it, so a watcher may read it open before those listeners run here.
+      // Timed from the start of the failing call, as in the Effect fleet, not from a state-change listener: the
+      // store may send the trip's write before the listeners run, and a watcher then reads it open "before" it.
       const at = monotonicNow()
       await breakers[i]!.execute(true).catch(() => {})
-      return breakers[i]!.getState() === "OPEN" ? at : undefined
+      return isOpen(i) ? at : undefined
     },
-    isOpen: (i) => breakers[i]!.getState() === "OPEN",
+    isOpen,
     close: async () => {
       await Promise.all(breakers.map((b) => b.dispose()))
       await client?.quit()
